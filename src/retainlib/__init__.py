@@ -1,0 +1,58 @@
+"""retainlib: customer-retention metrics on polars.
+
+The public API is what ``__all__`` lists, plus the documented submodules
+:mod:`retainlib.tables`, :mod:`retainlib.calendar`, :mod:`retainlib.errors`,
+:mod:`retainlib.plugins`, :mod:`retainlib.report`, :mod:`retainlib.datasets`
+and :mod:`retainlib.testing`.  Importing retainlib loads no plugin and reads
+no data.
+"""
+
+from retainlib._merge import merge
+from retainlib._read import read, sources
+from retainlib.calendar import Calendar, Period, PeriodName
+from retainlib.dataset import Dataset
+from retainlib.errors import (
+    CurrencyError,
+    DataError,
+    OptionError,
+    PluginError,
+    RecordError,
+    RetainlibError,
+    SchemaError,
+    SourceError,
+)
+from retainlib.plugins import ReadResult, Source, hookimpl
+from retainlib.report import FileLoad, LoadReport
+from retainlib.tables import Customer, Event, Order, Response, Subscription, Ticket
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Calendar",
+    "CurrencyError",
+    "Customer",
+    "DataError",
+    "Dataset",
+    "Event",
+    "FileLoad",
+    "LoadReport",
+    "OptionError",
+    "Order",
+    "Period",
+    "PeriodName",
+    "PluginError",
+    "ReadResult",
+    "RecordError",
+    "Response",
+    "RetainlibError",
+    "SchemaError",
+    "Source",
+    "SourceError",
+    "Subscription",
+    "Ticket",
+    "__version__",
+    "hookimpl",
+    "merge",
+    "read",
+    "sources",
+]

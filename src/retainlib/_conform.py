@@ -1,0 +1,419 @@
+"""Coerce any frame into a canonical table, finding every bad row on the way.
+
+:func:`conform` turns a frame (whatever its column types: strings from a CSV,
+pandas floats, aware or naive datetimes...) into the canonical schema of a
+table, as lazy polars expressions.  Beside the coerced columns it computes, for
+every row, the first problem found (``"amount: not a number"``) or null.
+
+Two callers use the result differently:
+
+* :class:`retainlib.Dataset` raises one :class:`~retainlib.errors.DataError`
+  listing every problem with its first rows (:func:`raise_problems`);
+* sources split rows into loaded and rejected ones (:func:`split`), so that
+  rows read = rows loaded + rows rejected.
+
+Column-level problems (a missing column, a type that can never be coerced,
+naive timestamps without a time zone) raise :class:`SchemaError` at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import polars as pl
+
+from retainlib.errors import DataError, Problem, SchemaError
+from retainlib.tables import CURRENCY_PATTERN, MONEY, MONEY_PLACES, TIMESTAMP, Column, Kind, TableSpec
+
+__all__ = ["ROW", "Conformed", "conform", "raise_problems", "split"]
+
+#: Name of the 1-based row (or line) number column carried through conforming.
+ROW = "_retainlib_row"
+PROBLEM = "_retainlib_problem"  # every problem of the row joined with "; ", or null
+PROBLEMS = "_retainlib_problems"  # every problem of the row, as a list
+
+_NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)$"
+_TOO_PRECISE = rf"\.\d{{{MONEY_PLACES + 1},}}$"
+_AWARE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M%z",
+    "%Y-%m-%d %H:%M:%S%.f %z",
+    "%Y-%m-%d %H:%M %z",
+)
+_NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+_SATISFACTION = {"good": "good", "bad": "bad"}
+
+
+@attrs.frozen(kw_only=True)
+class Conformed:
+    """A table being conformed: coerced columns plus a per-row problem.
+
+    Attributes:
+        spec: the canonical table.
+        frame: input columns, ``ROW`` and ``PROBLEM`` (null when the row is fine).
+        coerced: the canonical expressions then the extra columns, in output order.
+        file: the file the rows came from, when known.
+    """
+
+    spec: TableSpec
+    frame: pl.LazyFrame
+    coerced: tuple[pl.Expr, ...]
+    file: Path | None = None
+
+    def output(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """The canonical table from (a filtered) ``frame``."""
+        return frame.select(self.coerced)
+
+
+def _type_name(dtype: pl.DataType) -> str:
+    return str(dtype)
+
+
+def _schema_error(
+    spec: TableSpec, column: str, expected: str, actual: pl.DataType | None, file: Path | None, why: str
+) -> SchemaError:
+    return SchemaError(
+        why,
+        table=spec.name,
+        column=column,
+        expected=expected,
+        actual=None if actual is None else _type_name(actual),
+        file=file,
+    )
+
+
+def _missing(spec: TableSpec, names: list[str], file: Path | None) -> SchemaError:
+    missing = [c for c in spec.required if c not in names]
+    lines = []
+    for m in missing:
+        close = difflib.get_close_matches(m, names, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}? map it with mapping={{{close[0]!r}: {m!r}}})" if close else ""
+        lines.append(f"{m}{hint}")
+    shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+    return SchemaError(
+        f"missing required column(s): {'; '.join(lines)}. Columns present: {shown or '(none)'}",
+        table=spec.name,
+        column=missing[0],
+        expected="present",
+        actual=None,
+        file=file,
+    )
+
+
+def _blank_to_null(e: pl.Expr) -> pl.Expr:
+    s = e.str.strip_chars()
+    return pl.when(s == "").then(None).otherwise(s)
+
+
+def _id(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
+    e = pl.col(c.name)
+    if dtype == pl.String:
+        return e, pl.when(e.str.strip_chars() == "").then(pl.lit("empty id"))
+    if dtype.is_integer() or isinstance(dtype, pl.Categorical | pl.Enum):
+        return e.cast(pl.String), None
+    if dtype.is_float():
+        whole = e.is_not_nan() & (e == e.floor())
+        value = pl.when(whole).then(e.cast(pl.Int64, strict=False).cast(pl.String))
+        return value, pl.when(e.is_not_null() & ~whole).then(pl.lit("not a whole-number id"))
+    if dtype == pl.Null:
+        return e.cast(pl.String), None
+    raise _schema_error(
+        spec, c.name, "string or integer ids", dtype, file, f"ids must be strings or integers, not {dtype}"
+    )
+
+
+def _timestamp(
+    c: Column, dtype: pl.DataType, spec: TableSpec, tz: str | None, file: Path | None
+) -> tuple[pl.Expr, pl.Expr | None]:
+    e = pl.col(c.name)
+
+    def localise(naive: pl.Expr) -> pl.Expr:
+        assert tz is not None
+        return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+
+    naive_help = "timestamps need a time zone: pass tz='Europe/Paris' (or any IANA name) for naive ones"
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            return e.dt.convert_time_zone("UTC").dt.cast_time_unit("us"), None
+        if tz is None:
+            raise _schema_error(
+                spec, c.name, "time-zone-aware datetimes", dtype, file, f"naive datetimes; {naive_help}"
+            )
+        value = localise(e.dt.cast_time_unit("us"))
+        return value, pl.when(e.is_not_null() & value.is_null()).then(pl.lit(f"not a valid local time in {tz}"))
+    if dtype == pl.Date:
+        if tz is None:
+            raise _schema_error(
+                spec, c.name, "time-zone-aware datetimes", dtype, file, f"dates without a time zone; {naive_help}"
+            )
+        return localise(e.cast(pl.Datetime("us"))), None
+    if dtype == pl.Null:
+        return e.cast(TIMESTAMP), None
+    if dtype != pl.String:
+        raise _schema_error(
+            spec, c.name, "datetimes or ISO 8601 strings", dtype, file, f"cannot read timestamps from {dtype}"
+        )
+    s = _blank_to_null(e).str.replace(r"^(\d{4}-\d\d-\d\d)T", "${1} ").str.replace(r"(?i)\s*(z|utc)$", "+00:00")
+    aware = pl.coalesce([s.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _AWARE_FORMATS])
+    naive = pl.coalesce([s.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS])
+    value = aware if tz is None else pl.coalesce(aware, localise(naive))
+    problem = (
+        pl.when(s.is_null())
+        .then(None)
+        .when(aware.is_null() & naive.is_null())
+        .then(pl.lit("unparseable timestamp (expected ISO 8601, e.g. 2024-03-01T10:00:00Z)"))
+        .when(aware.is_null() & pl.lit(tz is None))
+        .then(pl.lit(f"naive timestamp; {naive_help}"))
+        .when(value.is_null())
+        .then(pl.lit(f"not a valid local time in {tz}"))
+    )
+    return value, problem
+
+
+def _money(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
+    e = pl.col(c.name)
+    if isinstance(dtype, pl.Decimal):
+        value = e.cast(MONEY, strict=False)
+        if dtype.scale is not None and dtype.scale > MONEY_PLACES:
+            lost = value.cast(dtype, strict=False) != e
+            return value, pl.when(lost).then(pl.lit(f"more than {MONEY_PLACES} decimal places"))
+        return value, pl.when(e.is_not_null() & value.is_null()).then(pl.lit("amount too large"))
+    if dtype.is_integer() or dtype == pl.Null:
+        return e.cast(MONEY), None
+    if dtype.is_float():
+        # Floats are rounded half-even to 4 places; pass strings or Decimals for exact input.
+        finite = e.is_finite()
+        value = pl.when(finite).then(e.round(MONEY_PLACES).cast(pl.String).cast(MONEY, strict=False))
+        return value, pl.when(e.is_not_null() & ~finite).then(pl.lit("not a finite number"))
+    if dtype != pl.String:
+        raise _schema_error(spec, c.name, "decimal numbers", dtype, file, f"cannot read money from {dtype}")
+    s = _blank_to_null(e)
+    value = s.cast(MONEY, strict=False)
+    problem = (
+        pl.when(s.is_null())
+        .then(None)
+        .when(~s.str.contains(_NUMBER))
+        .then(pl.lit("not a number"))
+        .when(s.str.contains(_TOO_PRECISE))
+        .then(pl.lit(f"more than {MONEY_PLACES} decimal places"))
+        .when(value.is_null())
+        .then(pl.lit("amount too large"))
+    )
+    return value, problem
+
+
+def _currency(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
+    e = pl.col(c.name)
+    if isinstance(dtype, pl.Categorical | pl.Enum | pl.Null):
+        e = e.cast(pl.String)
+    elif dtype != pl.String:
+        raise _schema_error(spec, c.name, "ISO 4217 codes", dtype, file, f"cannot read currency codes from {dtype}")
+    value = _blank_to_null(e).str.to_uppercase()
+    bad = value.is_not_null() & ~value.str.contains(CURRENCY_PATTERN.pattern)
+    return pl.when(~bad).then(value), pl.when(bad).then(pl.lit("not an ISO 4217 currency code"))
+
+
+def _score(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
+    e = pl.col(c.name)
+    if dtype.is_integer() or dtype == pl.Null:
+        number = e.cast(pl.Float64)
+    elif dtype.is_float():
+        number = e
+    elif dtype == pl.String:
+        s = _blank_to_null(e)
+        number = pl.when(s.str.contains(_NUMBER)).then(s.cast(pl.Float64, strict=False))
+        bad_text = s.is_not_null() & number.is_null()
+    else:
+        raise _schema_error(spec, c.name, "integers 0..10", dtype, file, f"cannot read scores from {dtype}")
+    whole = number == number.floor()
+    in_range = (number >= 0) & (number <= 10)
+    value = pl.when(whole & in_range).then(number.cast(pl.Int8))
+    problem = (
+        pl.when(number.is_null())
+        .then(pl.when(bad_text).then(pl.lit("not a number")) if dtype == pl.String else None)
+        .when(~whole)
+        .then(pl.lit("not an integer score"))
+        .when(~in_range)
+        .then(pl.lit("score outside 0..10"))
+    )
+    return value, problem
+
+
+def _satisfaction(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
+    e = pl.col(c.name)
+    if isinstance(dtype, pl.Categorical | pl.Enum | pl.Null):
+        e = e.cast(pl.String)
+    elif dtype != pl.String:
+        raise _schema_error(spec, c.name, "good / bad / empty", dtype, file, f"cannot read satisfaction from {dtype}")
+    s = _blank_to_null(e).str.to_lowercase()
+    known = s.is_in(list(_SATISFACTION))
+    value = pl.when(known).then(s).cast(c.dtype)
+    return value, pl.when(s.is_not_null() & ~known).then(pl.lit("satisfaction is good, bad or empty"))
+
+
+def _text(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
+    e = pl.col(c.name)
+    if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum | pl.Null):
+        value = e.cast(pl.String)
+        if c.kind is Kind.EMAIL:
+            value = _blank_to_null(value).str.to_lowercase()
+        return value, None
+    raise _schema_error(spec, c.name, "text", dtype, file, f"cannot read text from {dtype}")
+
+
+def _coerce(
+    c: Column, dtype: pl.DataType, spec: TableSpec, tz: str | None, file: Path | None
+) -> tuple[pl.Expr, pl.Expr | None]:
+    if c.kind is Kind.ID:
+        return _id(c, dtype, spec, file)
+    if c.kind is Kind.TIMESTAMP:
+        return _timestamp(c, dtype, spec, tz, file)
+    if c.kind is Kind.MONEY:
+        return _money(c, dtype, spec, file)
+    if c.kind is Kind.CURRENCY:
+        return _currency(c, dtype, spec, file)
+    if c.kind is Kind.SCORE:
+        return _score(c, dtype, spec, file)
+    if c.kind is Kind.SATISFACTION:
+        return _satisfaction(c, dtype, spec, file)
+    return _text(c, dtype, spec, file)
+
+
+def conform(
+    frame: pl.LazyFrame,
+    spec: TableSpec,
+    *,
+    tz: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    file: Path | None = None,
+    check_duplicates: bool = True,
+    trust_canonical: bool = False,
+) -> Conformed:
+    """Plan the coercion of ``frame`` into the canonical ``spec`` table.
+
+    With ``trust_canonical``, columns that already have their canonical type are
+    taken as they are (no normalisation, no per-value checks): for data written
+    by retainlib itself.  ``frame`` may carry a ``ROW`` column (1-based line numbers from a file);
+    otherwise rows are numbered from 1.  ``defaults`` gives constant values for
+    canonical columns absent from the input (``{"currency": "EUR"}``).
+    Raises :class:`SchemaError` for column-level problems.
+    """
+    try:
+        schema = frame.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise SchemaError(
+            f"cannot read the table's columns: {exc}",
+            table=spec.name,
+            column="*",
+            expected="a table",
+            actual=None,
+            file=file,
+        ) from exc
+    names = [n for n in schema.names() if n != ROW]
+    defaults = dict(defaults or {})
+    unknown_defaults = [k for k in defaults if k not in spec.schema]
+    if unknown_defaults:
+        raise SchemaError(
+            f"defaults given for non-canonical column(s) {unknown_defaults}",
+            table=spec.name,
+            column=unknown_defaults[0],
+            expected="a canonical column",
+            actual=None,
+            file=file,
+        )
+    fill = {k: v for k, v in defaults.items() if k not in names}
+    if fill:
+        frame = frame.with_columns(pl.lit(v).alias(k) for k, v in fill.items())
+        schema = frame.collect_schema()
+    if any(c not in schema for c in spec.required):
+        raise _missing(spec, names, file)
+    if ROW not in schema:
+        frame = frame.with_row_index(ROW, offset=1)
+
+    values: list[pl.Expr] = []
+    problems: list[pl.Expr] = []
+    for c in spec.columns:
+        if c.name not in schema:
+            values.append(pl.lit(None, dtype=c.dtype).alias(c.name))
+            continue
+        if trust_canonical and schema[c.name] == c.dtype:
+            value, problem = pl.col(c.name), None
+        else:
+            value, problem = _coerce(c, schema[c.name], spec, tz, file)
+            value = value.cast(c.dtype).alias(c.name)
+        values.append(value)
+        checks = [] if problem is None else [problem]
+        if not c.nullable:
+            unexplained = value.is_null() if problem is None else value.is_null() & problem.is_null()
+            checks.append(pl.when(unexplained).then(pl.lit("missing value")))
+        problems.extend(pl.when(p.is_not_null()).then(pl.lit(f"{c.name}: ") + p) for p in checks)
+    problems.extend(_row_rules(spec, schema, values))
+    if check_duplicates and spec.key is not None:
+        key = next(v for v in values if v.meta.output_name() == spec.key)
+        problems.append(pl.when(~key.is_first_distinct() & key.is_not_null()).then(pl.lit(f"{spec.key}: duplicate id")))
+    extras = [pl.col(n) for n in names if n not in spec.schema]
+    found = pl.concat_list(problems).list.drop_nulls() if problems else pl.lit([], pl.List(pl.String))
+    frame = frame.with_columns(found.alias(PROBLEMS)).with_columns(
+        pl.when(pl.col(PROBLEMS).list.len() > 0).then(pl.col(PROBLEMS).list.join("; ")).alias(PROBLEM)
+    )
+    return Conformed(spec=spec, frame=frame, coerced=(*values, *extras), file=file)
+
+
+def _row_rules(spec: TableSpec, schema: pl.Schema, values: list[pl.Expr]) -> list[pl.Expr]:
+    by_name = {v.meta.output_name(): v for v in values}
+    rules: list[pl.Expr] = []
+    for start, end in (("started_at", "ended_at"), ("opened_at", "solved_at")):
+        if start in by_name and end in by_name and end in schema:
+            rules.append(pl.when(by_name[end] < by_name[start]).then(pl.lit(f"{end}: before {start}")))
+    if "mrr" in by_name:
+        rules.append(pl.when(by_name["mrr"] < 0).then(pl.lit("mrr: negative")))
+    return rules
+
+
+def raise_problems(c: Conformed, *, limit: int = 5) -> None:
+    """Raise one :class:`DataError` listing every problem of the table, if any."""
+    bad = c.frame.filter(pl.col(PROBLEM).is_not_null()).explode(PROBLEMS).with_columns(pl.col(PROBLEMS).alias(PROBLEM))
+    counts, shown = pl.collect_all(
+        [
+            bad.group_by(PROBLEM).agg(pl.len().alias("count")).sort(["count", PROBLEM], descending=[True, False]),
+            bad.filter(pl.int_range(pl.len()).over(PROBLEM) < limit),
+        ]
+    )
+    if counts.height == 0:
+        return
+    problems = []
+    for problem, count in counts.iter_rows():
+        column, reason = str(problem).split(": ", 1)
+        cols = [ROW] + [k for k in dict.fromkeys([c.spec.key or "", column]) if k and k in shown.columns]
+        rows = shown.filter(pl.col(PROBLEM) == problem).select(cols).rename({ROW: "row"})
+        problems.append(
+            Problem(table=c.spec.name, column=column, reason=reason, count=int(count), rows=rows, file=c.file)
+        )
+    raise DataError(problems)
+
+
+def rejects_frame(c: Conformed, frame: pl.LazyFrame, *, file: str) -> pl.LazyFrame:
+    """Rejected rows in the load-report shape (file, line, table, column, reason).
+
+    ``column`` is the column of the row's first problem; ``reason`` lists all of
+    them (``"amount: not a number; currency: not an ISO 4217 currency code"``).
+    """
+    first = pl.col(PROBLEMS).list.first().str.splitn(": ", 2)
+    return frame.select(
+        pl.lit(file).alias("file"),
+        pl.col(ROW).cast(pl.Int64).alias("line"),
+        pl.lit(c.spec.name).alias("table"),
+        first.struct.field("field_0").alias("column"),
+        pl.col(PROBLEM).alias("reason"),
+    )
+
+
+def split(c: Conformed, *, file: str) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The loaded rows (canonical table) and the rejected ones (report shape)."""
+    ok = c.output(c.frame.filter(pl.col(PROBLEM).is_null()))
+    rejected = rejects_frame(c, c.frame.filter(pl.col(PROBLEM).is_not_null()), file=file)
+    return ok, rejected

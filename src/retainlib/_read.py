@@ -1,0 +1,69 @@
+"""``retainlib.read`` and ``retainlib.sources``: the public face of the plugin host."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from retainlib._host import default_host
+from retainlib._merge import merge
+from retainlib.dataset import Dataset
+from retainlib.errors import OptionError
+
+__all__ = ["read", "sources"]
+
+
+def sources() -> dict[str, str]:
+    """Every available source, name -> description (built-in and installed plugins).
+
+    Examples
+    --------
+    >>> "csv" in sources()
+    True
+    """
+    return {name: s.description for name, s in default_host().sources.items()}
+
+
+def read(source_or_path: str | os.PathLike[str], /, *paths: str | os.PathLike[str], **options: Any) -> Dataset:
+    """Read files into a :class:`Dataset`, with its load report in ``.report``.
+
+    ``read("shopify", "orders_export.csv", tz="America/New_York")`` reads with
+    the named source; ``read("orders.csv")`` (first argument a path) lets each
+    file's source be detected, reads each group of files with its source and
+    merges the results (:func:`retainlib.merge`).
+
+    Options go to the source; ``retainlib.sources()`` lists the sources and
+    ``retainlib sources`` on the command line shows their options.
+
+    Raises
+    ------
+    OptionError
+        Unknown source or option.
+    SourceError
+        A file missing, empty, in a wrong encoding, or recognised by no source.
+    SchemaError, DataError
+        The files cannot make a canonical table.
+    """
+    host = default_host()
+    first = os.fspath(source_or_path)
+    if isinstance(source_or_path, str) and first in host.sources:
+        if not paths:
+            raise OptionError(f"read({first!r}) needs at least one file", option="paths", value=())
+        return host.read(host.sources[first], [Path(p) for p in paths], options)
+    if not Path(first).exists() and (paths or Path(first).suffix == ""):
+        host.source(first)  # not a file: an unknown source name; raises with suggestions
+    files: Sequence[Path] = [Path(first), *(Path(p) for p in paths)]
+    groups: dict[str, list[Path]] = {}
+    for f in files:
+        groups.setdefault(host.detect(f).name, []).append(f)
+    results = [host.read(host.sources[name], group, options) for name, group in groups.items()]
+    if len(results) == 1:
+        return results[0]
+    merged = merge(results)
+    reports = [r.report for r in results if r.report is not None]
+    report = reports[0].combine(reports[1:])
+    return attrs.evolve(merged, report=report)

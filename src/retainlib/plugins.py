@@ -1,0 +1,165 @@
+"""What plugin authors use: the hook marker, the hook specifications and the records hooks yield.
+
+A plugin is a module (or object) with functions marked ``@hookimpl`` whose
+names are hooks declared here.  It is found through the entry-point group
+``retainlib``::
+
+    [project.entry-points.retainlib]
+    myshop = "retainlib_myshop"
+
+Every hook is called with keyword arguments; an implementation may accept
+fewer arguments than its specification, so new arguments never break old
+plugins.  See ``docs/plugins.md`` for a walk-through.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+
+import attrs
+import pluggy
+
+from retainlib.dataset import Dataset
+from retainlib.errors import PluginError
+from retainlib.report import LoadReport
+
+__all__ = [
+    "PROJECT",
+    "Detector",
+    "ReadResult",
+    "Reader",
+    "Source",
+    "Specs",
+    "hookimpl",
+    "hookspec",
+    "progress",
+    "watching_progress",
+]
+
+#: The pluggy project name and entry-point group.
+PROJECT = "retainlib"
+hookspec = pluggy.HookspecMarker(PROJECT)
+#: Marks a plugin's hook implementations: ``@retainlib.hookimpl``.
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+@attrs.frozen(kw_only=True)
+class ReadResult:
+    """What a source's reader returns: the data and the account of every row.
+
+    Attributes:
+        dataset: the canonical tables read.
+        report: rows read, loaded and rejected, per file; must balance.
+    """
+
+    dataset: Dataset
+    report: LoadReport
+
+
+#: Reads files into a :class:`ReadResult`: ``reader(paths, **options)``; options arrive as
+#: keyword arguments (the host refuses any not declared in :attr:`Source.options`).
+Reader = Callable[..., ReadResult]
+
+
+class Detector(Protocol):
+    """Scores how surely a file is for this source: 0 (not mine) .. 100 (certainly mine).
+
+    ``head`` holds the file's first bytes (up to 64 KiB), so detectors need not
+    open the file themselves.
+    """
+
+    def __call__(self, path: Path, head: bytes, /) -> int: ...
+
+
+def _check_name(_: object, __: object, value: str) -> None:
+    if not _NAME.match(value):
+        raise PluginError(f"a source name is lower-case letters, digits, '-' or '_', got {value!r}")
+
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+@attrs.frozen(kw_only=True)
+class Source:
+    """A source of data: something that reads some kind of export into a :class:`Dataset`.
+
+    Attributes:
+        name: the source's unique name (``"shopify"``, ``"csv"``), used by
+            ``rl.read(name, ...)`` and ``retainlib read NAME``.
+        description: one line shown by ``rl.sources()``.
+        kinds: the file kinds it reads (``("csv",)``, ``("json", "jsonl")``).
+        reader: reads files into a :class:`ReadResult`.
+        detector: scores a file for :func:`retainlib.read` without a source name;
+            ``None`` when the source must be named.
+        options: the reader's options, name -> one-line description; the host
+            refuses options not listed here.
+        plugin: the plugin that registered it (filled in by the host).
+
+    Examples
+    --------
+    >>> def read(paths, **options): ...
+    >>> Source(name="myshop", description="MyShop order exports", kinds=("csv",), reader=read)
+    Source(name='myshop', ...)
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    description: str
+    kinds: tuple[str, ...] = attrs.field(converter=_strings)
+    reader: Reader = attrs.field(repr=False)
+    detector: Detector | None = attrs.field(default=None, repr=False)
+    options: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    plugin: str = ""
+
+    def __repr__(self) -> str:  # short, for doctests and error messages
+        return f"Source(name={self.name!r}, ...)"
+
+
+class Specs:
+    """The hook specifications (the methods' docstrings are the reference)."""
+
+    @hookspec
+    def retainlib_sources(self) -> Iterable[Source]:  # type: ignore[empty-body]
+        """Yield the :class:`Source` records this plugin provides.
+
+        Example::
+
+            @retainlib.hookimpl
+            def retainlib_sources():
+                yield Source(name="myshop", description="MyShop CSV exports",
+                             kinds=("csv",), reader=read_myshop, detector=detect_myshop)
+        """
+
+
+# --- progress -----------------------------------------------------------------------------
+
+_progress: contextvars.ContextVar[Callable[[Path, int], None] | None] = contextvars.ContextVar(
+    "retainlib_progress", default=None
+)
+
+
+def progress(path: Path, rows: int = 0) -> None:
+    """Tell whoever watches (the command line's progress bar) that a file is done.
+
+    Readers call it once per file read; it does nothing when nobody watches.
+    """
+    callback = _progress.get()
+    if callback is not None:
+        callback(path, rows)
+
+
+@contextmanager
+def watching_progress(callback: Callable[[Path, int], None]) -> Iterator[None]:
+    """Call ``callback(path, rows)`` whenever a reader reports a file done, inside the block."""
+    token = _progress.set(callback)
+    try:
+        yield
+    finally:
+        _progress.reset(token)

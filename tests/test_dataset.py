@@ -302,3 +302,38 @@ def test_merge_refuses_colliding_record_ids() -> None:
         rl.merge([a, a])
     with pytest.raises(OptionError):
         rl.merge([])
+
+
+text_values = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.sampled_from(["", " ", "2024-02-30", "2024-03-01T10:00:00Z", "1e400", "-0", "good", "BAD", "usd", "10", "NaN"]),
+)
+
+
+@given(
+    table=st.sampled_from(["customers", "orders", "subscriptions", "tickets", "responses", "events"]),
+    data=st.data(),
+)
+def test_any_text_input_is_loaded_or_refused_with_a_retainlib_error(table: str, data: st.DataObject) -> None:
+    """Schema checks on arbitrary text: never a bare polars error, never a silently dropped row."""
+    from retainlib import _conform
+    from retainlib.tables import TABLES
+
+    spec = TABLES[table]
+    n = data.draw(st.integers(0, 8))
+    frame = pl.DataFrame(
+        {c.name: data.draw(st.lists(text_values, min_size=n, max_size=n)) for c in spec.columns},
+        schema={c.name: pl.String for c in spec.columns},
+    )
+    try:
+        ds = rl.Dataset(**{table: frame}, tz=data.draw(st.sampled_from([None, "UTC", "Europe/Paris"])))
+    except RetainlibError:
+        pass
+    else:
+        loaded = getattr(ds, table).collect()
+        assert loaded.height == n
+        assert loaded.schema == spec.schema
+    conformed = _conform.conform(frame.lazy(), spec, tz="UTC")
+    ok, rejected = _conform.split(conformed, file="<frame>")
+    assert ok.collect().height + rejected.collect().height == n

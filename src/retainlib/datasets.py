@@ -11,8 +11,8 @@ scales to tens of millions of customers.
 
 The model, in short:
 
-* **Acquisition** grows linearly over the window (x1.5 per year of the
-  window) with a yearly season (November and December peak, Black Friday week,
+* **Acquisition** grows linearly over the window (each year adds half the
+  initial level: x2.5 after three years) with a yearly season (November and December peak, Black Friday week,
   quiet January), a weekly and an hourly (UTC) pattern.  Customer ids follow
   the order of acquisition.
 * **Orders** follow a BG/NBD-like process.  Each buyer orders first when
@@ -37,7 +37,7 @@ The model, in short:
   with the spend level and falls after a bad ticket.
 * **Events**: one ``purchase`` per order, a ``session`` before some orders,
   ``session`` events during subscriptions and one at sign-up for customers
-  who never buy nor subscribe (about 1.5 events per order overall).
+  who never buy nor subscribe (about 1.4 events per order overall).
 
 Every frame starts with its canonical columns (``TABLES[name].schema``) and
 is sorted by customer then time; ``customers`` adds the segment columns
@@ -136,8 +136,8 @@ _RESOLUTION_SIGMA: Final = 1.3
 _RATED: Final = 0.55
 _BAD_CHURN: Final = 0.55  # probability that a bad ticket makes the customer leave
 _RESPONDENTS: Final = 0.14
-_SESSION_BEFORE_ORDER: Final = 0.35
-_SESSIONS_PER_MONTH: Final = 0.25  # while subscribed
+_SESSION_BEFORE_ORDER: Final = 0.3
+_SESSIONS_PER_MONTH: Final = 0.2  # while subscribed
 
 
 # --- options ----------------------------------------------------------------------------
@@ -344,6 +344,7 @@ class _Block:
 
 
 def _choice(rng: np.random.Generator, weights: tuple[float, ...], n: int) -> npt.NDArray[np.int8]:
+    """``n`` draws of 0, 1, ... with the given (relative) weights."""
     p = np.asarray(weights) / np.sum(weights)
     return np.asarray(rng.choice(len(weights), size=n, p=p), dtype=np.int8)
 
@@ -619,17 +620,21 @@ def _ids(prefix: str, first: int, n: int, width: int) -> pl.Series:
 
 
 def _times(us: _I, origin: int, *, nullable: bool = False) -> pl.Series:
-    series = pl.Series(us + origin if not nullable else np.where(us == _NEVER, 0, us + origin))
-    if nullable:
-        series = pl.select(pl.when(pl.lit(pl.Series(us == _NEVER))).then(None).otherwise(pl.lit(series))).to_series()
-    return series.cast(TIMESTAMP)
+    """Microseconds since the window's start as UTC timestamps (``_NEVER`` is null)."""
+    if not nullable:
+        return pl.Series(us + origin).cast(TIMESTAMP)
+    known = us != _NEVER
+    values = pl.Series(np.where(known, us, 0) + origin).cast(TIMESTAMP)
+    return pl.select(pl.when(pl.lit(pl.Series(known))).then(pl.lit(values))).to_series()
 
 
 def _money(units: _I, places: int) -> pl.Series:
+    """Integer amounts in units of ``10**-places`` as exact ``MONEY``."""
     return pl.select(pl.lit(pl.Series(units)).cast(MONEY) / 10**places).to_series()
 
 
 def _labels(names: tuple[str, ...], codes: npt.NDArray[np.int8]) -> pl.Series:
+    """The string ``names[code]`` for each code."""
     return pl.Series(names, dtype=pl.String).gather(codes.astype(np.int64))
 
 

@@ -21,6 +21,13 @@ from retainlib.errors import (
     SchemaError,
     SourceError,
 )
+from retainlib.metrics import (
+    cohort_retention,
+    repeat_purchase_rate,
+    retention_rate,
+    returning_customer_rate,
+    triangle,
+)
 from retainlib.plugins import ReadResult, Source, hookimpl
 from retainlib.report import FileLoad, LoadReport
 from retainlib.tables import Customer, Event, Order, Response, Subscription, Ticket
@@ -51,8 +58,13 @@ __all__ = [
     "Subscription",
     "Ticket",
     "__version__",
+    "cohort_retention",
     "hookimpl",
     "merge",
     "read",
+    "repeat_purchase_rate",
+    "retention_rate",
+    "returning_customer_rate",
     "sources",
+    "triangle",
 ]

@@ -1,0 +1,17 @@
+"""The metric kernels: vectorised polars expressions over canonical tables.
+
+Every kernel takes a canonical table (polars DataFrame or LazyFrame) or a
+:class:`~retainlib.Dataset` and returns the same kind of frame (a Dataset
+gives a DataFrame).  They are re-exported from :mod:`retainlib`.
+"""
+
+from retainlib.metrics.repeat import repeat_purchase_rate, returning_customer_rate
+from retainlib.metrics.retention import cohort_retention, retention_rate, triangle
+
+__all__ = [
+    "cohort_retention",
+    "repeat_purchase_rate",
+    "retention_rate",
+    "returning_customer_rate",
+    "triangle",
+]

@@ -1,0 +1,343 @@
+"""What every metric kernel shares: input handling, options, activity and the observation window.
+
+A kernel is written in four steps:
+
+1. :func:`prepare` turns the input (a canonical polars DataFrame or LazyFrame,
+   or a :class:`~retainlib.Dataset`) into a lazy canonical table, checks the
+   common options (``period``, ``by``, ``as_of``, ``tz``, ``week_start``) and
+   joins ``by`` columns from the customers table when the activity table lacks
+   them;
+2. :func:`activity` reduces it to one row per (segment, customer, period index)
+   with the period's revenue and order count: the additive partial aggregate
+   every retention metric starts from (and that merges across partitions);
+3. the kernel computes additive counts and sums, then ratios last;
+4. :func:`finish` returns the same kind of frame the caller gave (a Dataset
+   yields a DataFrame).
+
+Kernels stay lazy end to end: no ``collect`` in the middle, no Python loop over
+rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Literal, TypeAlias, TypeVar
+
+import attrs
+import polars as pl
+
+from retainlib import _conform
+from retainlib.calendar import Calendar, PeriodName, WeekStart, check_tz
+from retainlib.dataset import Dataset
+from retainlib.errors import CurrencyError, OptionError, SchemaError
+from retainlib.tables import MONEY, TABLES, TIMESTAMP, TableName
+
+__all__ = [
+    "ANY_ACTIVITY",
+    "PERIOD_INDEX",
+    "By",
+    "Data",
+    "Prepared",
+    "activity",
+    "as_of_instant",
+    "check_single_currency",
+    "finish",
+    "is_complete",
+    "prepare",
+    "safe_ratio",
+    "window",
+]
+
+#: What a kernel accepts.
+Data: TypeAlias = pl.DataFrame | pl.LazyFrame | Dataset
+F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
+#: Segment columns: one name or several.
+By: TypeAlias = str | Sequence[str] | None
+#: Tables that define activity, in the order a Dataset is searched.
+ANY_ACTIVITY: tuple[TableName, ...] = ("orders", "subscriptions", "events")
+#: Name of the integer period-index column inside kernels.
+PERIOD_INDEX = "_period"
+
+
+@attrs.frozen(kw_only=True)
+class Prepared:
+    """A kernel's input, checked and made lazy.
+
+    Attributes:
+        frame: the canonical table (plus ``by`` columns), lazy.
+        table: which canonical table it is.
+        eager: whether the caller gave eager data (the result is collected).
+        by: segment columns, in order.
+        calendar: period, time zone and week start.
+        as_of: end of observation (UTC), or ``None`` for "the last timestamp in the data".
+        customers: the customers table, when a Dataset provided one.
+    """
+
+    frame: pl.LazyFrame
+    table: TableName
+    eager: bool
+    by: tuple[str, ...]
+    calendar: Calendar
+    as_of: dt.datetime | None
+    customers: pl.LazyFrame | None = None
+
+
+def _by_columns(by: By) -> tuple[str, ...]:
+    if by is None:
+        return ()
+    if isinstance(by, str):
+        return (by,)
+    cols = tuple(by)
+    if not all(isinstance(c, str) for c in cols):
+        raise OptionError("by is a column name or a sequence of column names", option="by", value=by)
+    if len(set(cols)) != len(cols):
+        raise OptionError("by names a column twice", option="by", value=by)
+    return cols
+
+
+def as_of_instant(as_of: dt.datetime | dt.date | None, tz: str) -> dt.datetime | None:
+    """The end of observation as a UTC instant.
+
+    An aware datetime is taken as it is; a date means the end of that local day
+    in the reporting time zone (observation runs through the whole day).
+    """
+    if as_of is None:
+        return None
+    if isinstance(as_of, dt.datetime):
+        if as_of.tzinfo is None or as_of.utcoffset() is None:
+            raise OptionError(
+                "as_of is a naive datetime: give it a time zone, or pass a date", option="as_of", value=as_of
+            )
+        return as_of.astimezone(dt.UTC)
+    if isinstance(as_of, dt.date):
+        from retainlib.calendar import Period
+
+        return Period(kind="day", start=as_of, tz=tz).end_instant
+    raise OptionError("as_of is a datetime or a date", option="as_of", value=as_of)
+
+
+def _which_table(columns: Sequence[str], allowed: Sequence[TableName], metric: str) -> TableName:
+    for name in allowed:
+        if all(c in columns for c in TABLES[name].required):
+            return name
+    wanted = " or ".join(allowed)
+    raise SchemaError(
+        f"{metric} needs {wanted}; the frame's columns ({', '.join(columns[:12])}) fit none of them "
+        f"(required: {'; '.join(f'{t}: ' + ', '.join(TABLES[t].required) for t in allowed)})",
+        table=allowed[0],
+        column="*",
+        expected=wanted,
+        actual=None,
+    )
+
+
+def prepare(
+    data: Data,
+    *,
+    metric: str,
+    tables: Sequence[TableName],
+    by: By = None,
+    period: PeriodName = "month",
+    tz: str = "UTC",
+    week_start: WeekStart = 0,
+    as_of: dt.datetime | dt.date | None = None,
+    table: TableName | None = None,
+) -> Prepared:
+    """Check a kernel's input and common options; see the module docs.
+
+    ``tables`` lists the tables the metric accepts, in order of preference;
+    ``table`` picks one explicitly (for a Dataset holding several).
+    """
+    calendar = Calendar(period=period, tz=check_tz(tz), week_start=week_start)
+    by_cols = _by_columns(by)
+    end = as_of_instant(as_of, calendar.tz)
+    if table is not None and table not in tables:
+        raise OptionError(f"{metric} works on {' or '.join(tables)}, not {table}", option="table", value=table)
+    customers: pl.LazyFrame | None = None
+    if isinstance(data, Dataset):
+        candidates = [table] if table is not None else list(tables)
+        chosen = next((t for t in candidates if getattr(data, t) is not None), None)
+        if chosen is None:
+            raise SchemaError(
+                f"{metric} needs a {' or '.join(candidates)} table; the dataset has "
+                f"{', '.join(data.tables) or 'no tables'}",
+                table=candidates[0],
+                column="*",
+                expected="present",
+                actual=None,
+            )
+        frame = data.require(chosen)
+        customers = data.customers
+        eager = True
+    elif isinstance(data, pl.DataFrame | pl.LazyFrame):
+        eager = isinstance(data, pl.DataFrame)
+        lazy = data.lazy()
+        chosen = table or _which_table(lazy.collect_schema().names(), tables, metric)
+        conformed = _conform.conform(lazy, TABLES[chosen], trust_canonical=True, check_duplicates=False)
+        frame = conformed.output(conformed.frame)
+    else:
+        raise OptionError(
+            f"{metric} takes a polars DataFrame or LazyFrame or a retainlib Dataset, got {type(data).__name__}",
+            option="data",
+            value=type(data).__name__,
+        )
+    frame = _attach_by(frame, by_cols, customers, chosen)
+    return Prepared(
+        frame=frame, table=chosen, eager=eager, by=by_cols, calendar=calendar, as_of=end, customers=customers
+    )
+
+
+def _attach_by(
+    frame: pl.LazyFrame, by: tuple[str, ...], customers: pl.LazyFrame | None, table: TableName
+) -> pl.LazyFrame:
+    present = frame.collect_schema().names()
+    missing = [c for c in by if c not in present]
+    if not missing:
+        return frame
+    from_customers = customers.collect_schema().names() if customers is not None else []
+    absent = [c for c in missing if c not in from_customers]
+    if absent:
+        where = f"the {table} table" + (" or the customers table" if customers is not None else "")
+        raise SchemaError(
+            f"by column(s) {absent} not found in {where}; columns: {', '.join(present)}",
+            table=table,
+            column=absent[0],
+            expected="present",
+            actual=None,
+        )
+    assert customers is not None
+    segments = customers.select("customer_id", *missing).unique(subset="customer_id", keep="first")
+    return frame.join(segments, on="customer_id", how="left", maintain_order="left")
+
+
+def finish(result: pl.LazyFrame, prepared: Prepared) -> pl.DataFrame | pl.LazyFrame:
+    """The result in the caller's kind: collected for eager input and Datasets, else lazy."""
+    return result.collect() if prepared.eager else result
+
+
+def safe_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """``numerator / denominator`` as Float64, null (never NaN or inf) when the denominator is 0 or null."""
+    return pl.when(denominator != 0).then(numerator.cast(pl.Float64) / denominator.cast(pl.Float64))
+
+
+def _over_by(expr: pl.Expr, by: Sequence[str]) -> pl.Expr:
+    return expr.over(list(by)) if by else expr
+
+
+def _subscription_activity(p: Prepared) -> pl.LazyFrame:
+    """(by, customer, period) for every period a segment with mrr > 0 overlaps; revenue = mrr summed.
+
+    A segment ``[started_at, ended_at)`` overlaps period ``q`` when it starts
+    before ``q`` ends and ends after ``q`` starts.  Running segments (and
+    segments ending after the end of observation) run through the end of
+    observation: ``as_of`` (exclusive), or the segment's last timestamp in the
+    data (inclusive), per ``by`` segment.
+    """
+    cal = p.calendar
+    frame = p.frame
+    if p.as_of is not None:
+        frame = frame.filter(pl.col("started_at") < pl.lit(p.as_of, dtype=TIMESTAMP))
+        stop = cal.timestamp_index(pl.lit(p.as_of, dtype=TIMESTAMP) - pl.duration(microseconds=1))
+    else:
+        stop = cal.timestamp_index(_over_by(last_instant(p), p.by))
+    frame = frame.filter(pl.col("mrr") > 0)
+    first = cal.timestamp_index("started_at")
+    closed = cal.timestamp_index(pl.col("ended_at") - pl.duration(microseconds=1))
+    last = pl.when(pl.col("ended_at").is_null()).then(stop).otherwise(pl.min_horizontal(closed, stop))
+    keys = [*p.by, "customer_id"]
+    return (
+        frame.with_columns(_first=first, _last=last)
+        .filter(pl.col("_last") >= pl.col("_first"))
+        .select(*keys, "mrr", pl.int_ranges("_first", pl.col("_last") + 1).alias(PERIOD_INDEX))
+        .explode(PERIOD_INDEX)
+        .group_by(*keys, PERIOD_INDEX)
+        .agg(pl.col("mrr").sum().alias("revenue"), pl.len().cast(pl.UInt32).alias("orders"))
+    )
+
+
+def activity(p: Prepared, *, events: Sequence[str] | None = None) -> pl.LazyFrame:
+    """One row per active (by..., customer_id, period index) with revenue and order count.
+
+    Columns: the ``by`` columns, ``customer_id``, ``_period`` (Int64 index),
+    ``revenue`` (exact money; for subscriptions the mrr running; null for events) and
+    ``orders`` (orders, or segments, or events in the period).  Timestamps after
+    ``as_of`` are left out.
+    """
+    cal = p.calendar
+    keys = [*p.by, "customer_id"]
+    if p.table == "subscriptions":
+        return _subscription_activity(p)
+    time_col = TABLES[p.table].time
+    frame = p.frame
+    if p.as_of is not None:
+        frame = frame.filter(pl.col(time_col) < pl.lit(p.as_of, dtype=TIMESTAMP))
+    if p.table == "events" and events is not None:
+        frame = frame.filter(pl.col("event").is_in(list(events)))
+    revenue = pl.col("amount").sum() if p.table == "orders" else pl.lit(None, dtype=MONEY)
+    return frame.group_by(*keys, cal.timestamp_index(time_col).alias(PERIOD_INDEX)).agg(
+        revenue.alias("revenue"), pl.len().cast(pl.UInt32).alias("orders")
+    )
+
+
+def last_instant(p: Prepared) -> pl.Expr:
+    """The end of observation as an aggregate expression over ``p.frame``: ``as_of`` or the last timestamp."""
+    if p.as_of is not None:
+        return pl.lit(p.as_of, dtype=TIMESTAMP)
+    if p.table == "subscriptions":
+        return pl.max_horizontal(pl.col("started_at").max(), pl.col("ended_at").max())
+    return pl.col(TABLES[p.table].time).max()
+
+
+def window(p: Prepared, active: pl.LazyFrame) -> pl.LazyFrame:
+    """Per segment: the observation window as period indices and its end instant.
+
+    Columns: the ``by`` columns, ``_first`` (first period with activity),
+    ``_last`` (the period holding the end of observation) and ``_end`` (the end
+    instant: ``as_of``, or the last timestamp in the segment's data).
+    """
+    cal = p.calendar
+    ends = (
+        p.frame.group_by(*p.by).agg(last_instant(p).alias("_end"))
+        if p.by
+        else p.frame.select(last_instant(p).alias("_end"))
+    )
+    firsts = (
+        active.group_by(*p.by).agg(pl.col(PERIOD_INDEX).min().alias("_first"))
+        if p.by
+        else active.select(pl.col(PERIOD_INDEX).min().alias("_first"))
+    )
+    joined = firsts.join(ends, on=list(p.by), how="inner") if p.by else firsts.join(ends, how="cross")
+    # The last period observed: the one holding the last timestamp (inclusive), or,
+    # with as_of (exclusive), the one holding the instant just before it.
+    end = pl.col("_end") - pl.duration(microseconds=1) if p.as_of is not None else pl.col("_end")
+    # No activity at all (empty input): no window, rather than a window of nulls.
+    return joined.filter(pl.col("_first").is_not_null()).with_columns(
+        _last=pl.max_horizontal(cal.timestamp_index(end), pl.col("_first"))
+    )
+
+
+def is_complete(cal: Calendar, period_index: pl.Expr, end: pl.Expr) -> pl.Expr:
+    """Whether the period with this index ends at or before the end of observation."""
+    return cal.instant(cal.start(period_index + 1)) <= end
+
+
+Kind = Literal["classic", "rolling"]
+
+
+def check_single_currency(p: Prepared) -> None:
+    """Raise :class:`CurrencyError` when amounts of several currencies would be summed together.
+
+    Money is summed per ``by`` segment, so with ``"currency"`` among the ``by``
+    columns any mix is fine.  Otherwise this runs one small query over the
+    currency column (a validation pre-pass, not part of the kernel's plan).
+    """
+    if "currency" in p.by:
+        return
+    found = p.frame.select(pl.col("currency").unique().sort()).collect().to_series().drop_nulls().to_list()
+    if len(found) > 1:
+        raise CurrencyError(
+            f"the {p.table} mix currencies ({', '.join(found)}); amounts in different currencies are never "
+            "added together: pass by='currency' (or include it in by) or convert them first",
+            currencies=found,
+        )

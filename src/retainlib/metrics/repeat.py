@@ -1,0 +1,261 @@
+"""Repeat purchase rate and returning customer rate (orders only).
+
+Definitions: ``shared/spec/metrics.md`` ("Repeat purchase rate") and
+Shopify's returning customer rate; documented in
+``docs/metrics/repeat_purchase_rate.md`` and ``docs/metrics/returning_customer_rate.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import overload
+
+import polars as pl
+
+from retainlib.calendar import PeriodName, WeekStart
+from retainlib.dataset import Dataset
+from retainlib.errors import OptionError
+from retainlib.metrics._common import (
+    PERIOD_INDEX,
+    By,
+    Data,
+    activity,
+    finish,
+    is_complete,
+    prepare,
+    safe_ratio,
+    window,
+)
+
+__all__ = ["repeat_purchase_rate", "returning_customer_rate"]
+
+
+def _check_within(within: object) -> int | None:
+    if within is None:
+        return None
+    if isinstance(within, bool) or not isinstance(within, int) or within < 0:
+        raise OptionError("within is a number of periods, 0 or more", option="within", value=within)
+    return within
+
+
+@overload
+def repeat_purchase_rate(
+    data: pl.LazyFrame,
+    *,
+    within: int | None = ...,
+    cohorts: bool | None = ...,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+) -> pl.LazyFrame: ...
+@overload
+def repeat_purchase_rate(
+    data: pl.DataFrame | Dataset,
+    *,
+    within: int | None = ...,
+    cohorts: bool | None = ...,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+) -> pl.DataFrame: ...
+def repeat_purchase_rate(
+    data: Data,
+    *,
+    within: int | None = None,
+    cohorts: bool | None = None,
+    period: PeriodName = "month",
+    by: By = None,
+    as_of: dt.datetime | dt.date | None = None,
+    tz: str = "UTC",
+    week_start: WeekStart = 0,
+) -> pl.DataFrame | pl.LazyFrame:
+    """Share of customers who ordered more than once.
+
+    ::
+
+        repeat_purchase_rate = |{c : c has >= 2 orders}| / |{c : c has >= 1 order}|
+
+    over the observation window (orders up to ``as_of``), per ``by`` segment.
+    Orders are counted as rows: two orders on one day are a repeat.
+
+    Per cohort (``cohort`` = the period of the first order) when ``within`` is
+    given or ``cohorts=True``.  With ``within=k``, a customer counts as a
+    repeat customer when the second order falls within ``k`` periods of the
+    first (its period index minus the first's is at most ``k``; ``k = 0``: in
+    the same period).  Cohorts too young to observe ``k`` full periods are kept
+    and flagged ``is_complete = false``.
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        ``by`` columns, [cohort, is_complete,] customers, repeat_customers,
+        repeat_purchase_rate (a share of customers, no time unit; over the
+        window, or within ``k`` periods of the first order).
+
+    Examples
+    --------
+    >>> import polars as pl, retainlib as rl
+    >>> orders = pl.DataFrame({
+    ...     "order_id": ["1", "2", "3", "4"], "customer_id": ["a", "a", "b", "c"],
+    ...     "ordered_at": ["2024-01-05T00:00:00Z", "2024-03-05T00:00:00Z", "2024-01-09T00:00:00Z",
+    ...                    "2024-02-20T00:00:00Z"],
+    ...     "amount": ["10", "10", "5", "7"], "currency": ["EUR"] * 4})
+    >>> rl.repeat_purchase_rate(orders).row(0)
+    (3, 1, 0.3333333333333333)
+    >>> rl.repeat_purchase_rate(orders, within=1).select("cohort", "customers", "repeat_customers").rows()
+    [(datetime.date(2024, 1, 1), 2, 0), (datetime.date(2024, 2, 1), 1, 0)]
+    """
+    k = _check_within(within)
+    per_cohort = bool(cohorts) or k is not None
+    if cohorts is False and k is not None:
+        raise OptionError(
+            "within is measured per cohort: it cannot be used with cohorts=False", option="cohorts", value=cohorts
+        )
+    p = prepare(
+        data,
+        metric="repeat_purchase_rate",
+        tables=["orders"],
+        by=by,
+        period=period,
+        tz=tz,
+        week_start=week_start,
+        as_of=as_of,
+    )
+    active = activity(p)
+    keys = [*p.by, "customer_id"]
+    # Per customer: first period, total orders, and the period of the second order.
+    ranked = active.sort(*keys, PERIOD_INDEX).with_columns(
+        pl.col("orders").cum_sum().over(keys).alias("_cum"),
+    )
+    customers = ranked.group_by(keys).agg(
+        pl.col(PERIOD_INDEX).min().alias("_cohort"),
+        pl.col("orders").sum().alias("_orders"),
+        pl.col(PERIOD_INDEX).filter(pl.col("_cum") >= 2).min().alias("_second"),
+    )
+    repeat = pl.col("_orders") >= 2 if k is None else (pl.col("_second") - pl.col("_cohort")) <= k
+    group = [*p.by, "_cohort"] if per_cohort else list(p.by)
+    counts = (customers.group_by(group) if group else customers.group_by(pl.lit(0).alias("_all"))).agg(
+        pl.len().cast(pl.UInt32).alias("customers"),
+        repeat.fill_null(False).sum().cast(pl.UInt32).alias("repeat_customers"),
+    )
+    rate = safe_ratio(pl.col("repeat_customers"), pl.col("customers")).alias("repeat_purchase_rate")
+    if not per_cohort:
+        result = counts.select(*p.by, "customers", "repeat_customers", rate)
+        if p.by:
+            result = result.sort(*p.by)
+        return finish(result, p)
+    bounds = window(p, active).select(*p.by, "_end")
+    cal = p.calendar
+    joined = counts.join(bounds, on=list(p.by), how="left") if p.by else counts.join(bounds, how="cross")
+    result = joined.sort(*p.by, "_cohort").select(
+        *p.by,
+        cal.start("_cohort").alias("cohort"),
+        is_complete(cal, pl.col("_cohort") + (k or 0), pl.col("_end")).alias("is_complete"),
+        "customers",
+        "repeat_customers",
+        rate,
+    )
+    return finish(result, p)
+
+
+@overload
+def returning_customer_rate(
+    data: pl.LazyFrame,
+    *,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+) -> pl.LazyFrame: ...
+@overload
+def returning_customer_rate(
+    data: pl.DataFrame | Dataset,
+    *,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+) -> pl.DataFrame: ...
+def returning_customer_rate(
+    data: Data,
+    *,
+    period: PeriodName = "month",
+    by: By = None,
+    as_of: dt.datetime | dt.date | None = None,
+    tz: str = "UTC",
+    week_start: WeekStart = 0,
+) -> pl.DataFrame | pl.LazyFrame:
+    """Shopify's returning customer rate: of the customers who ordered in a period, the share with 2+ lifetime orders.
+
+    For each period ``p`` of the window::
+
+        customers           = |{c : c ordered in p}|
+        returning_customers = |{c : c ordered in p and c's orders up to the end of p number 2 or more}|
+        returning_customer_rate = returning_customers / customers
+
+    "Lifetime" looks back before the period (orders before ``p`` count) and
+    includes the period itself, so a customer with two orders in their first
+    period is returning; orders after the period do not count.  Periods with no
+    orders give 0 customers and a null rate.
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        ``by`` columns, period, is_complete, customers, returning_customers,
+        returning_customer_rate (a share of the period's customers).
+
+    Examples
+    --------
+    >>> import polars as pl, retainlib as rl
+    >>> orders = pl.DataFrame({
+    ...     "order_id": ["1", "2", "3", "4"], "customer_id": ["a", "a", "b", "b"],
+    ...     "ordered_at": ["2024-01-05T00:00:00Z", "2024-02-05T00:00:00Z", "2024-02-09T00:00:00Z",
+    ...                    "2024-02-20T00:00:00Z"],
+    ...     "amount": ["10", "10", "5", "7"], "currency": ["EUR"] * 4})
+    >>> rl.returning_customer_rate(orders).select("period", "customers", "returning_customers").rows()
+    [(datetime.date(2024, 1, 1), 1, 0), (datetime.date(2024, 2, 1), 2, 2)]
+    """
+    p = prepare(
+        data,
+        metric="returning_customer_rate",
+        tables=["orders"],
+        by=by,
+        period=period,
+        tz=tz,
+        week_start=week_start,
+        as_of=as_of,
+    )
+    active = activity(p)
+    keys = [*p.by, "customer_id"]
+    flagged = active.with_columns(pl.col("orders").cum_sum().over(keys, order_by=PERIOD_INDEX).alias("_lifetime"))
+    counts = flagged.group_by(*p.by, PERIOD_INDEX).agg(
+        pl.len().cast(pl.UInt32).alias("customers"),
+        (pl.col("_lifetime") >= 2).sum().cast(pl.UInt32).alias("returning_customers"),
+    )
+    bounds = window(p, active)
+    grid = (
+        bounds.with_columns(pl.int_ranges("_first", pl.col("_last") + 1).alias(PERIOD_INDEX))
+        .explode(PERIOD_INDEX)
+        .select(*p.by, PERIOD_INDEX, "_end")
+    )
+    cal = p.calendar
+    result = (
+        grid.join(counts, on=[*p.by, PERIOD_INDEX], how="left")
+        .with_columns(pl.col("customers", "returning_customers").fill_null(0))
+        .sort(*p.by, PERIOD_INDEX)
+        .select(
+            *p.by,
+            cal.start(PERIOD_INDEX).alias("period"),
+            is_complete(cal, pl.col(PERIOD_INDEX), pl.col("_end")).alias("is_complete"),
+            "customers",
+            "returning_customers",
+            safe_ratio(pl.col("returning_customers"), pl.col("customers")).alias("returning_customer_rate"),
+        )
+    )
+    return finish(result, p)

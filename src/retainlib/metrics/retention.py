@@ -1,0 +1,453 @@
+"""Period retention (``retention_rate``), cohort retention (``cohort_retention``) and ``triangle``.
+
+Definitions: ``shared/spec/metrics.md`` ("Activity", "Period retention",
+"Cohort retention"); documented with their formulas in
+``docs/metrics/retention_rate.md`` and ``docs/metrics/cohort_retention.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Literal, overload
+
+import polars as pl
+
+from retainlib.calendar import PeriodName, WeekStart
+from retainlib.dataset import Dataset
+from retainlib.errors import OptionError, SchemaError
+from retainlib.metrics._common import (
+    ANY_ACTIVITY,
+    PERIOD_INDEX,
+    By,
+    Data,
+    Prepared,
+    activity,
+    check_single_currency,
+    finish,
+    is_complete,
+    prepare,
+    safe_ratio,
+    window,
+)
+from retainlib.tables import MONEY, TableName
+
+__all__ = ["cohort_retention", "retention_rate", "triangle"]
+
+CohortKind = Literal["classic", "rolling"]
+Measure = Literal["customers", "revenue"]
+
+_RATE_SCHEMA = {
+    "period": pl.Date,
+    "is_complete": pl.Boolean,
+    "start": pl.UInt32,
+    "new": pl.UInt32,
+    "retained": pl.UInt32,
+    "reactivated": pl.UInt32,
+    "churned": pl.UInt32,
+    "end": pl.UInt32,
+    "retention_rate": pl.Float64,
+    "churn_rate": pl.Float64,
+    "crr": pl.Float64,
+}
+
+
+def _flags(p: Prepared, active: pl.LazyFrame) -> pl.LazyFrame:
+    """Active rows with: previous active period of the customer, and first period F(c)."""
+    keys = [*p.by, "customer_id"]
+    return active.with_columns(
+        pl.col(PERIOD_INDEX).shift(1).over(keys, order_by=PERIOD_INDEX).alias("_prev"),
+        pl.col(PERIOD_INDEX).min().over(keys).alias("_cohort"),
+    )
+
+
+def _over(expr: pl.Expr, by: Sequence[str]) -> pl.Expr:
+    """``expr`` per segment (the frame must be sorted by segment then period)."""
+    return expr.over(list(by)) if by else expr
+
+
+def _grid(p: Prepared, bounds: pl.LazyFrame) -> pl.LazyFrame:
+    """Every period of every segment's window: (by..., _period, _end)."""
+    return (
+        bounds.with_columns(pl.int_ranges("_first", pl.col("_last") + 1).alias(PERIOD_INDEX))
+        .explode(PERIOD_INDEX)
+        .select(*p.by, PERIOD_INDEX, "_end", "_first")
+    )
+
+
+@overload
+def retention_rate(
+    data: pl.LazyFrame,
+    *,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+    table: TableName | None = ...,
+    events: Sequence[str] | None = ...,
+) -> pl.LazyFrame: ...
+@overload
+def retention_rate(
+    data: pl.DataFrame | Dataset,
+    *,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+    table: TableName | None = ...,
+    events: Sequence[str] | None = ...,
+) -> pl.DataFrame: ...
+def retention_rate(
+    data: Data,
+    *,
+    period: PeriodName = "month",
+    by: By = None,
+    as_of: dt.datetime | dt.date | None = None,
+    tz: str = "UTC",
+    week_start: WeekStart = 0,
+    table: TableName | None = None,
+    events: Sequence[str] | None = None,
+) -> pl.DataFrame | pl.LazyFrame:
+    """Period retention and churn: for each period after the first, who stayed, came, came back, left.
+
+    With ``A(c, p)`` = customer ``c`` active in period ``p`` and ``F(c)`` its
+    first active period, for each period ``p`` after the first of the window::
+
+        start       = |{c : A(c, p-1)}|
+        end         = |{c : A(c, p)}|
+        new         = |{c : F(c) = p}|
+        retained    = |{c : A(c, p-1) and A(c, p)}|
+        reactivated = |{c : A(c, p) and not A(c, p-1) and F(c) < p}|
+        churned     = start - retained
+        retention_rate = retained / start      churn_rate = churned / start
+        crr         = (end - new) / start      (the textbook (E - N) / S)
+
+    so ``end = retained + new + reactivated`` always.  Rates are per period of
+    ``period``; a zero ``start`` gives null rates.
+
+    Parameters
+    ----------
+    data
+        Canonical orders, subscriptions or events (DataFrame or LazyFrame), or
+        a Dataset (its orders, else subscriptions, else events; or ``table=``).
+    period
+        ``"day"``, ``"week"``, ``"month"`` (default), ``"quarter"`` or ``"year"``.
+    by
+        Segment column(s), from the activity table or the Dataset's customers.
+    as_of
+        End of observation (aware datetime, or a date meaning through its end);
+        default the last timestamp in the data.  Activity after it is ignored.
+    tz, week_start
+        Reporting time zone and first day of the week.
+    table
+        Which table of a Dataset defines activity.
+    events
+        With events: only these event names count as activity.
+
+    Returns
+    -------
+    DataFrame or LazyFrame (the kind given; a Dataset gives a DataFrame)
+        ``by`` columns, period, is_complete, start, new, retained, reactivated,
+        churned, end, retention_rate, churn_rate, crr.
+
+    Examples
+    --------
+    >>> import polars as pl, retainlib as rl
+    >>> orders = pl.DataFrame({
+    ...     "order_id": ["1", "2", "3", "4"], "customer_id": ["a", "a", "b", "c"],
+    ...     "ordered_at": ["2024-01-05T00:00:00Z", "2024-02-05T00:00:00Z", "2024-01-09T00:00:00Z",
+    ...                    "2024-02-20T00:00:00Z"],
+    ...     "amount": ["10", "10", "5", "7"], "currency": ["EUR"] * 4})
+    >>> rl.retention_rate(rl.Dataset(orders=orders)).select("period", "start", "retained", "new", "end",
+    ...                                                      "retention_rate").row(0)
+    (datetime.date(2024, 2, 1), 2, 1, 1, 2, 0.5)
+    """
+    p = prepare(
+        data,
+        metric="retention_rate",
+        tables=ANY_ACTIVITY,
+        by=by,
+        period=period,
+        tz=tz,
+        week_start=week_start,
+        as_of=as_of,
+        table=table,
+    )
+    active = activity(p, events=events)
+    flagged = _flags(p, active)
+    counts = flagged.group_by(*p.by, PERIOD_INDEX).agg(
+        pl.len().cast(pl.UInt32).alias("end"),
+        (pl.col("_prev") == pl.col(PERIOD_INDEX) - 1).sum().cast(pl.UInt32).alias("retained"),
+        (pl.col(PERIOD_INDEX) == pl.col("_cohort")).sum().cast(pl.UInt32).alias("new"),
+    )
+    cal = p.calendar
+    grid = _grid(p, window(p, active))
+    result = (
+        grid.join(counts, on=[*p.by, PERIOD_INDEX], how="left")
+        .with_columns(pl.col("end", "retained", "new").fill_null(0))
+        .sort(*p.by, PERIOD_INDEX)
+        .with_columns(_over(pl.col("end").shift(1, fill_value=0), p.by).alias("start"))
+        .filter(pl.col(PERIOD_INDEX) > pl.col("_first"))
+        .with_columns(
+            (pl.col("end") - pl.col("retained") - pl.col("new")).alias("reactivated"),
+            (pl.col("start") - pl.col("retained")).alias("churned"),
+        )
+        .select(
+            *p.by,
+            cal.start(PERIOD_INDEX).alias("period"),
+            is_complete(cal, pl.col(PERIOD_INDEX), pl.col("_end")).alias("is_complete"),
+            "start",
+            "new",
+            "retained",
+            "reactivated",
+            "churned",
+            "end",
+            safe_ratio(pl.col("retained"), pl.col("start")).alias("retention_rate"),
+            safe_ratio(pl.col("churned"), pl.col("start")).alias("churn_rate"),
+            safe_ratio(pl.col("end").cast(pl.Int64) - pl.col("new").cast(pl.Int64), pl.col("start")).alias("crr"),
+        )
+        .cast({k: v for k, v in _RATE_SCHEMA.items() if k not in ("period", "is_complete")})
+    )
+    return finish(result, p)
+
+
+def _check_kind(kind: object) -> CohortKind:
+    if kind not in ("classic", "rolling"):
+        raise OptionError("kind is 'classic' or 'rolling'", option="kind", value=kind)
+    return kind
+
+
+def _check_measure(measure: object) -> Measure:
+    if measure not in ("customers", "revenue"):
+        raise OptionError("measure is 'customers' or 'revenue'", option="measure", value=measure)
+    return measure
+
+
+@overload
+def cohort_retention(
+    data: pl.LazyFrame,
+    *,
+    kind: CohortKind = ...,
+    measure: Measure = ...,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+    table: TableName | None = ...,
+    events: Sequence[str] | None = ...,
+) -> pl.LazyFrame: ...
+@overload
+def cohort_retention(
+    data: pl.DataFrame | Dataset,
+    *,
+    kind: CohortKind = ...,
+    measure: Measure = ...,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+    table: TableName | None = ...,
+    events: Sequence[str] | None = ...,
+) -> pl.DataFrame: ...
+def cohort_retention(
+    data: Data,
+    *,
+    kind: CohortKind = "classic",
+    measure: Measure = "customers",
+    period: PeriodName = "month",
+    by: By = None,
+    as_of: dt.datetime | dt.date | None = None,
+    tz: str = "UTC",
+    week_start: WeekStart = 0,
+    table: TableName | None = None,
+    events: Sequence[str] | None = None,
+) -> pl.DataFrame | pl.LazyFrame:
+    """Cohort retention: of the customers first active in a period, how many are active k periods later.
+
+    ``cohort(c) = F(c)``, the first active period.  For ``k = 0, 1, 2, ...``
+    while ``cohort + k`` is inside the observation window::
+
+        cohort_size = |cohort|
+        active(k)   = |{c in cohort : A(c, cohort + k)}|                   kind="classic" (N-period)
+        active(k)   = |{c in cohort : A(c, cohort + j) for some j >= k}|   kind="rolling" (unbounded)
+        retention   = active(k) / cohort_size                              (k = 0 gives 1.0)
+        revenue(k)  = sum of the cohort's order amounts in period cohort + k
+        revenue_retention = revenue(k) / revenue(0)
+        cumulative_revenue_per_customer = sum of revenue(0..k) / cohort_size
+
+    With ``measure="revenue"`` the ``retention`` column holds the revenue
+    retention instead (the headline follows the measure); every other column is
+    the same.  Revenue needs orders (subscriptions and events give null
+    revenue; ``measure="revenue"`` on them is an error) in one currency, or
+    ``by="currency"``.
+
+    Parameters
+    ----------
+    data, period, by, as_of, tz, week_start, table, events
+        As for :func:`retention_rate`.
+    kind
+        ``"classic"`` (active in exactly period k) or ``"rolling"`` (active in k or later).
+    measure
+        ``"customers"`` (default) or ``"revenue"``: what ``retention`` measures.
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        ``by`` columns, cohort (pl.Date), period_number (periods since the
+        cohort's first), is_complete, cohort_size, active, retention, revenue
+        (exact, major units), revenue_retention, cumulative_revenue_per_customer
+        (per customer of the cohort, cumulative to period k).  Long format: one
+        row per cohort and k; :func:`triangle` pivots it.
+
+    Examples
+    --------
+    >>> import polars as pl, retainlib as rl
+    >>> orders = pl.DataFrame({
+    ...     "order_id": ["1", "2", "3"], "customer_id": ["a", "a", "b"],
+    ...     "ordered_at": ["2024-01-05T00:00:00Z", "2024-03-05T00:00:00Z", "2024-01-09T00:00:00Z"],
+    ...     "amount": ["10", "20", "5"], "currency": ["EUR"] * 3})
+    >>> rl.cohort_retention(orders).select("period_number", "active", "retention").rows()
+    [(0, 2, 1.0), (1, 0, 0.0), (2, 1, 0.5)]
+    """
+    kind = _check_kind(kind)
+    measure = _check_measure(measure)
+    p = prepare(
+        data,
+        metric="cohort_retention",
+        tables=ANY_ACTIVITY,
+        by=by,
+        period=period,
+        tz=tz,
+        week_start=week_start,
+        as_of=as_of,
+        table=table,
+    )
+    if measure == "revenue" and p.table != "orders":
+        raise SchemaError(
+            f"measure='revenue' needs orders; the {p.table} table has no order revenue",
+            table=p.table,
+            column="amount",
+            expected="orders",
+            actual=p.table,
+        )
+    if p.table == "orders":
+        check_single_currency(p)
+    active = activity(p, events=events)
+    if p.table != "orders":
+        active = active.with_columns(pl.lit(None, dtype=MONEY).alias("revenue"))
+    flagged = _flags(p, active)
+    cohort_keys = [*p.by, "_cohort"]
+    per_k = flagged.with_columns((pl.col(PERIOD_INDEX) - pl.col("_cohort")).alias("_k"))
+    classic = per_k.group_by(*cohort_keys, "_k").agg(
+        pl.len().cast(pl.UInt32).alias("_active"), pl.col("revenue").sum().alias("_revenue")
+    )
+    lasts = per_k.group_by(*p.by, "customer_id", "_cohort").agg(pl.col("_k").max().alias("_span"))
+    spans = lasts.group_by(*cohort_keys, pl.col("_span").alias("_k")).agg(pl.len().cast(pl.UInt32).alias("_ending"))
+    sizes = lasts.group_by(*cohort_keys).agg(pl.len().cast(pl.UInt32).alias("cohort_size"))
+    bounds = window(p, active)
+    cal = p.calendar
+    grid = (
+        (sizes.join(bounds, on=list(p.by), how="inner") if p.by else sizes.join(bounds, how="cross"))
+        .with_columns(pl.int_ranges(0, pl.col("_last") - pl.col("_cohort") + 1).alias("_k"))
+        .explode("_k")
+    )
+    joined = (
+        grid.join(classic, on=[*cohort_keys, "_k"], how="left")
+        .join(spans, on=[*cohort_keys, "_k"], how="left")
+        .with_columns(pl.col("_active", "_ending").fill_null(0))
+        .with_columns(pl.col("_revenue").fill_null(0) if p.table == "orders" else pl.col("_revenue"))
+        .sort(*cohort_keys, "_k")
+        .with_columns(
+            # customers whose last active period is at k or later = size - those ending before k
+            (
+                pl.col("cohort_size")
+                - pl.col("_ending").cum_sum().over(cohort_keys).cast(pl.UInt32)
+                + pl.col("_ending")
+            ).alias("_rolling"),
+            pl.col("_revenue").cum_sum().over(cohort_keys).alias("_cumulative"),
+            pl.col("_revenue").first().over(cohort_keys).alias("_revenue0"),
+        )
+    )
+    active_col = pl.col("_rolling") if kind == "rolling" else pl.col("_active")
+    revenue_retention = safe_ratio(pl.col("_revenue"), pl.col("_revenue0"))
+    result = joined.select(
+        *p.by,
+        cal.start("_cohort").alias("cohort"),
+        pl.col("_k").cast(pl.Int64).alias("period_number"),
+        is_complete(cal, pl.col("_cohort") + pl.col("_k"), pl.col("_end")).alias("is_complete"),
+        "cohort_size",
+        active_col.cast(pl.UInt32).alias("active"),
+        (revenue_retention if measure == "revenue" else safe_ratio(active_col, pl.col("cohort_size"))).alias(
+            "retention"
+        ),
+        pl.col("_revenue").alias("revenue"),
+        revenue_retention.alias("revenue_retention"),
+        safe_ratio(pl.col("_cumulative"), pl.col("cohort_size")).alias("cumulative_revenue_per_customer"),
+    )
+    return finish(result, p)
+
+
+@overload
+def triangle(result: pl.LazyFrame, *, value: str = ...) -> pl.LazyFrame: ...
+@overload
+def triangle(result: pl.DataFrame, *, value: str = ...) -> pl.DataFrame: ...
+def triangle(result: pl.DataFrame | pl.LazyFrame, *, value: str = "retention") -> pl.DataFrame | pl.LazyFrame:
+    """Pivot a :func:`cohort_retention` result into the familiar triangle.
+
+    One row per cohort (and ``by`` segment), with ``cohort_size`` and one
+    column per period number (``"0"``, ``"1"``, ...) holding ``value``
+    (default ``"retention"``; any numeric column of the result works:
+    ``"active"``, ``"revenue"``, ``"cumulative_revenue_per_customer"``...).
+
+    Examples
+    --------
+    >>> import polars as pl, retainlib as rl
+    >>> orders = pl.DataFrame({
+    ...     "order_id": ["1", "2", "3"], "customer_id": ["a", "a", "b"],
+    ...     "ordered_at": ["2024-01-05T00:00:00Z", "2024-02-05T00:00:00Z", "2024-02-09T00:00:00Z"],
+    ...     "amount": ["10", "20", "5"], "currency": ["EUR"] * 3})
+    >>> rl.triangle(rl.cohort_retention(orders)).rows()
+    [(datetime.date(2024, 1, 1), 1, 1.0, 1.0), (datetime.date(2024, 2, 1), 1, 1.0, None)]
+    """
+    eager = isinstance(result, pl.DataFrame)
+    lazy = result.lazy()
+    columns = lazy.collect_schema().names()
+    needed = ["cohort", "period_number", "cohort_size", value]
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise SchemaError(
+            f"triangle takes a cohort_retention result; missing column(s) {missing}",
+            table="cohort_retention",
+            column=missing[0],
+            expected="present",
+            actual=None,
+        )
+    metric_cols = {
+        "cohort",
+        "period_number",
+        "is_complete",
+        "cohort_size",
+        "active",
+        "retention",
+        "revenue",
+        "revenue_retention",
+        "cumulative_revenue_per_customer",
+    }
+    by = [c for c in columns if c not in metric_cols]
+    index = [*by, "cohort", "cohort_size"]
+    # The width (number of period columns) must be known to pivot lazily: it is
+    # the longest cohort's length, so the pivot runs on the small long result.
+    frame = lazy.select(*index, "period_number", value).collect()
+    wide = (
+        frame.sort("period_number")
+        .with_columns(pl.col("period_number").cast(pl.String))
+        .pivot(on="period_number", index=index, values=value)
+        .sort(index)
+    )
+    if wide.height == 0:
+        wide = frame.select(index)
+    return wide if eager else wide.lazy()

@@ -1,0 +1,325 @@
+"""retention_rate, cohort_retention, triangle, repeat_purchase_rate, returning_customer_rate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import retainlib as rl
+from retainlib.calendar import PeriodName
+from retainlib.errors import CurrencyError, OptionError, SchemaError
+from retainlib.metrics.retention import CohortKind
+from retainlib.tables import MONEY, TIMESTAMP
+
+sys.path.insert(0, str(Path(__file__).parent))
+import reference as ref
+
+UTC = dt.UTC
+ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "America/Santiago"]
+PERIODS: list[PeriodName] = ["day", "week", "month", "quarter", "year"]
+KINDS: list[CohortKind] = ["classic", "rolling"]
+
+
+def frame(orders: list[ref.Order]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(len(orders))],
+            "customer_id": [o.customer for o in orders],
+            "ordered_at": pl.Series([o.at for o in orders], dtype=TIMESTAMP),
+            "amount": pl.Series([o.amount for o in orders], dtype=MONEY),
+            "currency": ["EUR"] * len(orders),
+            "segment": [o.segment for o in orders],
+        },
+        schema_overrides={"customer_id": pl.String, "currency": pl.String, "segment": pl.String},
+    )
+
+
+# Timestamps: anywhere in a few months, plus exact month/day boundaries (UTC and local).
+boundaries = [dt.datetime(2024, m, 1, tzinfo=UTC) for m in (1, 2, 3, 4)] + [
+    dt.datetime(2024, 3, 31, 22, tzinfo=UTC),
+    dt.datetime(2024, 2, 29, 23, 0, tzinfo=UTC),
+]
+moments = st.one_of(
+    st.datetimes(min_value=dt.datetime(2023, 12, 20), max_value=dt.datetime(2024, 4, 10), timezones=st.just(UTC)),
+    st.sampled_from(boundaries),
+)
+orders_st = st.lists(
+    st.builds(
+        ref.Order,
+        customer=st.sampled_from(["a", "b", "c", "d", "e"]),
+        at=moments,
+        amount=st.decimals(min_value=0, max_value=500, places=2),
+        segment=st.sampled_from(["x", "y"]),
+    ),
+    max_size=25,
+)
+
+
+def rows(df: pl.DataFrame) -> list[dict[str, Any]]:
+    return df.to_dicts()
+
+
+def approx_rows(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert set(g) == set(w)
+        for key, value in w.items():
+            if isinstance(value, float):
+                assert g[key] == pytest.approx(value, rel=1e-12), key
+            else:
+                assert g[key] == value, (key, g, w)
+
+
+@given(
+    orders=orders_st,
+    period=st.sampled_from(PERIODS),
+    tz=st.sampled_from(ZONES),
+    week_start=st.integers(0, 6),
+    use_as_of=st.booleans(),
+)
+def test_retention_rate_matches_reference(
+    orders: list[ref.Order], period: PeriodName, tz: str, week_start: int, use_as_of: bool
+) -> None:
+    as_of = dt.datetime(2024, 3, 1, tzinfo=UTC) if use_as_of else None
+    got = rl.retention_rate(frame(orders), period=period, tz=tz, week_start=week_start, as_of=as_of)
+    want = ref.retention_rate(orders, period=period, tz=tz, week_start=week_start, as_of=as_of)
+    approx_rows(rows(got), want)
+    for r in got.iter_rows(named=True):  # the identity of the spec
+        assert r["end"] == r["retained"] + r["new"] + r["reactivated"]
+
+
+@given(
+    orders=orders_st,
+    period=st.sampled_from(PERIODS[1:4]),
+    tz=st.sampled_from(ZONES),
+    kind=st.sampled_from(KINDS),
+)
+def test_cohort_retention_matches_reference(
+    orders: list[ref.Order], period: PeriodName, tz: str, kind: CohortKind
+) -> None:
+    got = rl.cohort_retention(frame(orders), period=period, tz=tz, kind=kind)
+    want = ref.cohort_retention(orders, period=period, tz=tz, kind=kind)
+    approx_rows(rows(got), want)
+
+
+@given(orders=orders_st, tz=st.sampled_from(ZONES))
+def test_repeat_and_returning_match_reference(orders: list[ref.Order], tz: str) -> None:
+    customers, repeaters = ref.repeat_purchase_rate(orders)
+    got = rl.repeat_purchase_rate(frame(orders), tz=tz)
+    # One overall row; with no customers the rate is null (zero denominator).
+    assert got.row(0) == (customers, repeaters, repeaters / customers if customers else None)
+    for within in (0, 1, 2):
+        cohort = rl.repeat_purchase_rate(frame(orders), within=within, tz=tz)
+        assert cohort.select("cohort", "customers", "repeat_customers").rows() == ref.repeat_within(
+            orders, period="month", tz=tz, within=within
+        )
+    returning = rl.returning_customer_rate(frame(orders), period="month", tz=tz)
+    assert returning.select("period", "customers", "returning_customers").rows() == ref.returning_customer_rate(
+        orders, period="month", tz=tz
+    )
+
+
+@given(orders=orders_st, period=st.sampled_from(PERIODS))
+def test_by_equals_filter_and_lazy_equals_eager(orders: list[ref.Order], period: PeriodName) -> None:
+    df = frame(orders)
+
+    def run(name: str, data: pl.DataFrame | pl.LazyFrame, by: str | None = None) -> pl.DataFrame:
+        out: pl.DataFrame | pl.LazyFrame
+        if name == "retention_rate":
+            out = rl.retention_rate(data, period=period, by=by)
+        elif name == "cohort_retention":
+            out = rl.cohort_retention(data, period=period, by=by)
+        elif name == "repeat_purchase_rate":
+            out = rl.repeat_purchase_rate(data, within=1, period=period, by=by)
+        else:
+            out = rl.returning_customer_rate(data, period=period, by=by)
+        assert isinstance(out, pl.LazyFrame) == isinstance(data, pl.LazyFrame)  # same kind out as in
+        return out.collect() if isinstance(out, pl.LazyFrame) else out
+
+    for name in ("retention_rate", "cohort_retention", "repeat_purchase_rate", "returning_customer_rate"):
+        grouped = run(name, df, by="segment")
+        assert run(name, df.lazy(), by="segment").equals(grouped)
+        for segment in ("x", "y"):
+            alone = run(name, df.filter(pl.col("segment") == segment))
+            mine = grouped.filter(pl.col("segment") == segment).drop("segment")
+            assert mine.equals(alone), (name, segment)
+
+
+# --- hand-computed examples ------------------------------------------------------------
+
+
+def _orders(*rows: tuple[str, str, str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "order_id": [str(i) for i in range(len(rows))],
+            "customer_id": [r[0] for r in rows],
+            "ordered_at": [r[1] for r in rows],
+            "amount": [r[2] for r in rows],
+            "currency": ["USD"] * len(rows),
+        }
+    )
+
+
+EXAMPLE = _orders(
+    ("a", "2024-01-10T00:00:00Z", "10"),
+    ("b", "2024-01-20T00:00:00Z", "20"),
+    ("a", "2024-02-03T00:00:00Z", "30"),
+    ("c", "2024-02-14T00:00:00Z", "40"),
+    ("b", "2024-03-01T00:00:00Z", "50"),  # exactly on the March boundary: a March order
+    ("c", "2024-03-15T00:00:00Z", "60"),
+)
+
+
+def test_retention_rate_by_hand() -> None:
+    # Jan: {a, b}; Feb: {a, c}; Mar: {b, c}.
+    # Feb: start 2, retained 1 (a), new 1 (c), reactivated 0, churned 1 (b), end 2.
+    # Mar: start 2, retained 1 (c), new 0, reactivated 1 (b came back), churned 1 (a), end 2.
+    got = rl.retention_rate(rl.Dataset(orders=EXAMPLE))
+    assert got.select("period", "start", "new", "retained", "reactivated", "churned", "end").rows() == [
+        (dt.date(2024, 2, 1), 2, 1, 1, 0, 1, 2),
+        (dt.date(2024, 3, 1), 2, 0, 1, 1, 1, 2),
+    ]
+    assert got["retention_rate"].to_list() == [0.5, 0.5]
+    assert got["crr"].to_list() == [0.5, 1.0]  # (E - N) / S = (2 - 1) / 2, (2 - 0) / 2
+    assert got["is_complete"].to_list() == [True, False]  # March ends after the last order
+    # In Paris, the March 1st 00:00 UTC order is at 01:00 local: still March.  In New York it is Feb 29.
+    ny = rl.retention_rate(EXAMPLE, tz="America/New_York")
+    assert ny.select("period", "retained", "reactivated").rows() == [
+        (dt.date(2024, 2, 1), 2, 0),  # Feb: a, c, b (b's order is Feb 29 19:00 local)
+        (dt.date(2024, 3, 1), 1, 0),
+    ]
+
+
+def test_cohort_retention_by_hand() -> None:
+    # Cohort Jan {a, b}: k0 both (30 = 10 + 20), k1 a (30), k2 b (50).  Cohort Feb {c}: k0 40, k1 60.
+    got = rl.cohort_retention(EXAMPLE)
+    assert got.select("cohort", "period_number", "cohort_size", "active", "revenue").rows() == [
+        (dt.date(2024, 1, 1), 0, 2, 2, Decimal("30")),
+        (dt.date(2024, 1, 1), 1, 2, 1, Decimal("30")),
+        (dt.date(2024, 1, 1), 2, 2, 1, Decimal("50")),
+        (dt.date(2024, 2, 1), 0, 1, 1, Decimal("40")),
+        (dt.date(2024, 2, 1), 1, 1, 1, Decimal("60")),
+    ]
+    assert got["revenue_retention"].to_list() == [1.0, 1.0, 50 / 30, 1.0, 1.5]
+    assert got["cumulative_revenue_per_customer"].to_list() == [15.0, 30.0, 55.0, 40.0, 100.0]
+    rolling = rl.cohort_retention(EXAMPLE, kind="rolling")
+    # a is last active at k1, b at k2: both are active at k1 or later, only b at k2 or later.
+    assert rolling["active"].to_list() == [2, 2, 1, 1, 1]
+    by_revenue = rl.cohort_retention(EXAMPLE, measure="revenue")
+    assert by_revenue["retention"].to_list() == by_revenue["revenue_retention"].to_list()
+    wide = rl.triangle(got)
+    assert wide.columns == ["cohort", "cohort_size", "0", "1", "2"]
+    assert wide.rows() == [(dt.date(2024, 1, 1), 2, 1.0, 0.5, 0.5), (dt.date(2024, 2, 1), 1, 1.0, 1.0, None)]
+    assert rl.triangle(rl.cohort_retention(EXAMPLE.lazy()), value="active").collect().row(0) == (
+        dt.date(2024, 1, 1),
+        2,
+        2,
+        1,
+        1,
+    )
+
+
+def test_subscriptions_and_events_define_activity() -> None:
+    subs = pl.DataFrame(
+        {
+            "subscription_id": ["s1", "s2", "s3"],
+            "customer_id": ["a", "b", "b"],
+            "started_at": ["2024-01-15T00:00:00Z", "2024-01-01T00:00:00Z", "2024-03-10T00:00:00Z"],
+            "ended_at": [None, "2024-02-01T00:00:00Z", None],  # b ends exactly at Feb's start, returns in March
+            "mrr": ["10", "20", "0"],  # a zero-mrr segment is not activity
+            "currency": ["USD"] * 3,
+        },
+        schema_overrides={"ended_at": pl.String},
+    )
+    got = rl.retention_rate(subs, as_of=dt.date(2024, 3, 31))
+    # Jan {a, b}; Feb {a}; Mar {a}: b's segment [Jan 1, Feb 1) does not overlap February.
+    assert got.select("period", "start", "retained", "end", "is_complete").rows() == [
+        (dt.date(2024, 2, 1), 2, 1, 1, True),
+        (dt.date(2024, 3, 1), 1, 1, 1, True),
+    ]
+    events = pl.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "occurred_at": ["2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-02-01T00:00:00Z"],
+            "event": ["login", "login", "page_view"],
+        }
+    )
+    only_logins = rl.retention_rate(events, events=["login"])
+    assert only_logins.select("start", "retained", "new").row(0) == (1, 1, 0)
+
+
+def test_zero_denominators_are_null() -> None:
+    gap = _orders(("a", "2024-01-10T00:00:00Z", "1"), ("a", "2024-03-10T00:00:00Z", "1"))
+    got = rl.retention_rate(gap)
+    feb, mar = got.rows(named=True)
+    assert (feb["start"], feb["end"], feb["retention_rate"], feb["churn_rate"]) == (1, 0, 0.0, 1.0)
+    assert (mar["start"], mar["reactivated"], mar["retention_rate"], mar["crr"]) == (0, 1, None, None)
+
+
+def test_empty_input_and_one_period() -> None:
+    empty = EXAMPLE.clear()
+    assert rl.retention_rate(empty).height == 0
+    assert rl.cohort_retention(empty).height == 0
+    assert rl.repeat_purchase_rate(empty).row(0) == (0, 0, None)
+    one = EXAMPLE.head(2)
+    assert rl.retention_rate(one).height == 0  # no period after the first
+    assert rl.cohort_retention(one).select("period_number", "active").rows() == [(0, 2)]
+
+
+def test_bad_input() -> None:
+    with pytest.raises(OptionError, match="unknown period"):
+        rl.retention_rate(EXAMPLE, period="fortnight")  # type: ignore[call-overload]
+    with pytest.raises(OptionError, match="time zone"):
+        rl.retention_rate(EXAMPLE, tz="Mars/Olympus")
+    with pytest.raises(OptionError, match="kind"):
+        rl.cohort_retention(EXAMPLE, kind="sideways")  # type: ignore[call-overload]
+    with pytest.raises(OptionError, match="within"):
+        rl.repeat_purchase_rate(EXAMPLE, within=-1)
+    with pytest.raises(SchemaError, match="needs orders"):
+        rl.repeat_purchase_rate(pl.DataFrame({"x": [1]}))
+    with pytest.raises(SchemaError, match="by column"):
+        rl.retention_rate(EXAMPLE, by="country")
+    with pytest.raises(SchemaError, match="needs a orders"):
+        rl.repeat_purchase_rate(
+            rl.Dataset(
+                events=pl.DataFrame({"customer_id": ["a"], "occurred_at": ["2024-01-01T00:00:00Z"], "event": ["x"]})
+            )
+        )
+    with pytest.raises(OptionError, match="naive"):
+        rl.retention_rate(EXAMPLE, as_of=dt.datetime(2024, 3, 1))
+    mixed = EXAMPLE.with_columns(currency=pl.Series(["USD", "EUR"] * 3))
+    with pytest.raises(CurrencyError):
+        rl.cohort_retention(mixed)
+    assert rl.cohort_retention(mixed, by="currency").height > 0
+    assert rl.retention_rate(mixed).height == 2  # counts only: currencies don't matter
+
+
+def test_by_from_the_customers_table() -> None:
+    customers = pl.DataFrame(
+        {"customer_id": ["a", "b", "c"], "created_at": ["2024-01-01T00:00:00Z"] * 3, "plan": ["p", "q", "p"]}
+    )
+    ds = rl.Dataset(orders=EXAMPLE, customers=customers)
+    got = rl.retention_rate(ds, by="plan")
+    assert got.columns[0] == "plan"
+    p_only = rl.retention_rate(EXAMPLE.filter(pl.col("customer_id").is_in(["a", "c"])))
+    assert got.filter(pl.col("plan") == "p").drop("plan").equals(p_only)
+
+
+def test_sample_store_runs_every_kernel() -> None:
+    from retainlib.datasets import synthetic_store
+
+    store = synthetic_store(customers=1500, seed=2)
+    rates = rl.retention_rate(store, by="country")
+    assert (rates["end"] == rates["retained"] + rates["new"] + rates["reactivated"]).all()
+    cohorts = rl.cohort_retention(store, period="quarter")
+    assert (cohorts.filter(pl.col("period_number") == 0)["retention"] == 1.0).all()
+    subs = rl.retention_rate(store, table="subscriptions")
+    assert subs.height > 12

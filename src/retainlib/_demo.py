@@ -12,8 +12,15 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from retainlib.calendar import Calendar, check_period
+from retainlib.calendar import Calendar, PeriodName, check_period
 from retainlib.datasets import synthetic_store
+from retainlib.metrics import (
+    cohort_retention,
+    repeat_purchase_rate,
+    retention_rate,
+    returning_customer_rate,
+    triangle,
+)
 
 __all__ = ["run_demo"]
 
@@ -38,25 +45,18 @@ def run_demo(console: Console, *, customers: int, seed: int, period: str) -> Non
         + ", ".join(f"{n:,} {name}" for name, n in counts.items())
         + f"  [dim]generated in {time.perf_counter() - started:.2f} s[/]"
     )
-    orders = store.require("orders", purpose="the demo")
-    # Activity per period: the additive counts every retention metric starts from.
-    activity = (
-        orders.group_by(cal.floor("ordered_at").alias(period))
-        .agg(
-            pl.col("customer_id").n_unique().alias("active_customers"),
-            pl.len().alias("orders"),
-            pl.col("amount").sum().alias("revenue"),
-        )
-        .sort(period)
-        .with_columns((pl.col("revenue") / pl.col("orders")).cast(pl.Float64).alias("average_order"))
-        .tail(12)
-        .collect()
-    )
-    console.print(_rich(activity, f"Orders by {period} (last 12, {store.single_currency() or 'no currency'})"))
-    per_customer = orders.group_by("customer_id").agg(pl.len().alias("n")).collect()
-    mean_orders = float(per_customer.select(pl.col("n").mean()).item() or 0.0)
-    repeat = float(per_customer.select((pl.col("n") >= 2).mean()).item() or 0.0)
+    tail = 6
+    shown = ["period", "start", "new", "retained", "reactivated", "churned", "end", "retention_rate"]
+    rates = retention_rate(store, period=cal.period).tail(tail).select(shown)
+    console.print(_rich(rates, f"Period retention (orders, by {period}, last {tail}; the last may be incomplete)"))
+    cohort_period: PeriodName = "quarter" if cal.period in ("day", "week", "month") else cal.period
+    cohorts = triangle(cohort_retention(store, period=cohort_period))
     console.print(
-        f"customers with orders: {per_customer.height:,}; orders per customer: "
-        f"{mean_orders:.2f}; share with 2+ orders: {repeat:.1%}"
+        _rich(cohorts.tail(8).select(cohorts.columns[:8]), f"Cohort retention by {cohort_period} (share active)")
     )
+    repeat = repeat_purchase_rate(store, by="channel")
+    console.print(_rich(repeat, "Repeat purchase rate by acquisition channel"))
+    returning = returning_customer_rate(store, period=cal.period).tail(tail).drop("is_complete")
+    console.print(_rich(returning, f"Returning customer rate (Shopify's definition), last {tail}"))
+    subs = retention_rate(store, period=cal.period, table="subscriptions").tail(tail).select(shown)
+    console.print(_rich(subs, f"Subscriber retention by {period}, last {tail}"))

@@ -22,7 +22,8 @@ from retainlib.report import LoadReport
 
 __all__ = ["main"]
 
-console = Console()
+# Wide enough for metric tables when the output is not a terminal (pipes, CI logs).
+console = Console(width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True)
 
 

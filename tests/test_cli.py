@@ -90,4 +90,5 @@ def test_demo_runs_on_the_sample_store() -> None:
     result = CliRunner().invoke(main, ["demo", "--customers", "500", "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert "Sample store" in result.output
-    assert "orders per customer" in result.output
+    for title in ("Period retention", "Cohort retention", "Repeat purchase rate", "Returning customer rate"):
+        assert title in result.output

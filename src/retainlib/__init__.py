@@ -26,6 +26,8 @@ from retainlib.metrics import (
     repeat_purchase_rate,
     retention_rate,
     returning_customer_rate,
+    rfm,
+    rfm_segments,
     triangle,
 )
 from retainlib.plugins import ReadResult, Source, hookimpl
@@ -65,6 +67,8 @@ __all__ = [
     "repeat_purchase_rate",
     "retention_rate",
     "returning_customer_rate",
+    "rfm",
+    "rfm_segments",
     "sources",
     "triangle",
 ]

@@ -7,11 +7,14 @@ gives a DataFrame).  They are re-exported from :mod:`retainlib`.
 
 from retainlib.metrics.repeat import repeat_purchase_rate, returning_customer_rate
 from retainlib.metrics.retention import cohort_retention, retention_rate, triangle
+from retainlib.metrics.rfm import rfm, rfm_segments
 
 __all__ = [
     "cohort_retention",
     "repeat_purchase_rate",
     "retention_rate",
     "returning_customer_rate",
+    "rfm",
+    "rfm_segments",
     "triangle",
 ]

@@ -1,0 +1,493 @@
+"""RFM summaries (frequency, recency, T, monetary value) and RFM scores and segments.
+
+:func:`rfm` reduces an orders table to one row per customer with the
+sufficient statistics of the "buy till you die" models (BG/NBD, Pareto/NBD,
+Gamma-Gamma), with the meaning of lifetimes' ``summary_data_from_transaction_data``
+and ``calibration_and_holdout_data`` (and of BTYD's ``cbs``), so that results
+compare with them.  :func:`rfm_segments` scores such a summary 1..5 on recency,
+frequency and monetary value and names a segment per customer.
+
+The formulas, options and edge cases are in ``docs/metrics/rfm.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Final, Literal, TypeVar, get_args, overload
+
+import polars as pl
+
+from retainlib.calendar import Period, PeriodName, WeekStart, check_tz
+from retainlib.dataset import Dataset
+from retainlib.errors import CurrencyError, OptionError, SchemaError
+from retainlib.metrics._common import By, Data, Prepared, _by_columns, finish, prepare
+from retainlib.tables import MONEY, MONEY_PLACES, TIMESTAMP
+
+__all__ = ["FREQS", "SEGMENTS", "SEGMENT_GRID", "Freq", "rfm", "rfm_segments"]
+
+#: The time unit of an RFM summary: days, weeks, months, quarters, years.
+Freq = Literal["D", "W", "M", "Q", "Y"]
+FREQS: Final[tuple[Freq, ...]] = get_args(Freq)
+_PERIOD: Final[Mapping[str, PeriodName]] = {"D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+
+#: The named segments, from best to worst; ``segment`` is a ``pl.Enum`` of them in this order.
+SEGMENTS: Final[tuple[str, ...]] = (
+    "Champions",
+    "Loyal",
+    "Potential loyalist",
+    "New customers",
+    "Promising",
+    "Need attention",
+    "About to sleep",
+    "At risk",
+    "Can't lose them",
+    "Hibernating",
+    "Lost",
+)
+#: The R/F grid: segment -> (R scores, F scores) on the 1..5 scale; the 25 cells are covered exactly once.
+SEGMENT_GRID: Final[Mapping[str, tuple[tuple[int, ...], tuple[int, ...]]]] = {
+    "Champions": ((5,), (4, 5)),
+    "Loyal": ((3, 4), (4, 5)),
+    "Potential loyalist": ((4, 5), (2, 3)),
+    "New customers": ((5,), (1,)),
+    "Promising": ((4,), (1,)),
+    "Need attention": ((3,), (3,)),
+    "About to sleep": ((3,), (1, 2)),
+    "At risk": ((1, 2), (3, 4)),
+    "Can't lose them": ((1, 2), (5,)),
+    "Hibernating": ((2,), (1, 2)),
+    "Lost": ((1,), (1, 2)),
+}
+_SEGMENT_DTYPE: Final = pl.Enum(list(SEGMENTS))
+_RFM_COLUMNS: Final[tuple[str, ...]] = ("customer_id", "frequency", "recency", "T", "monetary_value")
+#: Score inputs are compared after rounding to this many decimals, so that float noise never splits a tie.
+_TIE_DECIMALS: Final = 9
+_US: Final = dt.timedelta(microseconds=1)
+
+F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
+
+
+def _check_freq(freq: object) -> Freq:
+    for f in FREQS:
+        if freq == f:
+            return f
+    raise OptionError(
+        f"unknown freq {freq!r}; use one of {', '.join(FREQS)} (days, weeks, months, quarters, years)",
+        option="freq",
+        value=freq,
+    )
+
+
+def _check_multiplier(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise OptionError(
+            f"freq_multiplier is a positive integer (7 with freq='D' gives weeks of 7 days), got {value!r}",
+            option="freq_multiplier",
+            value=value,
+        )
+    return value
+
+
+def _cutoff(value: dt.datetime | dt.date | None, option: str, tz: str) -> dt.datetime | None:
+    """The first instant *after* an end of observation (UTC): orders strictly before it count.
+
+    A date means the whole local day in ``tz``; an aware datetime counts orders up to and including it.
+    """
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise OptionError(
+                f"{option} is a naive datetime: give it a time zone, or pass a date", option=option, value=value
+            )
+        return value.astimezone(dt.UTC) + _US
+    if isinstance(value, dt.date):
+        return Period(kind="day", start=value, tz=tz).end_instant
+    raise OptionError(f"{option} is a datetime or a date", option=option, value=value)
+
+
+def _check_currencies(p: Prepared, orders: pl.LazyFrame) -> None:
+    """Raise when a customer's orders mix currencies (eager input only: it needs a pass over the data)."""
+    keys = [*p.by, "customer_id"]
+    mixed = (
+        orders.group_by(keys)
+        .agg(pl.col("currency").unique().sort().alias("_currencies"))
+        .filter(pl.col("_currencies").list.len() > 1)
+        .head(1)
+        .collect()
+    )
+    if mixed.height:
+        found = [str(c) for c in mixed["_currencies"][0]]
+        raise CurrencyError(
+            f"customer {mixed['customer_id'][0]!r} has orders in several currencies ({', '.join(found)}); "
+            "amounts in different currencies are never added together: segment with by='currency' "
+            "or convert them first",
+            currencies=found,
+        )
+
+
+@overload
+def rfm(
+    orders: pl.DataFrame | Dataset,
+    *,
+    freq: Freq = "D",
+    freq_multiplier: int = 1,
+    observation_end: dt.datetime | dt.date | None = None,
+    holdout_end: dt.datetime | dt.date | None = None,
+    by: By = None,
+    tz: str = "UTC",
+    week_start: WeekStart = 0,
+) -> pl.DataFrame: ...
+
+
+@overload
+def rfm(
+    orders: pl.LazyFrame,
+    *,
+    freq: Freq = "D",
+    freq_multiplier: int = 1,
+    observation_end: dt.datetime | dt.date | None = None,
+    holdout_end: dt.datetime | dt.date | None = None,
+    by: By = None,
+    tz: str = "UTC",
+    week_start: WeekStart = 0,
+) -> pl.LazyFrame: ...
+
+
+def rfm(
+    orders: Data,
+    *,
+    freq: Freq = "D",
+    freq_multiplier: int = 1,
+    observation_end: dt.datetime | dt.date | None = None,
+    holdout_end: dt.datetime | dt.date | None = None,
+    by: By = None,
+    tz: str = "UTC",
+    week_start: WeekStart = 0,
+) -> pl.DataFrame | pl.LazyFrame:
+    """Per customer: frequency, recency, T and monetary value (the RFM summary of lifetimes and BTYD).
+
+    Orders are floored to the time unit ``freq`` (local days, weeks, months...
+    in the reporting time zone ``tz``) and summed per (customer, unit).  Then,
+    over the orders up to ``observation_end``:
+
+    * ``frequency`` = number of distinct units with orders - 1 (repeat purchases);
+    * ``recency`` = (last unit - first unit) / ``freq_multiplier``;
+    * ``T`` = (unit of ``observation_end`` - first unit) / ``freq_multiplier``;
+    * ``monetary_value`` = mean of the per-unit sums excluding the first unit
+      (0 when ``frequency`` is 0).
+
+    Customers whose first order is after ``observation_end`` are left out.
+    With ``holdout_end``, ``observation_end`` ends the calibration period and the
+    holdout period is (``observation_end``, ``holdout_end``].
+
+    Parameters
+    ----------
+    orders
+        A canonical orders table (DataFrame or LazyFrame) or a Dataset with one.
+    freq
+        The time unit: ``"D"`` (days), ``"W"`` (weeks starting on ``week_start``,
+        Monday by default as in pandas' ``"W"``), ``"M"`` (months), ``"Q"``
+        (quarters), ``"Y"`` (years).
+    freq_multiplier
+        Positive integer dividing ``recency``, ``T`` and ``duration_holdout``:
+        ``freq="D", freq_multiplier=7`` gives exact weeks of 7 days (BTYD's and
+        the CDNOW papers' ``T = days / 7``), as lifetimes' option of that name.
+    observation_end
+        End of observation (of the calibration period with ``holdout_end``):
+        an aware datetime (orders at or before it count) or a date (orders
+        through the end of that local day count).  Default: the time of the
+        last order (per ``by`` segment).
+    holdout_end
+        End of the holdout period (same kinds as ``observation_end``, which is
+        then required and must be earlier).
+    by
+        Segment column(s) of the orders or, for a Dataset, of the customers
+        table; output gains those columns first and each segment is summarised
+        on its own (its own default ``observation_end``).
+    tz
+        Reporting time zone (IANA name) whose local calendar defines the units.
+    week_start
+        First day of a week for ``freq="W"``: 0 (Monday) .. 6 (Sunday) or a day name.
+
+    Returns
+    -------
+    polars.DataFrame or polars.LazyFrame
+        The same kind as ``orders`` (a Dataset gives a DataFrame), one row per
+        (by..., customer), sorted by them: the ``by`` columns, ``customer_id``
+        (String), ``frequency`` (Int64), ``recency`` and ``T`` (Float64, in units
+        of ``freq`` times ``freq_multiplier``), ``monetary_value`` (Float64, in the
+        orders' currency per unit with orders).  With ``holdout_end`` also
+        ``frequency_holdout`` (Int64: distinct units with orders in the holdout
+        period; no "- 1"), ``monetary_value_holdout`` (Float64: mean of the
+        holdout's per-unit sums, 0 without holdout orders) and
+        ``duration_holdout`` (Float64: unit of ``holdout_end`` - unit of
+        ``observation_end``, divided by ``freq_multiplier``).
+
+    Raises
+    ------
+    OptionError
+        Unknown ``freq``, bad ``freq_multiplier``, ``tz`` or ``week_start``, a
+        naive end, ``holdout_end`` without ``observation_end`` or not after it.
+    SchemaError
+        The input is not an orders table (or lacks a ``by`` column).
+    CurrencyError
+        A customer's orders mix currencies (checked for eager input).
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl
+    >>> from retainlib.metrics.rfm import rfm
+    >>> t = lambda d: dt.datetime.fromisoformat(d).replace(tzinfo=dt.UTC)
+    >>> orders = pl.DataFrame({
+    ...     "order_id": ["o1", "o2", "o3", "o4"],
+    ...     "customer_id": ["a", "a", "a", "b"],
+    ...     "ordered_at": [t("2024-01-01 09:00"), t("2024-01-01 18:00"), t("2024-01-11 10:00"), t("2024-01-05 12:00")],
+    ...     "amount": ["10", "5", "20", "7"],
+    ...     "currency": "EUR",
+    ... })
+    >>> rfm(orders, observation_end=dt.date(2024, 1, 31))
+    shape: (2, 5)
+    ┌─────────────┬───────────┬─────────┬──────┬────────────────┐
+    │ customer_id ┆ frequency ┆ recency ┆ T    ┆ monetary_value │
+    │ ---         ┆ ---       ┆ ---     ┆ ---  ┆ ---            │
+    │ str         ┆ i64       ┆ f64     ┆ f64  ┆ f64            │
+    ╞═════════════╪═══════════╪═════════╪══════╪════════════════╡
+    │ a           ┆ 1         ┆ 10.0    ┆ 30.0 ┆ 20.0           │
+    │ b           ┆ 0         ┆ 0.0     ┆ 26.0 ┆ 0.0            │
+    └─────────────┴───────────┴─────────┴──────┴────────────────┘
+    """
+    unit = _check_freq(freq)
+    multiplier = _check_multiplier(freq_multiplier)
+    zone = check_tz(tz)
+    end = _cutoff(observation_end, "observation_end", zone)
+    hold = _cutoff(holdout_end, "holdout_end", zone)
+    if hold is not None:
+        if end is None:
+            raise OptionError(
+                "holdout_end needs observation_end (the end of the calibration period)",
+                option="holdout_end",
+                value=holdout_end,
+            )
+        if hold <= end:
+            raise OptionError(
+                f"holdout_end ({holdout_end}) must be after observation_end ({observation_end})",
+                option="holdout_end",
+                value=holdout_end,
+            )
+    p = prepare(orders, metric="rfm", tables=("orders",), by=by, period=_PERIOD[unit], tz=zone, week_start=week_start)
+    cal = p.calendar
+    keys = [*p.by, "customer_id"]
+    unit_index = cal.timestamp_index("ordered_at").alias("_unit")
+    placed = pl.col("ordered_at")
+    frame = p.frame
+    if p.eager:
+        last = hold if hold is not None else end
+        _check_currencies(p, frame if last is None else frame.filter(placed < pl.lit(last, dtype=TIMESTAMP)))
+
+    calibration = frame if end is None else frame.filter(placed < pl.lit(end, dtype=TIMESTAMP))
+    units = calibration.group_by(*keys, unit_index).agg(pl.col("amount").sum().alias("_sum"))
+    customers = units.group_by(keys).agg(
+        pl.col("_unit").min().alias("_first"),
+        pl.col("_unit").max().alias("_last"),
+        pl.len().cast(pl.Int64).alias("frequency") - 1,
+        (pl.col("_sum").sum() - pl.col("_sum").get(pl.col("_unit").arg_min())).alias("_repeat"),
+    )
+    if end is None:  # the unit of the segment's last order
+        end_unit = pl.col("_last").max().over(p.by) if p.by else pl.col("_last").max()
+    else:
+        end_unit = pl.lit(_unit_of(end, p), dtype=pl.Int64)
+    row = pl.col("frequency")  # any non-null column: see _in_units
+    result = customers.select(
+        *keys,
+        "frequency",
+        _in_units(pl.col("_last") - pl.col("_first"), multiplier, row).alias("recency"),
+        _in_units(end_unit - pl.col("_first"), multiplier, row).alias("T"),
+        _mean(pl.col("_repeat"), pl.col("frequency")).alias("monetary_value"),
+    )
+    if hold is not None:
+        assert end is not None
+        holdout = (
+            frame.filter((placed >= pl.lit(end, dtype=TIMESTAMP)) & (placed < pl.lit(hold, dtype=TIMESTAMP)))
+            .group_by(*keys, unit_index)
+            .agg(pl.col("amount").sum().alias("_sum"))
+            .group_by(keys)
+            .agg(pl.len().cast(pl.Int64).alias("frequency_holdout"), pl.col("_sum").sum().alias("_holdout"))
+        )
+        duration = (_unit_of(hold, p) - _unit_of(end, p)) / multiplier  # Python division: exactly rounded
+        result = result.join(holdout, on=keys, how="left", nulls_equal=True).select(
+            *keys,
+            "frequency",
+            "recency",
+            "T",
+            "monetary_value",
+            pl.col("frequency_holdout").fill_null(0),
+            _mean(pl.col("_holdout"), pl.col("frequency_holdout")).fill_null(0.0).alias("monetary_value_holdout"),
+            pl.lit(duration, dtype=pl.Float64).alias("duration_holdout"),
+        )
+    return finish(result.sort(keys, nulls_last=True), p)
+
+
+def _unit_of(cutoff: dt.datetime, p: Prepared) -> int:
+    """The index of the unit holding the last instant before ``cutoff`` (the end of observation)."""
+    cal = p.calendar
+    return Period.containing(cutoff - _US, cal.period, tz=cal.tz, week_start=cal.week_start).index
+
+
+def _in_units(count: pl.Expr, multiplier: int, row: pl.Expr) -> pl.Expr:
+    """An integer count of units divided by ``multiplier``, as an exactly rounded Float64.
+
+    polars divides by a scalar through its reciprocal (``43 / 7`` would come out one ulp off
+    lifetimes' and numpy's value), so the divisor is made a column from ``row``, a non-null
+    integer column of the frame, to get the IEEE division.
+    """
+    if multiplier == 1:
+        return count.cast(pl.Float64)
+    return count.cast(pl.Float64) / row.clip(multiplier, multiplier).cast(pl.Float64)
+
+
+def _mean(total: pl.Expr, count: pl.Expr) -> pl.Expr:
+    """An exact money total divided by a count, as Float64; 0.0 when the count is 0 (lifetimes' convention).
+
+    The total is taken as its integer number of 1/10**MONEY_PLACES units, exact as a float below
+    2**53 units (about 9e11 in major units), so the result is the exactly rounded quotient: a single
+    rounding, never the two of ``float(total) / count``.
+    """
+    units = total.cast(MONEY).to_physical().cast(pl.Float64)
+    scaled = count.cast(pl.Float64) * float(10**MONEY_PLACES)
+    return pl.when(count > 0).then(units / scaled).otherwise(pl.lit(0.0))
+
+
+def _check_bins(bins: object) -> int:
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 2 <= bins <= 100:
+        raise OptionError(f"bins is an integer 2..100, got {bins!r}", option="bins", value=bins)
+    return bins
+
+
+def _score(value: pl.Expr, bins: int, by: tuple[str, ...]) -> pl.Expr:
+    """1 + floor(bins * (customers with a strictly smaller value) / customers), within the segment."""
+    below = value.round(_TIE_DECIMALS).rank("min").cast(pl.Int64) - 1
+    count = pl.len().cast(pl.Int64)
+    if by:
+        below, count = below.over(by), count.over(by)
+    return (below * bins // count + 1).cast(pl.Int8)
+
+
+def _segment(r: pl.Expr, f: pl.Expr) -> pl.Expr:
+    """The segment of the (R, F) cell in :data:`SEGMENT_GRID` (scores on the 1..5 scale)."""
+    cells = [pl.when(r.is_in(rs) & f.is_in(fs)).then(pl.lit(name)) for name, (rs, fs) in SEGMENT_GRID.items()]
+    return pl.coalesce(cells).cast(_SEGMENT_DTYPE)
+
+
+@overload
+def rfm_segments(rfm_frame: pl.DataFrame, *, bins: int = 5, by: By = None) -> pl.DataFrame: ...
+
+
+@overload
+def rfm_segments(rfm_frame: pl.LazyFrame, *, bins: int = 5, by: By = None) -> pl.LazyFrame: ...
+
+
+def rfm_segments(
+    rfm_frame: pl.DataFrame | pl.LazyFrame, *, bins: int = 5, by: By = None
+) -> pl.DataFrame | pl.LazyFrame:
+    """Quantile scores for recency, frequency and monetary value, and a named segment per customer.
+
+    Each score is ``1 + floor(bins * below / n)``, ``n`` the number of
+    customers (in the ``by`` segment) and ``below`` the number of them with a
+    strictly worse value, so tied customers always share a score (the one of
+    the tie's lowest rank) and the best score is ``bins``:
+
+    * ``r_score`` from the time since the last purchase, ``T - recency``:
+      smaller is better (the most recent buyers score ``bins``);
+    * ``f_score`` from ``frequency``, larger is better;
+    * ``m_score`` from ``monetary_value``, larger is better.
+
+    Values are compared after rounding to 9 decimals, so that float noise
+    never splits a tie.  ``segment`` names the customer's cell in the R/F grid
+    :data:`SEGMENT_GRID` on the 1..5 scale (with ``bins`` other than 5 the
+    grid uses 1..5 scores computed the same way).
+
+    Parameters
+    ----------
+    rfm_frame
+        The output of :func:`rfm` (columns ``customer_id``, ``frequency``,
+        ``recency``, ``T``, ``monetary_value``; others are ignored).
+    bins
+        Number of score levels, 2..100 (default 5: quintiles).
+    by
+        Segment column(s): scores are quantiles within each segment.  Pass the
+        ``by`` given to :func:`rfm`.
+
+    Returns
+    -------
+    polars.DataFrame or polars.LazyFrame
+        The same kind as ``rfm_frame``, one row per input row sorted by
+        (by..., customer_id): the ``by`` columns, ``customer_id``, ``r_score``,
+        ``f_score``, ``m_score`` (Int8, 1..bins) and ``segment``
+        (``pl.Enum(SEGMENTS)``).
+
+    Raises
+    ------
+    OptionError
+        ``bins`` out of range, or ``rfm_frame`` not a polars frame.
+    SchemaError
+        A required column is missing.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from retainlib.metrics.rfm import rfm_segments
+    >>> summary = pl.DataFrame({
+    ...     "customer_id": ["a", "b", "c", "d", "e"],
+    ...     "frequency": [4, 0, 2, 1, 0],
+    ...     "recency": [20.0, 0.0, 5.0, 28.0, 0.0],
+    ...     "T": [30.0, 2.0, 40.0, 29.0, 50.0],
+    ...     "monetary_value": [12.5, 0.0, 30.0, 8.0, 0.0],
+    ... })
+    >>> rfm_segments(summary).select("customer_id", "r_score", "f_score", "segment")
+    shape: (5, 4)
+    ┌─────────────┬─────────┬─────────┬────────────────────┐
+    │ customer_id ┆ r_score ┆ f_score ┆ segment            │
+    │ ---         ┆ ---     ┆ ---     ┆ ---                │
+    │ str         ┆ i8      ┆ i8      ┆ enum               │
+    ╞═════════════╪═════════╪═════════╪════════════════════╡
+    │ a           ┆ 3       ┆ 5       ┆ Loyal              │
+    │ b           ┆ 4       ┆ 1       ┆ Promising          │
+    │ c           ┆ 2       ┆ 4       ┆ At risk            │
+    │ d           ┆ 5       ┆ 3       ┆ Potential loyalist │
+    │ e           ┆ 1       ┆ 1       ┆ Lost               │
+    └─────────────┴─────────┴─────────┴────────────────────┘
+    """
+    levels = _check_bins(bins)
+    if not isinstance(rfm_frame, pl.DataFrame | pl.LazyFrame):
+        raise OptionError(
+            f"rfm_segments takes a polars DataFrame or LazyFrame (the output of rfm), got {type(rfm_frame).__name__}",
+            option="rfm_frame",
+            value=type(rfm_frame).__name__,
+        )
+    by_cols = _by_columns(by)
+    lazy = rfm_frame.lazy()
+    names = lazy.collect_schema().names()
+    missing = [c for c in (*by_cols, *_RFM_COLUMNS) if c not in names]
+    if missing:
+        raise SchemaError(
+            f"rfm_segments needs the output of rfm; missing column(s) {missing}; columns: {', '.join(names)}",
+            table="rfm",
+            column=missing[0],
+            expected="present",
+            actual=None,
+        )
+    inactive = pl.col("T").cast(pl.Float64) - pl.col("recency").cast(pl.Float64)
+    values = {
+        "r": -inactive,
+        "f": pl.col("frequency").cast(pl.Float64),
+        "m": pl.col("monetary_value").cast(pl.Float64),
+    }
+    result = lazy.select(
+        *by_cols,
+        "customer_id",
+        *(_score(v, levels, by_cols).alias(f"{k}_score") for k, v in values.items()),
+        segment=_segment(_score(values["r"], 5, by_cols), _score(values["f"], 5, by_cols)),
+    ).sort([*by_cols, "customer_id"], nulls_last=True)
+    return result.collect() if isinstance(rfm_frame, pl.DataFrame) else result

@@ -23,6 +23,8 @@ from retainlib.errors import (
 )
 from retainlib.metrics import (
     cohort_retention,
+    compare,
+    nps,
     repeat_purchase_rate,
     retention_rate,
     returning_customer_rate,
@@ -61,8 +63,10 @@ __all__ = [
     "Ticket",
     "__version__",
     "cohort_retention",
+    "compare",
     "hookimpl",
     "merge",
+    "nps",
     "read",
     "repeat_purchase_rate",
     "retention_rate",

@@ -70,7 +70,7 @@ class Order(NamedTuple):
     customer: str
     at: dt.datetime
     amount: Decimal
-    segment: str
+    segment: str | None
 
 
 class Window(NamedTuple):

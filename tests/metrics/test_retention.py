@@ -57,7 +57,7 @@ orders_st = st.lists(
         customer=st.sampled_from(["a", "b", "c", "d", "e"]),
         at=moments,
         amount=st.decimals(min_value=0, max_value=500, places=2),
-        segment=st.sampled_from(["x", "y"]),
+        segment=st.sampled_from(["x", "y", None]),  # a null segment is a segment of its own
     ),
     max_size=25,
 )
@@ -147,9 +147,10 @@ def test_by_equals_filter_and_lazy_equals_eager(orders: list[ref.Order], period:
     for name in ("retention_rate", "cohort_retention", "repeat_purchase_rate", "returning_customer_rate"):
         grouped = run(name, df, by="segment")
         assert run(name, df.lazy(), by="segment").equals(grouped)
-        for segment in ("x", "y"):
-            alone = run(name, df.filter(pl.col("segment") == segment))
-            mine = grouped.filter(pl.col("segment") == segment).drop("segment")
+        for segment in ("x", "y", None):
+            pick = pl.col("segment").is_null() if segment is None else pl.col("segment") == segment
+            alone = run(name, df.filter(pick))
+            mine = grouped.filter(pick).drop("segment")
             assert mine.equals(alone), (name, segment)
 
 

@@ -5,12 +5,16 @@ Every kernel takes a canonical table (polars DataFrame or LazyFrame) or a
 gives a DataFrame).  They are re-exported from :mod:`retainlib`.
 """
 
+from retainlib.metrics.compare import compare
+from retainlib.metrics.nps import nps
 from retainlib.metrics.repeat import repeat_purchase_rate, returning_customer_rate
 from retainlib.metrics.retention import cohort_retention, retention_rate, triangle
 from retainlib.metrics.rfm import rfm, rfm_segments
 
 __all__ = [
     "cohort_retention",
+    "compare",
+    "nps",
     "repeat_purchase_rate",
     "retention_rate",
     "returning_customer_rate",

@@ -307,7 +307,7 @@ def window(p: Prepared, active: pl.LazyFrame) -> pl.LazyFrame:
         if p.by
         else active.select(pl.col(PERIOD_INDEX).min().alias("_first"))
     )
-    joined = firsts.join(ends, on=list(p.by), how="inner") if p.by else firsts.join(ends, how="cross")
+    joined = firsts.join(ends, on=list(p.by), how="inner", nulls_equal=True) if p.by else firsts.join(ends, how="cross")
     # The last period observed: the one holding the last timestamp (inclusive), or,
     # with as_of (exclusive), the one holding the instant just before it.
     end = pl.col("_end") - pl.duration(microseconds=1) if p.as_of is not None else pl.col("_end")

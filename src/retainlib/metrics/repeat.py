@@ -150,7 +150,9 @@ def repeat_purchase_rate(
         return finish(result, p)
     bounds = window(p, active).select(*p.by, "_end")
     cal = p.calendar
-    joined = counts.join(bounds, on=list(p.by), how="left") if p.by else counts.join(bounds, how="cross")
+    joined = (
+        counts.join(bounds, on=list(p.by), how="left", nulls_equal=True) if p.by else counts.join(bounds, how="cross")
+    )
     result = joined.sort(*p.by, "_cohort").select(
         *p.by,
         cal.start("_cohort").alias("cohort"),
@@ -246,7 +248,7 @@ def returning_customer_rate(
     )
     cal = p.calendar
     result = (
-        grid.join(counts, on=[*p.by, PERIOD_INDEX], how="left")
+        grid.join(counts, on=[*p.by, PERIOD_INDEX], how="left", nulls_equal=True)
         .with_columns(pl.col("customers", "returning_customers").fill_null(0))
         .sort(*p.by, PERIOD_INDEX)
         .select(

@@ -185,7 +185,7 @@ def retention_rate(
     cal = p.calendar
     grid = _grid(p, window(p, active))
     result = (
-        grid.join(counts, on=[*p.by, PERIOD_INDEX], how="left")
+        grid.join(counts, on=[*p.by, PERIOD_INDEX], how="left", nulls_equal=True)
         .with_columns(pl.col("end", "retained", "new").fill_null(0))
         .sort(*p.by, PERIOD_INDEX)
         .with_columns(_over(pl.col("end").shift(1, fill_value=0), p.by).alias("start"))
@@ -351,13 +351,13 @@ def cohort_retention(
     bounds = window(p, active)
     cal = p.calendar
     grid = (
-        (sizes.join(bounds, on=list(p.by), how="inner") if p.by else sizes.join(bounds, how="cross"))
+        (sizes.join(bounds, on=list(p.by), how="inner", nulls_equal=True) if p.by else sizes.join(bounds, how="cross"))
         .with_columns(pl.int_ranges(0, pl.col("_last") - pl.col("_cohort") + 1).alias("_k"))
         .explode("_k")
     )
     joined = (
-        grid.join(classic, on=[*cohort_keys, "_k"], how="left")
-        .join(spans, on=[*cohort_keys, "_k"], how="left")
+        grid.join(classic, on=[*cohort_keys, "_k"], how="left", nulls_equal=True)
+        .join(spans, on=[*cohort_keys, "_k"], how="left", nulls_equal=True)
         .with_columns(pl.col("_active", "_ending").fill_null(0))
         .with_columns(pl.col("_revenue").fill_null(0) if p.table == "orders" else pl.col("_revenue"))
         .sort(*cohort_keys, "_k")

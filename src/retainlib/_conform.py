@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import polars as pl
@@ -35,6 +35,8 @@ __all__ = ["ROW", "Conformed", "conform", "raise_problems", "split"]
 ROW = "_retainlib_row"
 PROBLEM = "_retainlib_problem"  # every problem of the row joined with "; ", or null
 PROBLEMS = "_retainlib_problems"  # every problem of the row, as a list
+BAD = "_retainlib_bad"  # whether the row has any problem
+DUPLICATE = "_retainlib_duplicate"  # whether the row repeats an earlier row's key
 
 _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)$"
 _TOO_PRECISE = rf"\.\d{{{MONEY_PLACES + 1},}}$"
@@ -62,11 +64,23 @@ class Conformed:
     spec: TableSpec
     frame: pl.LazyFrame
     coerced: tuple[pl.Expr, ...]
+    problems: tuple[pl.Expr, ...] = ()
     file: Path | None = None
 
     def output(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """The canonical table from (a filtered) ``frame``."""
         return frame.select(self.coerced)
+
+    def explain(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """``frame`` (best filtered to bad rows first) with ``PROBLEMS`` (list) and ``PROBLEM`` (joined text).
+
+        The texts are built only here, for the rows that need them: good rows
+        cost one boolean (``BAD``) each.
+        """
+        found = pl.concat_list(self.problems).list.drop_nulls() if self.problems else pl.lit([], pl.List(pl.String))
+        return frame.with_columns(found.alias(PROBLEMS)).with_columns(
+            pl.when(pl.col(PROBLEMS).list.len() > 0).then(pl.col(PROBLEMS).list.join("; ")).alias(PROBLEM)
+        )
 
 
 def _type_name(dtype: pl.DataType) -> str:
@@ -128,7 +142,7 @@ def _id(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tu
 
 def _timestamp(
     c: Column, dtype: pl.DataType, spec: TableSpec, tz: str | None, file: Path | None
-) -> tuple[pl.Expr, pl.Expr | None]:
+) -> tuple[pl.Expr, pl.Expr | None] | Coerced:
     e = pl.col(c.name)
 
     def localise(naive: pl.Expr) -> pl.Expr:
@@ -157,9 +171,21 @@ def _timestamp(
         raise _schema_error(
             spec, c.name, "datetimes or ISO 8601 strings", dtype, file, f"cannot read timestamps from {dtype}"
         )
-    s = _blank_to_null(e).str.replace(r"^(\d{4}-\d\d-\d\d)T", "${1} ").str.replace(r"(?i)\s*(z|utc)$", "+00:00")
-    aware = pl.coalesce([s.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _AWARE_FORMATS])
-    naive = pl.coalesce([s.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS])
+    # Parsed once into helper columns (stage 1), so value and problem don't parse again.
+    s_name, a_name, n_name = f"__s_{c.name}", f"__a_{c.name}", f"__n_{c.name}"
+    normalised = (
+        _blank_to_null(e).str.replace(r"^(\d{4}-\d\d-\d\d)T", "${1} ").str.replace(r"(?i)\s*(z|utc)$", "+00:00")
+    )
+    s, aware, naive = pl.col(s_name), pl.col(a_name), pl.col(n_name)
+    helpers = [
+        normalised.alias(s_name),
+        pl.coalesce(
+            [normalised.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _AWARE_FORMATS]
+        ).alias(a_name),
+        pl.coalesce([normalised.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS]).alias(
+            n_name
+        ),
+    ]
     value = aware if tz is None else pl.coalesce(aware, localise(naive))
     problem = (
         pl.when(s.is_null())
@@ -171,7 +197,7 @@ def _timestamp(
         .when(value.is_null())
         .then(pl.lit(f"not a valid local time in {tz}"))
     )
-    return value, problem
+    return Coerced(value, problem, helpers)
 
 
 def _money(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
@@ -265,13 +291,24 @@ def _text(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> 
     raise _schema_error(spec, c.name, "text", dtype, file, f"cannot read text from {dtype}")
 
 
-def _coerce(
-    c: Column, dtype: pl.DataType, spec: TableSpec, tz: str | None, file: Path | None
-) -> tuple[pl.Expr, pl.Expr | None]:
+class Coerced(NamedTuple):
+    """How to coerce one column: helper columns (stage 1), the value (stage 2), its problem (stage 3)."""
+
+    value: pl.Expr
+    problem: pl.Expr | None
+    helpers: list[pl.Expr]
+
+
+def _coerce(c: Column, dtype: pl.DataType, spec: TableSpec, tz: str | None, file: Path | None) -> Coerced:
+    if c.kind is Kind.TIMESTAMP:
+        result = _timestamp(c, dtype, spec, tz, file)
+        return result if isinstance(result, Coerced) else Coerced(*result, [])
+    return Coerced(*_coerce_simple(c, dtype, spec, file), [])
+
+
+def _coerce_simple(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
     if c.kind is Kind.ID:
         return _id(c, dtype, spec, file)
-    if c.kind is Kind.TIMESTAMP:
-        return _timestamp(c, dtype, spec, tz, file)
     if c.kind is Kind.MONEY:
         return _money(c, dtype, spec, file)
     if c.kind is Kind.CURRENCY:
@@ -334,49 +371,71 @@ def conform(
     if ROW not in schema:
         frame = frame.with_row_index(ROW, offset=1)
 
+    # Three stages of columns, so that expensive parses run once: helpers, values, problems.
+    helpers: list[pl.Expr] = []
     values: list[pl.Expr] = []
-    problems: list[pl.Expr] = []
+    problems: list[pl.Expr] = []  # labelled texts ("amount: not a number"), built only for bad rows
+    flags: list[pl.Expr] = []  # the same checks as booleans, cheap, computed for every row
+    helpers_after: list[pl.Expr] = []  # columns computed from the values (stage 2b)
     for c in spec.columns:
+        vname = _value_name(c.name)
         if c.name not in schema:
-            values.append(pl.lit(None, dtype=c.dtype).alias(c.name))
+            values.append(pl.lit(None, dtype=c.dtype).alias(vname))
             continue
         if trust_canonical and schema[c.name] == c.dtype:
-            value, problem = pl.col(c.name), None
+            coerced = Coerced(pl.col(c.name), None, [])
         else:
-            value, problem = _coerce(c, schema[c.name], spec, tz, file)
-            value = value.cast(c.dtype).alias(c.name)
-        values.append(value)
+            coerced = _coerce(c, schema[c.name], spec, tz, file)
+        helpers.extend(coerced.helpers)
+        values.append(coerced.value.cast(c.dtype).alias(vname))
+        value, problem = pl.col(vname), coerced.problem
         checks = [] if problem is None else [problem]
         if not c.nullable:
             unexplained = value.is_null() if problem is None else value.is_null() & problem.is_null()
             checks.append(pl.when(unexplained).then(pl.lit("missing value")))
         problems.extend(pl.when(p.is_not_null()).then(pl.lit(f"{c.name}: ") + p) for p in checks)
-    problems.extend(_row_rules(spec, schema, values))
+        flags.extend(p.is_not_null() for p in checks)
+    rules = _row_rules(spec, schema)
+    problems.extend(rules)
+    flags.extend(r.is_not_null() for r in rules)
     if check_duplicates and spec.key is not None:
-        key = next(v for v in values if v.meta.output_name() == spec.key)
-        problems.append(pl.when(~key.is_first_distinct() & key.is_not_null()).then(pl.lit(f"{spec.key}: duplicate id")))
+        key = pl.col(_value_name(spec.key))
+        # A window over the whole table: kept as a column, so it is never evaluated on filtered rows.
+        helpers_after.append((~key.is_first_distinct() & key.is_not_null()).alias(DUPLICATE))
+        problems.append(pl.when(pl.col(DUPLICATE)).then(pl.lit(f"{spec.key}: duplicate id")))
+        flags.append(pl.col(DUPLICATE))
     extras = [pl.col(n) for n in names if n not in spec.schema]
-    found = pl.concat_list(problems).list.drop_nulls() if problems else pl.lit([], pl.List(pl.String))
-    frame = frame.with_columns(found.alias(PROBLEMS)).with_columns(
-        pl.when(pl.col(PROBLEMS).list.len() > 0).then(pl.col(PROBLEMS).list.join("; ")).alias(PROBLEM)
-    )
-    return Conformed(spec=spec, frame=frame, coerced=(*values, *extras), file=file)
+    bad = pl.any_horizontal(flags) if flags else pl.lit(False)
+    if helpers:
+        frame = frame.with_columns(helpers)
+    frame = frame.with_columns(values)
+    if helpers_after:
+        frame = frame.with_columns(helpers_after)
+    frame = frame.with_columns(bad.alias(BAD))
+    output = tuple(pl.col(_value_name(c.name)).alias(c.name) for c in spec.columns)
+    return Conformed(spec=spec, frame=frame, coerced=(*output, *extras), problems=tuple(problems), file=file)
 
 
-def _row_rules(spec: TableSpec, schema: pl.Schema, values: list[pl.Expr]) -> list[pl.Expr]:
-    by_name = {v.meta.output_name(): v for v in values}
+def _value_name(column: str) -> str:
+    return f"__v_{column}"
+
+
+def _row_rules(spec: TableSpec, schema: pl.Schema) -> list[pl.Expr]:
+    names = {c.name for c in spec.columns}
     rules: list[pl.Expr] = []
     for start, end in (("started_at", "ended_at"), ("opened_at", "solved_at")):
-        if start in by_name and end in by_name and end in schema:
-            rules.append(pl.when(by_name[end] < by_name[start]).then(pl.lit(f"{end}: before {start}")))
-    if "mrr" in by_name:
-        rules.append(pl.when(by_name["mrr"] < 0).then(pl.lit("mrr: negative")))
+        if start in names and end in names and end in schema:
+            rules.append(
+                pl.when(pl.col(_value_name(end)) < pl.col(_value_name(start))).then(pl.lit(f"{end}: before {start}"))
+            )
+    if "mrr" in names:
+        rules.append(pl.when(pl.col(_value_name("mrr")) < 0).then(pl.lit("mrr: negative")))
     return rules
 
 
 def raise_problems(c: Conformed, *, limit: int = 5) -> None:
     """Raise one :class:`DataError` listing every problem of the table, if any."""
-    bad = c.frame.filter(pl.col(PROBLEM).is_not_null()).explode(PROBLEMS).with_columns(pl.col(PROBLEMS).alias(PROBLEM))
+    bad = c.explain(c.frame.filter(pl.col(BAD))).explode(PROBLEMS).with_columns(pl.col(PROBLEMS).alias(PROBLEM))
     counts, shown = pl.collect_all(
         [
             bad.group_by(PROBLEM).agg(pl.len().alias("count")).sort(["count", PROBLEM], descending=[True, False]),
@@ -414,6 +473,6 @@ def rejects_frame(c: Conformed, frame: pl.LazyFrame, *, file: str) -> pl.LazyFra
 
 def split(c: Conformed, *, file: str) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """The loaded rows (canonical table) and the rejected ones (report shape)."""
-    ok = c.output(c.frame.filter(pl.col(PROBLEM).is_null()))
-    rejected = rejects_frame(c, c.frame.filter(pl.col(PROBLEM).is_not_null()), file=file)
+    ok = c.output(c.frame.filter(~pl.col(BAD)))
+    rejected = rejects_frame(c, c.explain(c.frame.filter(pl.col(BAD))), file=file)
     return ok, rejected

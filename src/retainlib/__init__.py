@@ -24,12 +24,15 @@ from retainlib.errors import (
 from retainlib.metrics import (
     cohort_retention,
     compare,
+    logrank,
+    median_lifetime,
     nps,
     repeat_purchase_rate,
     retention_rate,
     returning_customer_rate,
     rfm,
     rfm_segments,
+    survival,
     triangle,
 )
 from retainlib.plugins import ReadResult, Source, hookimpl
@@ -65,6 +68,8 @@ __all__ = [
     "cohort_retention",
     "compare",
     "hookimpl",
+    "logrank",
+    "median_lifetime",
     "merge",
     "nps",
     "read",
@@ -74,5 +79,6 @@ __all__ = [
     "rfm",
     "rfm_segments",
     "sources",
+    "survival",
     "triangle",
 ]

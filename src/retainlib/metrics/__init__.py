@@ -10,15 +10,19 @@ from retainlib.metrics.nps import nps
 from retainlib.metrics.repeat import repeat_purchase_rate, returning_customer_rate
 from retainlib.metrics.retention import cohort_retention, retention_rate, triangle
 from retainlib.metrics.rfm import rfm, rfm_segments
+from retainlib.metrics.survival import logrank, median_lifetime, survival
 
 __all__ = [
     "cohort_retention",
     "compare",
+    "logrank",
+    "median_lifetime",
     "nps",
     "repeat_purchase_rate",
     "retention_rate",
     "returning_customer_rate",
     "rfm",
     "rfm_segments",
+    "survival",
     "triangle",
 ]

@@ -366,12 +366,6 @@ def test_a_zero_length_subscription_segment_is_allowed() -> None:
     assert segment.ended_at == segment.started_at
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ArithmeticError,
-    reason="core bug: tables._money quantizes in the default decimal context (28 digits), so an amount with "
-    "25..34 integer digits -- which pl.Decimal(38, 4) holds -- raises decimal.InvalidOperation, not RecordError",
-)
 @pytest.mark.parametrize("amount", [Decimal(10) ** 25, Decimal(10) ** 33])
 def test_large_amounts_that_fit_decimal_38_4_are_accepted(amount: Decimal) -> None:
     order = _order(amount=amount)

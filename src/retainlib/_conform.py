@@ -436,10 +436,11 @@ def _row_rules(spec: TableSpec, schema: pl.Schema) -> list[pl.Expr]:
 def raise_problems(c: Conformed, *, limit: int = 5) -> None:
     """Raise one :class:`DataError` listing every problem of the table, if any."""
     bad = c.explain(c.frame.filter(pl.col(BAD))).explode(PROBLEMS).with_columns(pl.col(PROBLEMS).alias(PROBLEM))
-    counts, shown = pl.collect_all(
+    counts, shown, rows_bad = pl.collect_all(
         [
             bad.group_by(PROBLEM).agg(pl.len().alias("count")).sort(["count", PROBLEM], descending=[True, False]),
             bad.filter(pl.int_range(pl.len()).over(PROBLEM) < limit),
+            c.frame.filter(pl.col(BAD)).select(pl.len()),
         ]
     )
     if counts.height == 0:
@@ -452,7 +453,7 @@ def raise_problems(c: Conformed, *, limit: int = 5) -> None:
         problems.append(
             Problem(table=c.spec.name, column=column, reason=reason, count=int(count), rows=rows, file=c.file)
         )
-    raise DataError(problems)
+    raise DataError(problems, rows=int(rows_bad.item()))
 
 
 def rejects_frame(c: Conformed, frame: pl.LazyFrame, *, file: str) -> pl.LazyFrame:

@@ -134,12 +134,14 @@ class DataError(RetainlibError, ValueError):
 
     Attributes:
         problems: one :class:`Problem` per (column, reason), each with its first rows.
+        rows: how many rows have at least one problem.
     """
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem], *, rows: int | None = None) -> None:
         self.problems = tuple(problems)
-        total = sum(p.count for p in self.problems)
-        lines = [f"{len(self.problems)} problem(s) in {total} row(s):"]
+        #: Rows with at least one problem (a row may have several).
+        self.rows = rows if rows is not None else max((p.count for p in self.problems), default=0)
+        lines = [f"{len(self.problems)} problem(s) in {self.rows} row(s):"]
         lines += [p.describe() for p in self.problems]
         super().__init__("\n".join(lines))
 

@@ -27,6 +27,7 @@ Extra columns are kept and can be used as segments (``by=``).
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import enum
 import re
 from collections.abc import Iterable, Mapping
@@ -70,6 +71,7 @@ SATISFACTION = pl.Enum(["good", "bad"])
 
 MONEY_PLACES = 4
 _MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
+_MONEY_LIMIT = Decimal(10) ** (38 - MONEY_PLACES)
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
 
 TableName = Literal["customers", "orders", "subscriptions", "tickets", "responses", "events"]
@@ -220,9 +222,13 @@ def _money(value: Decimal | int | str) -> Decimal:
         raise RecordError("not a decimal number", field="amount", value=value) from None
     if not d.is_finite():
         raise RecordError("money must be finite", field="amount", value=value)
-    if d != d.quantize(_MONEY_QUANTUM):
+    if abs(d) >= _MONEY_LIMIT:
+        raise RecordError("too large for Decimal(38, 4)", field="amount", value=value)
+    with decimal.localcontext(prec=60):  # room for 34 integer digits and 4 places
+        quantized = d.quantize(_MONEY_QUANTUM)
+    if d != quantized:
         raise RecordError(f"more than {MONEY_PLACES} decimal places would be lost", field="amount", value=value)
-    return d.quantize(_MONEY_QUANTUM)
+    return quantized
 
 
 def _currency(value: str) -> str:

@@ -90,5 +90,12 @@ def test_demo_runs_on_the_sample_store() -> None:
     result = CliRunner().invoke(main, ["demo", "--customers", "500", "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert "Sample store" in result.output
-    for title in ("Period retention", "Cohort retention", "Repeat purchase rate", "Returning customer rate"):
+    for title in (
+        "Period retention",
+        "Cohort retention",
+        "Repeat purchase rate",
+        "Returning customer rate",
+        "Net Promoter Score",
+        "Median customer lifetime",
+    ):
         assert title in result.output

@@ -6,6 +6,7 @@ metric issue adds its headline numbers here.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import polars as pl
@@ -16,6 +17,9 @@ from retainlib.calendar import Calendar, PeriodName, check_period
 from retainlib.datasets import synthetic_store
 from retainlib.metrics import (
     cohort_retention,
+    compare,
+    median_lifetime,
+    nps,
     repeat_purchase_rate,
     retention_rate,
     returning_customer_rate,
@@ -54,9 +58,23 @@ def run_demo(console: Console, *, customers: int, seed: int, period: str) -> Non
     console.print(
         _rich(cohorts.tail(8).select(cohorts.columns[:8]), f"Cohort retention by {cohort_period} (share active)")
     )
-    repeat = repeat_purchase_rate(store, by="channel")
-    console.print(_rich(repeat, "Repeat purchase rate by acquisition channel"))
+    repeat = compare(repeat_purchase_rate(store, by="channel"))
+    console.print(
+        _rich(repeat, "Repeat purchase rate by acquisition channel (Wilson 95% CI; z-test against 'organic')")
+    )
     returning = returning_customer_rate(store, period=cal.period).tail(tail).drop("is_complete")
     console.print(_rich(returning, f"Returning customer rate (Shopify's definition), last {tail}"))
     subs = retention_rate(store, period=cal.period, table="subscriptions").tail(tail).select(shown)
     console.print(_rich(subs, f"Subscriber retention by {period}, last {tail}"))
+    scores = nps(store, period="quarter").tail(4).drop("is_complete")
+    console.print(_rich(scores, "Net Promoter Score by quarter (95% CI)"))
+    window = dt.timedelta(days=180)
+    lifetimes = pl.concat(
+        [
+            median_lifetime(store).select(pl.lit("subscribers").alias("customers"), pl.all()),
+            median_lifetime(store, window=window).select(
+                pl.lit("buyers (churned after 180 days without an order)").alias("customers"), pl.all()
+            ),
+        ]
+    )
+    console.print(_rich(lifetimes, "Median customer lifetime in days (Kaplan-Meier, 95% CI)"))

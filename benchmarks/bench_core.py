@@ -96,7 +96,9 @@ def main() -> None:
                 for _ in range(args.repeat):
                     out = subprocess.run(
                         [sys.executable, __file__, "--one", case, str(customers), workdir],
-                        check=True, capture_output=True, text=True,
+                        check=True,
+                        capture_output=True,
+                        text=True,
                     )
                     runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
                 secs = [r["seconds"] for r in runs]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -327,7 +328,8 @@ def test_any_text_input_is_loaded_or_refused_with_a_retainlib_error(table: str, 
         schema={c.name: pl.String for c in spec.columns},
     )
     try:
-        ds = rl.Dataset(**{table: frame}, tz=data.draw(st.sampled_from([None, "UTC", "Europe/Paris"])))
+        tables: dict[str, Any] = {table: frame}
+        ds = rl.Dataset(**tables, tz=data.draw(st.sampled_from([None, "UTC", "Europe/Paris"])))
     except RetainlibError:
         pass
     else:

@@ -22,6 +22,8 @@ from retainlib.errors import (
     SourceError,
 )
 from retainlib.metrics import (
+    clv_formula,
+    clv_historical,
     cohort_retention,
     compare,
     logrank,
@@ -32,6 +34,7 @@ from retainlib.metrics import (
     returning_customer_rate,
     rfm,
     rfm_segments,
+    support_retention,
     survival,
     triangle,
 )
@@ -65,6 +68,8 @@ __all__ = [
     "Subscription",
     "Ticket",
     "__version__",
+    "clv_formula",
+    "clv_historical",
     "cohort_retention",
     "compare",
     "hookimpl",
@@ -79,6 +84,7 @@ __all__ = [
     "rfm",
     "rfm_segments",
     "sources",
+    "support_retention",
     "survival",
     "triangle",
 ]

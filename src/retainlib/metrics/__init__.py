@@ -5,14 +5,18 @@ Every kernel takes a canonical table (polars DataFrame or LazyFrame) or a
 gives a DataFrame).  They are re-exported from :mod:`retainlib`.
 """
 
+from retainlib.metrics.clv import clv_formula, clv_historical
 from retainlib.metrics.compare import compare
 from retainlib.metrics.nps import nps
 from retainlib.metrics.repeat import repeat_purchase_rate, returning_customer_rate
 from retainlib.metrics.retention import cohort_retention, retention_rate, triangle
 from retainlib.metrics.rfm import rfm, rfm_segments
+from retainlib.metrics.support import support_retention
 from retainlib.metrics.survival import logrank, median_lifetime, survival
 
 __all__ = [
+    "clv_formula",
+    "clv_historical",
     "cohort_retention",
     "compare",
     "logrank",
@@ -23,6 +27,7 @@ __all__ = [
     "returning_customer_rate",
     "rfm",
     "rfm_segments",
+    "support_retention",
     "survival",
     "triangle",
 ]

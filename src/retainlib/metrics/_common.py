@@ -44,6 +44,7 @@ __all__ = [
     "check_single_currency",
     "finish",
     "is_complete",
+    "last_instant",
     "prepare",
     "safe_ratio",
     "window",
@@ -248,7 +249,8 @@ def _subscription_activity(p: Prepared) -> pl.LazyFrame:
     keys = [*p.by, "customer_id"]
     return (
         frame.with_columns(_first=first, _last=last)
-        .filter(pl.col("_last") >= pl.col("_first"))
+        # A zero-length segment (ended_at == started_at) never runs.
+        .filter((pl.col("_last") >= pl.col("_first")) & pl.coalesce(pl.col("ended_at") > pl.col("started_at"), True))
         .select(*keys, "mrr", pl.int_ranges("_first", pl.col("_last") + 1).alias(PERIOD_INDEX))
         .explode(PERIOD_INDEX)
         .group_by(*keys, PERIOD_INDEX)

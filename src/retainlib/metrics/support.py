@@ -1,0 +1,460 @@
+"""Retention after support: do customers whose ticket was solved stay as often as the others?
+
+See the spec section "Retention after support" and ``docs/metrics/support_retention.md``.
+
+For a period ``p`` and a window ``W``:
+
+* the *supported* group is the customers with at least one ticket solved in
+  ``p`` (``solved_at`` in ``p``, local calendar);
+* the *baseline* group is the customers active in ``p`` (an order in ``p``, or
+  a segment with ``mrr > 0`` overlapping ``p``) with no ticket solved in ``p``;
+* a customer of either group is *retained* when active in
+  ``(end(p), end(p) + W]`` (``end(p)`` is the first instant of the next period);
+* periods with ``end(p) + W`` after ``as_of`` are left out.
+
+Within the supported group the customers are also broken down by the
+satisfaction and the resolution time (``solved_at - opened_at``) of their last
+ticket solved in ``p``.
+
+The kernel is lazy: the retention test is an as-of join per customer (the
+first order after ``end(p)``, or the furthest end of the segments started by
+``end(p) + W``), never a join of every period with every order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Final, Literal
+
+import attrs
+import polars as pl
+
+from retainlib.calendar import PeriodName, WeekStart
+from retainlib.dataset import Dataset
+from retainlib.errors import OptionError, SchemaError
+from retainlib.metrics import _common
+from retainlib.metrics._common import (
+    PERIOD_INDEX,
+    By,
+    Prepared,
+    finish,
+    last_instant,
+    prepare,
+    safe_ratio,
+)
+from retainlib.tables import TIMESTAMP, TableName
+
+__all__ = ["DEFAULT_RESOLUTION_BUCKETS", "ActivitySource", "support_retention"]
+
+#: Which table defines activity: ``"auto"`` takes orders when the dataset has them, else subscriptions.
+ActivitySource = Literal["auto", "orders", "subscriptions"]
+#: Default resolution-time bucket boundaries: < 1 day, 1-3 days, 3-7 days, >= 7 days.
+DEFAULT_RESOLUTION_BUCKETS: Final[tuple[dt.timedelta, ...]] = (
+    dt.timedelta(days=1),
+    dt.timedelta(days=3),
+    dt.timedelta(days=7),
+)
+
+_METRIC: Final = "support_retention"
+_SOURCES: Final[tuple[TableName, ...]] = ("orders", "subscriptions")
+_SEG: Final = "_seg"  # a constant segment column standing in for "no by"
+_FOREVER: Final = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)  # the end of a segment still running
+
+
+def _check_window(window: object) -> dt.timedelta:
+    if isinstance(window, dt.timedelta):
+        value = window
+    elif isinstance(window, int | float) and not isinstance(window, bool) and math.isfinite(window):
+        value = dt.timedelta(days=window)
+    else:
+        raise OptionError(
+            f"window is a datetime.timedelta or a number of days, got {window!r}", option="window", value=window
+        )
+    if value <= dt.timedelta(0):
+        raise OptionError(f"window must be positive, got {value}", option="window", value=window)
+    return value
+
+
+def _check_buckets(buckets: object) -> tuple[dt.timedelta, ...]:
+    if isinstance(buckets, str) or not isinstance(buckets, Sequence) or not buckets:
+        raise OptionError(
+            "resolution_buckets is a non-empty sequence of boundaries (timedelta or days), "
+            f"such as (1, 3, 7); got {buckets!r}",
+            option="resolution_buckets",
+            value=buckets,
+        )
+    bounds = []
+    for b in buckets:
+        try:
+            bounds.append(_check_window(b))
+        except OptionError:
+            raise OptionError(
+                f"resolution_buckets holds positive timedeltas or numbers of days, got {b!r}",
+                option="resolution_buckets",
+                value=buckets,
+            ) from None
+    if any(lo >= hi for lo, hi in itertools.pairwise(bounds)):
+        raise OptionError(
+            f"resolution_buckets must be strictly increasing, got {buckets!r}",
+            option="resolution_buckets",
+            value=buckets,
+        )
+    return tuple(bounds)
+
+
+def _duration_label(value: dt.timedelta) -> str:
+    """A short label for a bucket boundary: ``1d``, ``12h``, ``30min``, ``90s``."""
+    micros = value // dt.timedelta(microseconds=1)
+    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("min", 60_000_000), ("s", 1_000_000)):
+        if micros % size == 0:
+            return f"{micros // size}{unit}"
+    return f"{value.total_seconds():g}s"
+
+
+def _resolution_labels(buckets: Sequence[dt.timedelta | float]) -> list[str]:
+    """The ``group`` labels of the resolution buckets, shortest first.
+
+    Boundaries ``b1 < b2 < ... < bn`` make the buckets ``[0, b1)``,
+    ``[b1, b2)``, ..., ``[bn, inf)``.
+
+    Examples
+    --------
+    >>> _resolution_labels([1, 3, 7])
+    ['resolution: <1d', 'resolution: 1d-3d', 'resolution: 3d-7d', 'resolution: >=7d']
+    """
+    names = [_duration_label(b) for b in _check_buckets(buckets)]
+    labels = [f"<{names[0]}"]
+    labels += [f"{lo}-{hi}" for lo, hi in itertools.pairwise(names)]
+    labels.append(f">={names[-1]}")
+    return [f"resolution: {label}" for label in labels]
+
+
+_SATISFACTION: Final = ("good", "bad", "unrated")
+
+
+def _label_rows(buckets: tuple[dt.timedelta, ...]) -> list[tuple[str, str]]:
+    """Every (breakdown, group) of the output, in output order."""
+    rows = [("group", "supported"), ("group", "baseline")]
+    rows += [("satisfaction", f"satisfaction: {s}") for s in _SATISFACTION]
+    rows += [("resolution", label) for label in _resolution_labels(buckets)]
+    return rows
+
+
+def _bucket(resolution: pl.Expr, buckets: tuple[dt.timedelta, ...]) -> pl.Expr:
+    labels = _resolution_labels(buckets)
+    expr: pl.Expr = pl.lit(labels[-1])
+    for bound, label in reversed(list(zip(buckets, labels, strict=False))):
+        expr = pl.when(resolution < pl.lit(bound)).then(pl.lit(label)).otherwise(expr)
+    return expr
+
+
+def _join(
+    left: pl.LazyFrame, right: pl.LazyFrame, on: Sequence[str], how: Literal["inner", "left", "anti"]
+) -> pl.LazyFrame:
+    """A join on segment keys where a null segment value is a value like any other."""
+    return left.join(right, on=list(on), how=how, nulls_equal=True)
+
+
+def _segmented(p: Prepared) -> Prepared:
+    """Without ``by``, a constant segment column, so that every step groups by segment the same way."""
+    if p.by:
+        return p
+    return attrs.evolve(p, frame=p.frame.with_columns(pl.lit(0, dtype=pl.Int8).alias(_SEG)), by=(_SEG,))
+
+
+def _activity_source(data: Dataset, choice: object) -> TableName:
+    if choice == "auto":
+        present = [t for t in _SOURCES if getattr(data, t) is not None]
+        if not present:
+            raise SchemaError(
+                f"{_METRIC} needs an orders or subscriptions table to tell who is active; "
+                f"the dataset has {', '.join(data.tables) or 'no tables'}",
+                table="orders",
+                column="*",
+                expected="present",
+                actual=None,
+            )
+        return present[0]
+    for name in _SOURCES:
+        if choice == name:
+            return name
+    raise OptionError(
+        f"activity is 'auto', 'orders' or 'subscriptions', got {choice!r}", option="activity", value=choice
+    )
+
+
+def _observed(p: Prepared) -> Prepared:
+    """The activity rows that can make a customer active, cut at ``as_of``.
+
+    Subscriptions: segments with ``mrr > 0`` that run at some instant
+    (``ended_at`` null or after ``started_at``).  With an explicit ``as_of``
+    (exclusive, as everywhere in retainlib) orders and segment starts at or
+    after it are not observed.
+    """
+    frame = p.frame
+    if p.table == "subscriptions":
+        frame = frame.filter(
+            (pl.col("mrr") > 0) & (pl.col("ended_at").is_null() | (pl.col("ended_at") > pl.col("started_at")))
+        )
+        if p.as_of is not None:
+            frame = frame.filter(pl.col("started_at") < pl.lit(p.as_of, dtype=TIMESTAMP))
+    elif p.as_of is not None:
+        frame = frame.filter(pl.col("ordered_at") < pl.lit(p.as_of, dtype=TIMESTAMP))
+    return attrs.evolve(p, frame=frame)
+
+
+def _retained(act: Prepared, candidates: pl.LazyFrame, keys: list[str], window: dt.timedelta) -> pl.LazyFrame:
+    """``candidates`` (keys, ``_period``...) plus ``_retained``: active in ``(end(p), end(p) + W]``.
+
+    Orders: the first order strictly after ``end(p)`` (as-of join forward) falls
+    by ``end(p) + W``.  Subscriptions: among the segments started by
+    ``end(p) + W`` (as-of join backward on a running maximum of their ends),
+    one ends after ``end(p)``.
+    """
+    cal = act.calendar
+    # One integer key per (segment, customer): as-of joins do not match null segment values.  Sorted, so
+    # that the key is the same however often the plan evaluates this frame (group-by order is arbitrary).
+    ids = candidates.select(keys).unique().sort(keys, nulls_last=True).with_row_index("_key")
+    left = (
+        _join(candidates, ids, keys, "inner")
+        .with_columns(_a=cal.instant(cal.start(pl.col(PERIOD_INDEX) + 1)))
+        .with_columns(_b=pl.col("_a") + pl.lit(window))
+    )
+    rows = _join(act.frame, ids, keys, "inner")
+    if act.table == "orders":
+        right = rows.select("_key", pl.col("ordered_at").alias("_next")).sort("_next")
+        joined = left.sort("_a").join_asof(
+            right,
+            left_on="_a",
+            right_on="_next",
+            by="_key",
+            strategy="forward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        retained = pl.col("_next").is_not_null() & (pl.col("_next") <= pl.col("_b"))
+        return joined.with_columns(_retained=retained).drop("_next", "_key", "_a", "_b")
+    stop = pl.coalesce(pl.col("ended_at"), pl.lit(_FOREVER, dtype=TIMESTAMP))
+    reach = (
+        rows.group_by("_key", "started_at")
+        .agg(stop.max().alias("_stop"))
+        .with_columns(_reach=pl.col("_stop").cum_max().over("_key", order_by="started_at"))
+        .select("_key", "started_at", "_reach")
+        .sort("started_at")
+    )
+    joined = left.sort("_b").join_asof(
+        reach,
+        left_on="_b",
+        right_on="started_at",
+        by="_key",
+        strategy="backward",
+        allow_exact_matches=True,
+        check_sortedness=False,
+    )
+    retained = pl.col("_reach").is_not_null() & (pl.col("_reach") > pl.col("_a"))
+    return joined.with_columns(_retained=retained).drop("_reach", "started_at", "_key", "_a", "_b", strict=False)
+
+
+def support_retention(
+    dataset: Dataset,
+    *,
+    window: dt.timedelta | float = dt.timedelta(days=90),
+    period: PeriodName = "month",
+    by: By = None,
+    as_of: dt.datetime | dt.date | None = None,
+    tz: str = "UTC",
+    week_start: WeekStart = 0,
+    activity: ActivitySource = "auto",
+    resolution_buckets: Sequence[dt.timedelta | float] = DEFAULT_RESOLUTION_BUCKETS,
+) -> pl.DataFrame:
+    """Retention after support: supported customers against the others, per period.
+
+    For each period ``p``: the *supported* group is the customers with a
+    ticket solved in ``p``; the *baseline* group is the customers active in
+    ``p`` without a ticket solved in ``p``.  A customer is *retained* when
+    active (an order, or a running subscription with ``mrr > 0``) in
+    ``(end(p), end(p) + window]``, where ``end(p)`` is the first instant of
+    the next period.  Periods whose ``end(p) + window`` is after ``as_of`` are
+    left out, so every reported period and window is complete.
+
+    Parameters
+    ----------
+    dataset
+        A :class:`~retainlib.Dataset` with a ``tickets`` table and an
+        ``orders`` or ``subscriptions`` table.
+    window
+        How long after the end of the period activity is looked for: a
+        ``datetime.timedelta`` or a number of days, positive.
+    period
+        ``"day"``, ``"week"``, ``"month"`` (default), ``"quarter"`` or ``"year"``.
+    by
+        Segment column(s), from the customers table or present in both the
+        tickets and the activity table; the output starts with them.
+    as_of
+        End of observation (exclusive): an aware datetime, or a date meaning
+        through the end of that local day.  Default: the last timestamp of the
+        activity table (per segment with ``by``): ``ordered_at``, or
+        ``started_at`` / ``ended_at`` of the segments with ``mrr > 0``.
+    tz
+        Reporting time zone (IANA name): periods are local calendar periods.
+    week_start
+        First day of a week, 0 (Monday) .. 6 (Sunday), for ``period="week"``.
+    activity
+        Which table defines activity: ``"orders"``, ``"subscriptions"``, or
+        ``"auto"`` (default: orders when the dataset has them, else subscriptions).
+    resolution_buckets
+        Increasing boundaries ``b1 < ... < bn`` (timedeltas or numbers of
+        days) of the resolution-time buckets ``[0, b1)``, ``[b1, b2)``, ...,
+        ``[bn, inf)``.  Default ``1, 3, 7`` days.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per (``by``..., period, group), sorted by segment, period and
+        group order: ``period`` (Date, first day of ``p``), ``breakdown``
+        (String: ``"group"``, ``"satisfaction"`` or ``"resolution"``),
+        ``group`` (String: ``"supported"``, ``"baseline"``,
+        ``"satisfaction: good"``/``"bad"``/``"unrated"``, ``"resolution: <1d"``...),
+        ``customers`` (UInt32), ``retained`` (UInt32) and ``retention_rate``
+        (Float64, ``retained / customers`` over the window that follows ``p``;
+        null when the group is empty).  Satisfaction and resolution rows split
+        the supported group by the customer's *last* ticket solved in ``p``
+        (latest ``solved_at``; ties: latest ``opened_at``, then greatest
+        ``ticket_id``), so each breakdown adds up to the supported row.
+        Filter ``breakdown == "group"`` to compare supported with baseline.
+
+    Raises
+    ------
+    OptionError
+        A non-positive window, bad buckets, an unknown period, activity,
+        time zone or week start, or data that is not a Dataset.
+    SchemaError
+        The dataset lacks the tickets or the activity table, or a ``by`` column.
+
+    Examples
+    --------
+    >>> from retainlib.datasets import synthetic_store
+    >>> ds = synthetic_store(customers=500, seed=1)
+    >>> out = support_retention(ds, window=90, period="quarter")
+    >>> out.filter(breakdown="group").columns
+    ['period', 'breakdown', 'group', 'customers', 'retained', 'retention_rate']
+    """
+    if not isinstance(dataset, Dataset):
+        raise OptionError(
+            f"{_METRIC} needs a retainlib Dataset holding tickets and orders or subscriptions "
+            f"(Dataset(tickets=..., orders=...)), got {type(dataset).__name__}",
+            option="dataset",
+            value=type(dataset).__name__,
+        )
+    span_width = _check_window(window)
+    buckets = _check_buckets(resolution_buckets)
+    source = _activity_source(dataset, activity)
+
+    def prepared(table: TableName) -> Prepared:
+        return _segmented(
+            prepare(
+                dataset,
+                metric=_METRIC,
+                tables=[table],
+                table=table,
+                by=by,
+                period=period,
+                tz=tz,
+                week_start=week_start,
+                as_of=as_of,
+            )
+        )
+
+    act = _observed(prepared(source))
+    tix = prepared("tickets")
+    cal = act.calendar
+    seg = list(act.by)
+    keys = [*seg, "customer_id"]
+    cell = [*keys, PERIOD_INDEX]
+
+    # Supported: (segment, customer, period of solved_at) with the last ticket's satisfaction and resolution.
+    last = ["solved_at", "opened_at", "ticket_id"]
+    supported = (
+        tix.frame.filter(pl.col("solved_at").is_not_null())
+        .group_by(*keys, cal.timestamp_index("solved_at").alias(PERIOD_INDEX))
+        .agg(
+            pl.col("satisfaction").cast(pl.String).sort_by(last).last().alias("_sat"),
+            (pl.col("solved_at") - pl.col("opened_at")).sort_by(last).last().alias("_res"),
+        )
+        .select(
+            *cell,
+            pl.lit("supported").alias("_group"),
+            ("satisfaction: " + pl.col("_sat").fill_null("unrated")).alias("_sat"),
+            _bucket(pl.col("_res"), buckets).alias("_res"),
+        )
+    )
+    active = _common.activity(act).select(cell)
+    baseline = _join(active, supported.select(cell), cell, "anti").with_columns(
+        pl.lit("baseline").alias("_group"),
+        pl.lit(None, dtype=pl.String).alias("_sat"),
+        pl.lit(None, dtype=pl.String).alias("_res"),
+    )
+
+    # Periods per segment: from the first ticket solved or activity to the last p with end(p) + W <= as_of.
+    firsts = pl.concat([supported.select(*seg, PERIOD_INDEX), active.select(*seg, PERIOD_INDEX)])
+    span = firsts.group_by(*seg).agg(pl.col(PERIOD_INDEX).min().alias("_first"))
+    if act.as_of is not None:
+        span = span.with_columns(_end=pl.lit(act.as_of, dtype=TIMESTAMP))
+    else:
+        ends = act.frame.group_by(*seg).agg(last_instant(act).alias("_end"))
+        span = _join(span, ends, seg, "left")
+    span = span.with_columns(
+        _last=cal.timestamp_index(pl.col("_end") - pl.lit(span_width)) - 1,
+    ).filter(pl.col("_first") <= pl.col("_last"))
+
+    candidates = (
+        _join(pl.concat([supported, baseline]), span.select(*seg, "_first", "_last"), seg, "inner")
+        .filter(pl.col(PERIOD_INDEX).is_between(pl.col("_first"), pl.col("_last")))
+        .drop("_first", "_last")
+    )
+    checked = _retained(act, candidates, keys, span_width)
+
+    # Counts per (segment, period), one pair of columns per output group: a single pass over ``checked``.
+    # A customer counts in its group and, when supported, in one satisfaction and one resolution group.
+    rows = _label_rows(buckets)
+    source_column = {"group": "_group", "satisfaction": "_sat", "resolution": "_res"}
+    counts = []
+    for i, (breakdown, group) in enumerate(rows):
+        member = pl.col(source_column[breakdown]) == group
+        counts.append(member.sum().cast(pl.UInt32).alias(f"_n{i}"))
+        counts.append((member & pl.col("_retained")).sum().cast(pl.UInt32).alias(f"_r{i}"))
+    per_period = checked.group_by(*seg, PERIOD_INDEX).agg(counts)
+    grid = span.select(*seg, pl.int_ranges("_first", pl.col("_last") + 1).alias(PERIOD_INDEX)).explode(PERIOD_INDEX)
+    cells = pl.concat_list(
+        pl.struct(
+            pl.lit(i, dtype=pl.UInt32).alias("_order"),
+            pl.lit(breakdown).alias("breakdown"),
+            pl.lit(group).alias("group"),
+            pl.col(f"_n{i}").alias("customers"),
+            pl.col(f"_r{i}").alias("retained"),
+        )
+        for i, (breakdown, group) in enumerate(rows)
+    )
+    result = (
+        _join(grid, per_period, [*seg, PERIOD_INDEX], "left")
+        .with_columns(pl.col(f"_{x}{i}").fill_null(0) for i in range(len(rows)) for x in "nr")
+        .select(*seg, PERIOD_INDEX, cells.alias("_cell"))
+        .explode("_cell")
+        .unnest("_cell")
+        .sort([*seg, PERIOD_INDEX, "_order"], nulls_last=True)
+        .select(
+            *(c for c in seg if c != _SEG),
+            cal.start(PERIOD_INDEX).alias("period"),
+            "breakdown",
+            "group",
+            "customers",
+            "retained",
+            safe_ratio(pl.col("retained"), pl.col("customers")).alias("retention_rate"),
+        )
+    )
+    out = finish(result, act)
+    assert isinstance(out, pl.DataFrame)
+    return out

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
@@ -733,6 +733,8 @@ def test_segments_errors() -> None:
     importlib.util.find_spec("lifetimes") is None or importlib.util.find_spec("pandas") is None,
     reason="lifetimes (and pandas) not installed",
 )
+# lifetimes (unmaintained since 2020) warns under pandas 3; its warnings are not ours.
+@pytest.mark.filterwarnings("ignore")
 @given(order_tables(max_size=20), st.dates(min_value=START.date(), max_value=END.date()))
 def test_matches_lifetimes_when_installed(frame: pl.DataFrame, end: dt.date) -> None:
     utils = importlib.import_module("lifetimes.utils")
@@ -750,9 +752,16 @@ def test_matches_lifetimes_when_installed(frame: pl.DataFrame, end: dt.date) -> 
         end < d.date() <= later for d in transactions["date"]
     ):
         return  # lifetimes refuses an empty calibration or holdout
-    theirs = utils.calibration_and_holdout_data(
-        transactions, "id", "date", calibration_period_end=pd.Timestamp(end), observation_period_end=pd.Timestamp(later)
-    )
+    try:
+        theirs = utils.calibration_and_holdout_data(
+            transactions,
+            "id",
+            "date",
+            calibration_period_end=pd.Timestamp(end),
+            observation_period_end=pd.Timestamp(later),
+        )
+    except ValueError:  # lifetimes' own failures on some edge cases under pandas 3 ("No objects to concatenate")
+        assume(False)
     ours = rfm(frame, observation_end=end, holdout_end=later)
     for row in ours.iter_rows(named=True):
         theirs_row = theirs.loc[row["customer_id"]]

@@ -880,6 +880,7 @@ def test_telco_tenure(shared_data: Path) -> None:
 
 
 @pytest.mark.reference
+@pytest.mark.filterwarnings("ignore")  # lifelines' own pandas warnings are not ours
 def test_against_lifelines(shared_data: Path) -> None:
     lifelines = pytest.importorskip("lifelines")
     from lifelines.statistics import logrank_test  # type: ignore[import-not-found]

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy import stats  # type: ignore[import-untyped]
+from scipy import stats
 
 import retainlib as rl
 from retainlib import testing
@@ -883,8 +883,8 @@ def test_telco_tenure(shared_data: Path) -> None:
 @pytest.mark.filterwarnings("ignore")  # lifelines' own pandas warnings are not ours
 def test_against_lifelines(shared_data: Path) -> None:
     lifelines = pytest.importorskip("lifelines")
-    from lifelines.statistics import logrank_test  # type: ignore[import-not-found]
-    from lifelines.utils import median_survival_times  # type: ignore[import-not-found]
+    from lifelines.statistics import logrank_test
+    from lifelines.utils import median_survival_times
 
     data = aml(shared_data)
     for arm in ("maintained", "nonmaintained"):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Final, overload
 
 import polars as pl
-from scipy import special  # type: ignore[import-untyped]
+from scipy import special
 
 from retainlib.errors import DataError, OptionError, Problem, SchemaError
 from retainlib.metrics.nps import z_value

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import overload
 
 import polars as pl
-from scipy import special  # type: ignore[import-untyped]
+from scipy import special
 
 from retainlib import _conform
 from retainlib.calendar import PeriodName, WeekStart

@@ -24,7 +24,7 @@ from typing import Final, Literal, TypeAlias, cast, get_args, overload
 import attrs
 import numpy as np
 import polars as pl
-from scipy import stats  # type: ignore[import-untyped]
+from scipy import stats
 
 from retainlib.calendar import check_tz
 from retainlib.dataset import Dataset

@@ -45,6 +45,7 @@ __all__ = [
     "finish",
     "is_complete",
     "last_instant",
+    "periods",
     "prepare",
     "safe_ratio",
     "window",
@@ -317,6 +318,11 @@ def window(p: Prepared, active: pl.LazyFrame) -> pl.LazyFrame:
     return joined.filter(pl.col("_first").is_not_null()).with_columns(
         _last=pl.max_horizontal(cal.timestamp_index(end), pl.col("_first"))
     )
+
+
+def periods(bounds: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per period of each window of :func:`window`: its columns plus ``_period``."""
+    return bounds.with_columns(pl.int_ranges("_first", pl.col("_last") + 1).alias(PERIOD_INDEX)).explode(PERIOD_INDEX)
 
 
 def is_complete(cal: Calendar, period_index: pl.Expr, end: pl.Expr) -> pl.Expr:

@@ -34,6 +34,7 @@ from retainlib.metrics._common import (
     check_single_currency,
     finish,
     is_complete,
+    periods,
     prepare,
     safe_ratio,
     window,
@@ -384,7 +385,7 @@ def clv_formula(
         at_end.sum().cast(pl.UInt32).alias("_customers_end"),
         pl.col("_m1").sum().alias("_mrr_end"),
     )
-    grid = bounds.with_columns(pl.int_ranges("_first", pl.col("_last") + 1).alias(PERIOD_INDEX)).explode(PERIOD_INDEX)
+    grid = periods(bounds)
     churn_rate = safe_ratio(pl.col("churned"), pl.col("customers_start"))
     arpa = safe_ratio(pl.col("_mrr_end"), pl.col("_customers_end"))
     result = (

@@ -22,6 +22,7 @@ from retainlib.metrics._common import (
     activity,
     finish,
     is_complete,
+    periods,
     prepare,
     safe_ratio,
     window,
@@ -241,11 +242,7 @@ def returning_customer_rate(
         (pl.col("_lifetime") >= 2).sum().cast(pl.UInt32).alias("returning_customers"),
     )
     bounds = window(p, active)
-    grid = (
-        bounds.with_columns(pl.int_ranges("_first", pl.col("_last") + 1).alias(PERIOD_INDEX))
-        .explode(PERIOD_INDEX)
-        .select(*p.by, PERIOD_INDEX, "_end")
-    )
+    grid = periods(bounds).select(*p.by, PERIOD_INDEX, "_end")
     cal = p.calendar
     result = (
         grid.join(counts, on=[*p.by, PERIOD_INDEX], how="left", nulls_equal=True)

@@ -26,6 +26,7 @@ from retainlib.metrics._common import (
     check_single_currency,
     finish,
     is_complete,
+    periods,
     prepare,
     safe_ratio,
     window,
@@ -64,15 +65,6 @@ def _flags(p: Prepared, active: pl.LazyFrame) -> pl.LazyFrame:
 def _over(expr: pl.Expr, by: Sequence[str]) -> pl.Expr:
     """``expr`` per segment (the frame must be sorted by segment then period)."""
     return expr.over(list(by)) if by else expr
-
-
-def _grid(p: Prepared, bounds: pl.LazyFrame) -> pl.LazyFrame:
-    """Every period of every segment's window: (by..., _period, _end)."""
-    return (
-        bounds.with_columns(pl.int_ranges("_first", pl.col("_last") + 1).alias(PERIOD_INDEX))
-        .explode(PERIOD_INDEX)
-        .select(*p.by, PERIOD_INDEX, "_end", "_first")
-    )
 
 
 @overload
@@ -183,7 +175,7 @@ def retention_rate(
         (pl.col(PERIOD_INDEX) == pl.col("_cohort")).sum().cast(pl.UInt32).alias("new"),
     )
     cal = p.calendar
-    grid = _grid(p, window(p, active))
+    grid = periods(window(p, active)).select(*p.by, PERIOD_INDEX, "_end", "_first")
     result = (
         grid.join(counts, on=[*p.by, PERIOD_INDEX], how="left", nulls_equal=True)
         .with_columns(pl.col("end", "retained", "new").fill_null(0))

@@ -16,6 +16,7 @@ import attrs
 import polars as pl
 
 __all__ = [
+    "ConvergenceError",
     "CurrencyError",
     "DataError",
     "OptionError",
@@ -183,3 +184,17 @@ class PluginError(RetainlibError, RuntimeError):
     def __init__(self, message: str, *, plugin: str | None = None) -> None:
         super().__init__(message)
         self.plugin = plugin
+
+
+class ConvergenceError(RetainlibError, RuntimeError):
+    """A model's maximum-likelihood fit did not converge.
+
+    Attributes:
+        model: the model's name.
+        detail: what the optimiser reported.
+    """
+
+    def __init__(self, message: str, *, model: str, detail: str = "") -> None:
+        super().__init__(f"{model}: {message}" + (f" ({detail})" if detail else ""))
+        self.model = model
+        self.detail = detail

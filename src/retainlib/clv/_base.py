@@ -1,0 +1,325 @@
+"""What every predictive CLV model shares: input, time units, fitting, results, JSON.
+
+* :class:`TimeUnit` names the unit of an RFM summary (``rl.rfm(freq="W")``
+  gives weeks; ``freq="D", freq_multiplier=7`` gives 7-day units) so that
+  horizons and discount rates are converted explicitly, never by a silent
+  30-day month.
+* :func:`rfm_arrays` reads an RFM frame (columns of :func:`retainlib.rfm`) into
+  the *compressed* form: unique ``(frequency, recency, T)`` rows with a count,
+  checking the input invariants (``0 <= recency <= T``, ``recency = 0`` when
+  ``frequency = 0``) with clear errors.
+* :func:`maximise` fits by maximum likelihood with scipy (parameters in log
+  space, several starts, a clear :class:`ConvergenceError`), and gives
+  standard errors from the observed information (finite-difference Hessian).
+* :class:`FitResult` holds what a fit found (parameters, standard errors,
+  log-likelihood, AIC, the unit); models serialise it to JSON, never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Literal
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from scipy import optimize
+
+from retainlib.errors import ConvergenceError, OptionError, SchemaError
+
+__all__ = [
+    "MEAN_MONTH_DAYS",
+    "FitResult",
+    "RFMArrays",
+    "TimeUnit",
+    "UnitName",
+    "maximise",
+    "rfm_arrays",
+]
+
+Array = npt.NDArray[np.float64]
+UnitName = Literal["day", "week", "month", "quarter", "year"]
+#: The mean Gregorian month (365.2425 / 12 days): the only month length retainlib
+#: uses to convert between days and months, and only when asked to.
+MEAN_MONTH_DAYS: Final = 365.2425 / 12
+_UNIT_DAYS: Final[dict[str, float]] = {
+    "day": 1.0,
+    "week": 7.0,
+    "month": MEAN_MONTH_DAYS,
+    "quarter": 3 * MEAN_MONTH_DAYS,
+    "year": 12 * MEAN_MONTH_DAYS,
+}
+_FREQ_UNITS: Final[dict[str, UnitName]] = {"D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+
+
+@attrs.frozen(kw_only=True)
+class TimeUnit:
+    """The unit of recency, T and model rates: ``count`` × ``name`` (``TimeUnit.of("W")``, 7 days...).
+
+    Attributes:
+        name: day, week, month, quarter or year.
+        count: how many of them make one unit (``freq_multiplier`` of :func:`retainlib.rfm`).
+    """
+
+    name: UnitName = "day"
+    count: float = 1.0
+
+    @classmethod
+    def of(cls, freq: str, multiplier: float = 1) -> TimeUnit:
+        """The unit of ``rl.rfm(freq=..., freq_multiplier=...)``: ``TimeUnit.of("D", 7)`` is 7 days."""
+        if freq not in _FREQ_UNITS:
+            raise OptionError(
+                f"unknown RFM freq {freq!r}; use one of {', '.join(_FREQ_UNITS)}", option="freq", value=freq
+            )
+        if multiplier <= 0:
+            raise OptionError("freq_multiplier must be positive", option="freq_multiplier", value=multiplier)
+        return cls(name=_FREQ_UNITS[freq], count=1 / multiplier)
+
+    @property
+    def days(self) -> float:
+        """Length of one unit in days (months and years as mean Gregorian months and years)."""
+        return self.count * _UNIT_DAYS[self.name]
+
+    def convert(self, amount: float, unit: UnitName) -> float:
+        """``amount`` of ``unit`` (e.g. 12 months) expressed in this unit."""
+        if unit not in _UNIT_DAYS:
+            raise OptionError(
+                f"unknown time unit {unit!r}; use one of {', '.join(_UNIT_DAYS)}", option="unit", value=unit
+            )
+        return amount * _UNIT_DAYS[unit] / self.days
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "count": self.count}
+
+    def __str__(self) -> str:
+        return self.name if self.count == 1 else f"{self.count:g} {self.name}s"
+
+
+@attrs.frozen(kw_only=True)
+class RFMArrays:
+    """An RFM summary in compressed form: unique (frequency, recency, T[, monetary]) rows and their counts.
+
+    Attributes:
+        frequency, recency, T: one entry per unique row.
+        monetary: mean spend per repeat purchase (only when asked for), else ``None``.
+        weight: how many customers share the row.
+        customers: total customers (sum of weights).
+    """
+
+    frequency: Array
+    recency: Array
+    T: Array
+    weight: Array
+    monetary: Array | None = None
+
+    @property
+    def customers(self) -> int:
+        return int(self.weight.sum())
+
+
+def _require(frame: pl.DataFrame, columns: Sequence[str], model: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"{model} needs the columns of retainlib.rfm ({', '.join(columns)}); missing {', '.join(missing)}",
+            table="rfm",
+            column=missing[0],
+            expected="present",
+            actual=None,
+        )
+
+
+def rfm_arrays(
+    data: pl.DataFrame | pl.LazyFrame,
+    *,
+    model: str,
+    monetary: bool = False,
+    columns: Sequence[str] = ("frequency", "recency", "T"),
+) -> RFMArrays:
+    """Check an RFM frame and compress it (one row per unique values, with a count).
+
+    Raises :class:`SchemaError` for missing columns and
+    :class:`~retainlib.errors.DataError`-like :class:`OptionError` for broken
+    invariants (negative values, recency > T, recency != 0 when frequency = 0,
+    non-integer frequency).
+    """
+    frame = data.collect() if isinstance(data, pl.LazyFrame) else data
+    wanted = [*columns, "monetary_value"] if monetary else list(columns)
+    _require(frame, wanted, model)
+    f, r, t = columns
+    numbers = frame.select(pl.col(c).cast(pl.Float64, strict=False) for c in wanted)
+    problems = {
+        "a value is missing or not a number": pl.any_horizontal(
+            pl.col(c).is_null() | pl.col(c).is_nan() for c in wanted
+        ),
+        f"{f} is negative or not a whole number": (pl.col(f) < 0) | (pl.col(f) != pl.col(f).floor()),
+        f"{r} or {t} is negative": (pl.col(r) < 0) | (pl.col(t) < 0),
+        f"{r} > {t}": pl.col(r) > pl.col(t) * (1 + 1e-12),
+        f"{r} != 0 while {f} = 0": (pl.col(f) == 0) & (pl.col(r) != 0),
+    }
+    for reason, bad in problems.items():
+        count = numbers.select(bad.fill_null(True).sum()).item()
+        if count:
+            rows = numbers.with_row_index("row", offset=1).filter(bad.fill_null(True)).head(5)
+            raise OptionError(
+                f"{model}: {count} row(s) of the RFM input break the rule '{reason}'; first rows:\n{rows}",
+                option="rfm",
+                value=reason,
+            )
+    grouped = numbers.group_by(wanted).agg(pl.len().alias("_weight")).sort(wanted)
+    return RFMArrays(
+        frequency=grouped[f].to_numpy().astype(np.float64),
+        recency=grouped[r].to_numpy().astype(np.float64),
+        T=grouped[t].to_numpy().astype(np.float64),
+        weight=grouped["_weight"].to_numpy().astype(np.float64),
+        monetary=grouped["monetary_value"].to_numpy().astype(np.float64) if monetary else None,
+    )
+
+
+@attrs.frozen(kw_only=True)
+class FitResult:
+    """What a maximum-likelihood fit found.
+
+    Attributes:
+        model: the model's name (``"BetaGeo"``...).
+        params: the papers' parameter names -> estimates.
+        standard_errors: parameter -> standard error (from the observed information); NaN-free,
+            ``inf`` when the information matrix is singular.
+        log_likelihood: the maximised log-likelihood (with the papers' constants).
+        customers: customers in the fit.
+        unit: the time unit of the RFM input (``None`` for discrete-time models).
+        converged: what the optimiser said.
+        message: the optimiser's message.
+    """
+
+    model: str
+    params: Mapping[str, float]
+    standard_errors: Mapping[str, float]
+    log_likelihood: float
+    customers: int
+    unit: TimeUnit | None = None
+    converged: bool = True
+    message: str = ""
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion: 2k - 2 log L."""
+        return 2 * len(self.params) - 2 * self.log_likelihood
+
+    def to_json(self) -> str:
+        """The result as JSON text (what models save; never pickle)."""
+        return json.dumps(
+            {
+                "format": "retainlib-clv-model",
+                "version": 1,
+                "model": self.model,
+                "params": dict(self.params),
+                "standard_errors": {k: (None if math.isinf(v) else v) for k, v in self.standard_errors.items()},
+                "log_likelihood": self.log_likelihood,
+                "customers": self.customers,
+                "unit": None if self.unit is None else self.unit.to_json(),
+                "converged": self.converged,
+                "message": self.message,
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> FitResult:
+        """A result from :meth:`to_json` text."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise OptionError(f"not a saved retainlib model: {exc}", option="json", value=text[:80]) from None
+        if not isinstance(data, dict) or data.get("format") != "retainlib-clv-model":
+            raise OptionError("not a saved retainlib model", option="json", value=str(data)[:80])
+        unit = data.get("unit")
+        return cls(
+            model=str(data["model"]),
+            params={k: float(v) for k, v in data["params"].items()},
+            standard_errors={k: math.inf if v is None else float(v) for k, v in data["standard_errors"].items()},
+            log_likelihood=float(data["log_likelihood"]),
+            customers=int(data["customers"]),
+            unit=None if unit is None else TimeUnit(name=unit["name"], count=float(unit["count"])),
+            converged=bool(data.get("converged", True)),
+            message=str(data.get("message", "")),
+        )
+
+
+def _hessian(f: Callable[[Array], float], x: Array) -> Array:
+    """Central finite-difference Hessian of ``f`` at ``x`` (relative steps)."""
+    n = x.size
+    h = np.maximum(np.abs(x), 1.0) * 1e-4
+    out = np.empty((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            ei = np.zeros(n)
+            ej = np.zeros(n)
+            ei[i] = h[i]
+            ej[j] = h[j]
+            value = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h[i] * h[j])
+            out[i, j] = out[j, i] = value
+    return out
+
+
+def maximise(
+    log_likelihood: Callable[[Array], float],
+    *,
+    names: Sequence[str],
+    starts: Sequence[Sequence[float]],
+    model: str,
+    gradient: Callable[[Array], Array] | None = None,
+) -> tuple[dict[str, float], dict[str, float], float, str]:
+    """Maximise a log-likelihood over positive parameters; return (params, standard errors, LL, message).
+
+    The search runs on log-parameters with L-BFGS-B from each start (positive
+    values in the papers' parametrisation) and keeps the best finite optimum.
+    ``gradient`` (optional) is d logL / d params in the papers' parametrisation.
+    Standard errors come from the inverse of the observed information matrix
+    (finite-difference Hessian of log L at the optimum).
+    """
+
+    def objective(z: Array) -> float:
+        value = log_likelihood(np.exp(z))
+        return -value if np.isfinite(value) else 1e300
+
+    jac: Callable[[Array], Array] | None = None
+    if gradient is not None:
+        grad = gradient
+
+        def jac(z: Array) -> Array:
+            x = np.exp(z)
+            g = grad(x) * x
+            return np.where(np.isfinite(g), -g, 0.0)
+
+    best: optimize.OptimizeResult | None = None
+    for start in starts:
+        z0 = np.log(np.asarray(start, dtype=np.float64))
+        with np.errstate(all="ignore"):
+            res = optimize.minimize(objective, z0, jac=jac, method="L-BFGS-B", options={"maxiter": 5000})
+        if np.isfinite(res.fun) and res.fun < 1e299 and (best is None or res.fun < best.fun):
+            best = res
+    if best is None:
+        raise ConvergenceError("no start reached a finite likelihood", model=model)
+    x = np.exp(best.x)
+    with np.errstate(all="ignore"):
+        info = -_hessian(log_likelihood, x)
+        try:
+            cov = np.linalg.inv(info)
+            variances = np.diag(cov)
+        except np.linalg.LinAlgError:
+            variances = np.full(x.size, np.inf)
+    ses = {
+        n: float(math.sqrt(v)) if np.isfinite(v) and v >= 0 else math.inf for n, v in zip(names, variances, strict=True)
+    }
+    if not best.success and not np.all(np.isfinite(x)):
+        raise ConvergenceError("the optimiser did not converge", model=model, detail=str(best.message))
+    return (
+        {n: float(v) for n, v in zip(names, x, strict=True)},
+        ses,
+        float(-best.fun),
+        str(best.message),
+    )

@@ -97,5 +97,6 @@ def test_demo_runs_on_the_sample_store() -> None:
         "Returning customer rate",
         "Net Promoter Score",
         "Median customer lifetime",
+        "MRR movements",
     ):
         assert title in result.output

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from decimal import Decimal
 
 import polars as pl
 from rich.console import Console
@@ -19,6 +20,7 @@ from retainlib.metrics import (
     cohort_retention,
     compare,
     median_lifetime,
+    mrr_movements,
     nps,
     repeat_purchase_rate,
     retention_rate,
@@ -29,12 +31,22 @@ from retainlib.metrics import (
 __all__ = ["run_demo"]
 
 
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.3f}"
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    return str(value)
+
+
 def _rich(frame: pl.DataFrame, title: str) -> Table:
     t = Table(title=title, title_justify="left", header_style="bold")
     for name, dtype in frame.schema.items():
         t.add_column(name, justify="right" if dtype.is_numeric() else "left")
     for row in frame.iter_rows():
-        t.add_row(*("" if v is None else f"{v:,.3f}" if isinstance(v, float) else str(v) for v in row))
+        t.add_row(*(_cell(v) for v in row))
     return t
 
 
@@ -66,6 +78,22 @@ def run_demo(console: Console, *, customers: int, seed: int, period: str) -> Non
     console.print(_rich(returning, f"Returning customer rate (Shopify's definition), last {tail}"))
     subs = retention_rate(store, period=cal.period, table="subscriptions").tail(tail).select(shown)
     console.print(_rich(subs, f"Subscriber retention by {period}, last {tail}"))
+    movements = (
+        mrr_movements(store, period=cal.period)
+        .tail(tail)
+        .select(
+            "period",
+            "mrr_start",
+            "new",
+            "reactivation",
+            "expansion",
+            "contraction",
+            "churn",
+            "mrr_end",
+            "net_revenue_retention",
+        )
+    )
+    console.print(_rich(movements, f"MRR movements by {period} (monthly revenue, {store.single_currency() or ''})"))
     scores = nps(store, period="quarter").tail(4).drop("is_complete")
     console.print(_rich(scores, "Net Promoter Score by quarter (95% CI)"))
     window = dt.timedelta(days=180)

@@ -221,3 +221,81 @@ def returning_customer_rate(orders: Sequence[Order], *, period: str, tz: str) ->
         )
         rows.append((p, len(buyers), returning))
     return rows
+
+
+class Segment(NamedTuple):
+    customer: str
+    start: dt.datetime
+    end: dt.datetime | None
+    mrr: Decimal
+    currency: str
+    segment: str | None
+
+
+def mrr_movements(
+    segments: Sequence[Segment], *, period: str, tz: str, as_of: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Spec "Subscription revenue", straight from the definitions, with snapshots at period starts."""
+    kept = [s for s in segments if as_of is None or s.start < as_of]
+    if not kept:
+        return []
+    first = min(period_start(local_date(s.start, tz), period) for s in kept)
+    if as_of is None:
+        end = max([s.start for s in kept] + [s.end for s in kept if s.end is not None])
+        last = period_start(local_date(end, tz), period)
+    else:
+        end = as_of
+        last = period_start(local_date(as_of - ONE_US, tz), period)
+    last = max(first, last)
+    ps = periods_from(first, last, period)
+
+    def running(c: str, tau: dt.datetime) -> Decimal:
+        total = Decimal(0)
+        for s in kept:
+            if s.customer == c and s.mrr > 0 and s.start <= tau and (s.end is None or tau < s.end):
+                total += s.mrr
+        return total
+
+    customers = sorted({s.customer for s in kept})
+    rows = []
+    for p in ps:
+        tau0, tau1 = day_start(p, tz), day_start(next_period(p, period), tz)
+        row: dict[str, Any] = {k: Decimal(0) for k in ("new", "reactivation", "expansion", "contraction", "churn")}
+        m_start = m_end = Decimal(0)
+        n_start = n_churned = 0
+        for c in customers:
+            m0, m1 = running(c, tau0), running(c, tau1)
+            m_start += m0
+            m_end += m1
+            n_start += m0 > 0
+            active_before = any(
+                s.customer == c and s.mrr > 0 and s.start < tau0 and (s.end is None or s.end > s.start) for s in kept
+            )
+            if m0 == 0 and m1 > 0:
+                row["reactivation" if active_before else "new"] += m1
+            elif m0 > 0 and m1 > 0 and m1 > m0:
+                row["expansion"] += m1 - m0
+            elif m0 > 0 and m1 > 0 and m1 < m0:
+                row["contraction"] += m0 - m1
+            elif m0 > 0 and m1 == 0:
+                row["churn"] += m0
+                n_churned += 1
+        lost = row["contraction"] + row["churn"]
+        rows.append(
+            {
+                "period": p,
+                "is_complete": tau1 <= end,
+                "mrr_start": m_start,
+                **row,
+                "mrr_end": m_end,
+                "customers_start": n_start,
+                "customers_churned": n_churned,
+                "logo_churn_rate": None if n_start == 0 else n_churned / n_start,
+                "gross_revenue_retention": None if m_start == 0 else float((m_start - lost) / m_start),
+                "net_revenue_retention": None if m_start == 0 else float((m_start + row["expansion"] - lost) / m_start),
+                "quick_ratio": None
+                if lost == 0
+                else float((row["new"] + row["reactivation"] + row["expansion"]) / lost),
+            }
+        )
+    return rows

@@ -10,6 +10,7 @@ from retainlib.metrics.compare import compare
 from retainlib.metrics.nps import nps
 from retainlib.metrics.repeat import repeat_purchase_rate, returning_customer_rate
 from retainlib.metrics.retention import cohort_retention, retention_rate, triangle
+from retainlib.metrics.revenue import mrr, mrr_movements, revenue_retention
 from retainlib.metrics.rfm import rfm, rfm_segments
 from retainlib.metrics.support import support_retention
 from retainlib.metrics.survival import logrank, median_lifetime, survival
@@ -21,10 +22,13 @@ __all__ = [
     "compare",
     "logrank",
     "median_lifetime",
+    "mrr",
+    "mrr_movements",
     "nps",
     "repeat_purchase_rate",
     "retention_rate",
     "returning_customer_rate",
+    "revenue_retention",
     "rfm",
     "rfm_segments",
     "support_retention",

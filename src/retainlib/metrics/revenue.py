@@ -1,0 +1,536 @@
+"""Subscription revenue: ``mrr``, ``mrr_movements`` and ``revenue_retention``.
+
+Definitions: ``shared/spec/metrics.md`` ("Subscription revenue"); documented in
+``docs/metrics/mrr.md``.  Everything is computed from *snapshots*: the MRR of
+each customer at the first instant of each period, ``mrr_c(τ)`` = the sum of
+the mrr of the customer's segments running at ``τ`` (``started_at <= τ <
+ended_at``).  Money stays exact (``Decimal(38, 4)``) from the segments to the
+identities; ratios come last.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import overload
+
+import polars as pl
+
+from retainlib.calendar import PeriodName, WeekStart
+from retainlib.dataset import Dataset
+from retainlib.errors import OptionError, SchemaError
+from retainlib.metrics._common import (
+    PERIOD_INDEX,
+    By,
+    Data,
+    Prepared,
+    check_single_currency,
+    finish,
+    is_complete,
+    last_instant,
+    periods,
+    prepare,
+    safe_ratio,
+)
+from retainlib.tables import MONEY, TIMESTAMP
+
+__all__ = ["MOVEMENTS", "mrr", "mrr_movements", "revenue_retention"]
+
+#: The movement kinds, in the order of the identity.
+MOVEMENTS = ("new", "reactivation", "expansion", "contraction", "churn")
+_ZERO = pl.lit(0, dtype=MONEY)
+
+
+def _check_money(p: Prepared, fx: pl.DataFrame | pl.LazyFrame | None, to: str | None) -> None:
+    """Without fx: one currency (or by='currency'); with fx: a target currency and a usable rate table."""
+    if fx is None:
+        if to is not None:
+            raise OptionError("currency= needs an exchange-rate table fx=", option="currency", value=to)
+        check_single_currency(p)
+        return
+    if to is None:
+        raise OptionError("fx= needs the target currency: currency='EUR'", option="currency", value=None)
+    if not isinstance(fx, pl.DataFrame | pl.LazyFrame):
+        raise OptionError(
+            "fx is a polars frame with columns currency, date, rate", option="fx", value=type(fx).__name__
+        )
+    names = fx.lazy().collect_schema().names()
+    missing = [c for c in ("currency", "date", "rate") if c not in names]
+    if missing:
+        raise SchemaError(
+            f"fx needs columns currency, date, rate (units of {to} per unit of currency); missing {missing}",
+            table="fx",
+            column=missing[0],
+            expected="present",
+            actual=None,
+        )
+    if "currency" in p.by:
+        raise OptionError("with fx= everything is converted: drop 'currency' from by", option="by", value=p.by)
+
+
+def _snapshots(
+    p: Prepared, fx: pl.DataFrame | pl.LazyFrame | None, to: str | None
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(per customer and snapshot index k: the MRR at τ_k, summed), and the per-segment window bounds.
+
+    Snapshot ``k`` is the first instant of period ``k``.  A segment runs at
+    ``τ_k`` for ``k`` from the first boundary at or after ``started_at`` to the
+    last boundary before ``ended_at``; running segments run to the end of the
+    window (the snapshot that closes its last period).
+    """
+    cal = p.calendar
+    keys = [*p.by, "customer_id"]
+    frame = p.frame
+    if p.as_of is not None:
+        frame = frame.filter(pl.col("started_at") < pl.lit(p.as_of, dtype=TIMESTAMP))
+    end = pl.lit(p.as_of, dtype=TIMESTAMP) if p.as_of is not None else last_instant(p)
+    end = end.over(list(p.by)) if p.by and p.as_of is None else end
+    last_index = cal.timestamp_index(end - pl.duration(microseconds=1) if p.as_of is not None else end)
+    start_index = cal.timestamp_index("started_at")
+    first_k = (
+        pl.when(cal.instant(cal.start(start_index)) == pl.col("started_at"))
+        .then(start_index)
+        .otherwise(start_index + 1)
+    )
+    closing = last_index + 1  # the snapshot at the end of the last period of the window
+    last_k = (
+        pl.when(pl.col("ended_at").is_null())
+        .then(closing)
+        .otherwise(pl.min_horizontal(cal.timestamp_index(pl.col("ended_at") - pl.duration(microseconds=1)), closing))
+    )
+    segments = frame.with_columns(
+        _end=end,
+        _first_period=start_index,
+        _last_period=last_index,
+        _k0=first_k,
+        _k1=last_k,
+    )
+    bounds = (
+        segments.group_by(*p.by).agg(
+            pl.col("_first_period").min().alias("_first"),
+            pl.col("_last_period").max().alias("_last"),
+            pl.col("_end").max().alias("_end"),
+        )
+        if p.by
+        else segments.select(
+            pl.col("_first_period").min().alias("_first"),
+            pl.col("_last_period").max().alias("_last"),
+            pl.col("_end").max().alias("_end"),
+        )
+    )
+    bounds = bounds.filter(pl.col("_first").is_not_null())
+    running = (
+        segments.filter((pl.col("mrr") > 0) & (pl.col("_k1") >= pl.col("_k0")))
+        .select(*dict.fromkeys([*keys, "mrr", "currency"]), pl.int_ranges("_k0", pl.col("_k1") + 1).alias("_k"))
+        .explode("_k")
+    )
+    if fx is not None:
+        assert to is not None
+        rates = (
+            fx.lazy()
+            .select(
+                pl.col("currency").cast(pl.String).str.to_uppercase(),
+                pl.col("date").cast(pl.Date),
+                pl.col("rate").cast(pl.Float64),
+            )
+            .sort("date")
+        )
+        running = (
+            running.with_columns(pl.col("currency").str.to_uppercase(), cal.start(pl.col("_k")).alias("_date"))
+            .sort("_date")
+            .join_asof(rates, left_on="_date", right_on="date", by="currency", strategy="backward")
+            .with_columns(
+                pl.when(pl.col("currency") == to.upper())
+                .then(pl.col("mrr"))
+                .otherwise((pl.col("mrr").cast(pl.Float64) * pl.col("rate")).round(4).cast(MONEY))
+                .alias("mrr")
+            )
+        )
+    snapshots = running.group_by(*keys, "_k").agg(pl.col("mrr").sum().alias("_m"))
+    firsts = (
+        segments.filter((pl.col("mrr") > 0) & pl.coalesce(pl.col("ended_at") > pl.col("started_at"), True))
+        .group_by(keys)
+        .agg(pl.col("started_at").min().alias("_first_start"))
+    )
+    return snapshots.join(firsts, on=keys, how="left", nulls_equal=True), bounds
+
+
+def _movements(
+    p: Prepared, fx: pl.DataFrame | pl.LazyFrame | None, to: str | None
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Per customer and period p: m0 = mrr(τ_p), m1 = mrr(τ_p+1), the movement; and the window bounds."""
+    _check_money(p, fx, to)
+    snaps, bounds = _snapshots(p, fx, to)
+    keys = [*p.by, "customer_id"]
+    start = snaps.select(*keys, pl.col("_k").alias(PERIOD_INDEX), pl.col("_m").alias("m0"), "_first_start")
+    end = snaps.select(*keys, (pl.col("_k") - 1).alias(PERIOD_INDEX), pl.col("_m").alias("m1"), "_first_start")
+    cal = p.calendar
+    both = start.join(end, on=[*keys, PERIOD_INDEX], how="full", coalesce=True, nulls_equal=True).with_columns(
+        pl.col("m0").fill_null(_ZERO),
+        pl.col("m1").fill_null(_ZERO),
+        pl.coalesce("_first_start", "_first_start_right").alias("_first_start"),
+    )
+    tau0 = cal.instant(cal.start(PERIOD_INDEX))
+    m0, m1 = pl.col("m0"), pl.col("m1")
+    movement = (
+        pl.when((m0 == 0) & (m1 > 0) & (pl.col("_first_start") >= tau0))
+        .then(pl.lit("new"))
+        .when((m0 == 0) & (m1 > 0))
+        .then(pl.lit("reactivation"))
+        .when((m0 > 0) & (m1 > 0) & (m1 > m0))
+        .then(pl.lit("expansion"))
+        .when((m0 > 0) & (m1 > 0) & (m1 < m0))
+        .then(pl.lit("contraction"))
+        .when((m0 > 0) & (m1 == 0))
+        .then(pl.lit("churn"))
+    )
+    amount = (pl.when(m0 == 0).then(m1).when(m1 == 0).then(m0).otherwise((m1 - m0).abs())).cast(MONEY)
+    rows = both.select(*keys, PERIOD_INDEX, "m0", "m1", movement.alias("movement"), amount.alias("amount"))
+    # Keep the periods of each segment's window only (snapshots outside are not reported).
+    rows = (
+        rows.join(bounds, on=list(p.by), how="inner", nulls_equal=True) if p.by else rows.join(bounds, how="cross")
+    ).filter(pl.col(PERIOD_INDEX).is_between(pl.col("_first"), pl.col("_last")))
+    return rows.drop("_first", "_last", "_end"), bounds
+
+
+def _totals(p: Prepared, rows: pl.LazyFrame, bounds: pl.LazyFrame) -> pl.LazyFrame:
+    def money(kind: str) -> pl.Expr:
+        return pl.col("amount").filter(pl.col("movement") == kind).sum().alias(kind)
+
+    sums = rows.group_by(*p.by, PERIOD_INDEX).agg(
+        pl.col("m0").sum().alias("mrr_start"),
+        pl.col("m1").sum().alias("mrr_end"),
+        *(money(k) for k in MOVEMENTS),
+        (pl.col("m0") > 0).sum().cast(pl.UInt32).alias("customers_start"),
+        (pl.col("m1") > 0).sum().cast(pl.UInt32).alias("customers_end"),
+        (pl.col("movement") == "churn").sum().cast(pl.UInt32).alias("customers_churned"),
+    )
+    grid = periods(bounds).select(*p.by, PERIOD_INDEX, "_end")
+    money_cols = ["mrr_start", "mrr_end", *MOVEMENTS]
+    return (
+        grid.join(sums, on=[*p.by, PERIOD_INDEX], how="left", nulls_equal=True)
+        .with_columns(
+            *(pl.col(c).fill_null(_ZERO).cast(MONEY) for c in money_cols),
+            pl.col("customers_start", "customers_end", "customers_churned").fill_null(0),
+        )
+        .sort(*p.by, PERIOD_INDEX)
+    )
+
+
+def _check_detail(detail: object) -> bool:
+    if not isinstance(detail, bool):
+        raise OptionError("detail is True or False", option="detail", value=detail)
+    return detail
+
+
+@overload
+def mrr_movements(
+    data: pl.LazyFrame,
+    *,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+    detail: bool = ...,
+    fx: pl.DataFrame | pl.LazyFrame | None = ...,
+    currency: str | None = ...,
+) -> pl.LazyFrame: ...
+@overload
+def mrr_movements(
+    data: pl.DataFrame | Dataset,
+    *,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+    detail: bool = ...,
+    fx: pl.DataFrame | pl.LazyFrame | None = ...,
+    currency: str | None = ...,
+) -> pl.DataFrame: ...
+def mrr_movements(
+    data: Data,
+    *,
+    period: PeriodName = "month",
+    by: By = None,
+    as_of: dt.datetime | dt.date | None = None,
+    tz: str = "UTC",
+    week_start: WeekStart = 0,
+    detail: bool = False,
+    fx: pl.DataFrame | pl.LazyFrame | None = None,
+    currency: str | None = None,
+) -> pl.DataFrame | pl.LazyFrame:
+    """MRR movements per period: new, reactivation, expansion, contraction, churn, and the retention ratios.
+
+    With snapshots ``τ0`` = start of the period and ``τ1`` = start of the next,
+    per customer ``Δ = mrr_c(τ1) - mrr_c(τ0)``:
+
+    * new: ``mrr_c(τ0) = 0``, ``mrr_c(τ1) > 0`` and no segment of ``c`` started before ``τ0`` (``+mrr_c(τ1)``);
+    * reactivation: the same, but ``c`` was active before ``τ0`` (``+mrr_c(τ1)``);
+    * expansion / contraction: both positive and ``Δ > 0`` / ``Δ < 0`` (``|Δ|``);
+    * churn: ``mrr_c(τ0) > 0`` and ``mrr_c(τ1) = 0`` (``mrr_c(τ0)``).
+
+    ``mrr_end = mrr_start + new + reactivation + expansion - contraction - churn``
+    holds exactly on every row (Decimal money); ``mrr_start`` of a period is the
+    previous period's ``mrr_end``; gross revenue retention = (mrr_start -
+    contraction - churn) / mrr_start; net revenue retention = (mrr_start +
+    expansion - contraction - churn) / mrr_start; quick ratio = (new +
+    reactivation + expansion) / (contraction + churn); logo churn rate =
+    customers churned / customers with MRR at ``τ0``.  Rates are per period.
+
+    Parameters
+    ----------
+    data
+        Canonical subscriptions (segments), or a Dataset holding them.
+    detail
+        Instead of the totals, the per-customer movements behind them:
+        ``by`` columns, customer_id, period, movement, amount (a positive
+        amount; the identity adds new, reactivation, expansion and subtracts
+        contraction and churn), mrr_start, mrr_end.
+    fx, currency
+        Without them, subscriptions in several currencies raise
+        :class:`~retainlib.errors.CurrencyError` (unless ``by`` includes
+        ``"currency"``).  With ``fx`` (columns currency, date, rate: units of
+        ``currency`` per unit of the row's currency, daily or monthly) every
+        snapshot is converted at the latest rate on or before the snapshot's
+        date; exchange-rate changes therefore show as expansion or contraction.
+    period, by, as_of, tz, week_start
+        As for the other kernels.
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        ``by`` columns, period, is_complete, mrr_start, new, reactivation,
+        expansion, contraction, churn, mrr_end (Decimal money per month),
+        customers_start, customers_churned, logo_churn_rate,
+        gross_revenue_retention, net_revenue_retention, quick_ratio.
+
+    Examples
+    --------
+    >>> import polars as pl, retainlib as rl
+    >>> subs = pl.DataFrame({
+    ...     "subscription_id": ["s1", "s2", "s3"], "customer_id": ["a", "a", "b"],
+    ...     "started_at": ["2024-01-01T00:00:00Z", "2024-02-10T00:00:00Z", "2024-01-15T00:00:00Z"],
+    ...     "ended_at": ["2024-02-10T00:00:00Z", None, "2024-02-20T00:00:00Z"],
+    ...     "mrr": ["10", "30", "20"], "currency": ["EUR"] * 3})
+    >>> rl.mrr_movements(subs).select("period", "mrr_start", "expansion", "churn", "mrr_end").rows()[1]
+    (datetime.date(2024, 2, 1), Decimal('30.0000'), Decimal('20.0000'), Decimal('20.0000'), Decimal('30.0000'))
+    """
+    detail = _check_detail(detail)
+    p = prepare(
+        data,
+        metric="mrr_movements",
+        tables=["subscriptions"],
+        by=by,
+        period=period,
+        tz=tz,
+        week_start=week_start,
+        as_of=as_of,
+    )
+    rows, bounds = _movements(p, fx, currency)
+    cal = p.calendar
+    if detail:
+        result = (
+            rows.filter(pl.col("movement").is_not_null())
+            .sort(*p.by, PERIOD_INDEX, "customer_id")
+            .select(
+                *p.by,
+                "customer_id",
+                cal.start(PERIOD_INDEX).alias("period"),
+                "movement",
+                "amount",
+                pl.col("m0").alias("mrr_start"),
+                pl.col("m1").alias("mrr_end"),
+            )
+        )
+        return finish(result, p)
+    totals = _totals(p, rows, bounds)
+    lost = pl.col("contraction") + pl.col("churn")
+    result = totals.select(
+        *p.by,
+        cal.start(PERIOD_INDEX).alias("period"),
+        is_complete(cal, pl.col(PERIOD_INDEX), pl.col("_end")).alias("is_complete"),
+        "mrr_start",
+        *MOVEMENTS,
+        "mrr_end",
+        "customers_start",
+        "customers_churned",
+        safe_ratio(pl.col("customers_churned"), pl.col("customers_start")).alias("logo_churn_rate"),
+        safe_ratio(pl.col("mrr_start") - lost, pl.col("mrr_start")).alias("gross_revenue_retention"),
+        safe_ratio(pl.col("mrr_start") + pl.col("expansion") - lost, pl.col("mrr_start")).alias(
+            "net_revenue_retention"
+        ),
+        safe_ratio(pl.col("new") + pl.col("reactivation") + pl.col("expansion"), lost).alias("quick_ratio"),
+    )
+    return finish(result, p)
+
+
+@overload
+def mrr(
+    data: pl.LazyFrame,
+    *,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+    fx: pl.DataFrame | pl.LazyFrame | None = ...,
+    currency: str | None = ...,
+) -> pl.LazyFrame: ...
+@overload
+def mrr(
+    data: pl.DataFrame | Dataset,
+    *,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+    fx: pl.DataFrame | pl.LazyFrame | None = ...,
+    currency: str | None = ...,
+) -> pl.DataFrame: ...
+def mrr(
+    data: Data,
+    *,
+    period: PeriodName = "month",
+    by: By = None,
+    as_of: dt.datetime | dt.date | None = None,
+    tz: str = "UTC",
+    week_start: WeekStart = 0,
+    fx: pl.DataFrame | pl.LazyFrame | None = None,
+    currency: str | None = None,
+) -> pl.DataFrame | pl.LazyFrame:
+    """Monthly recurring revenue at the end of each period, customers paying then, and ARPA.
+
+    ``mrr`` of a period is ``mrr(τ1)``, the MRR at its end (the first instant of
+    the next period) — equal to that period's ``mrr_end`` in
+    :func:`mrr_movements`; ``customers`` counts customers with MRR > 0 then;
+    ``arpa = mrr / customers`` (average revenue per account, per month).
+    Options as for :func:`mrr_movements`.
+
+    Examples
+    --------
+    >>> import polars as pl, retainlib as rl
+    >>> subs = pl.DataFrame({
+    ...     "subscription_id": ["s1", "s2"], "customer_id": ["a", "b"],
+    ...     "started_at": ["2024-01-01T00:00:00Z", "2024-01-15T00:00:00Z"], "ended_at": [None, None],
+    ...     "mrr": ["10", "20"], "currency": ["EUR"] * 2}, schema_overrides={"ended_at": pl.String})
+    >>> import datetime as dt
+    >>> rl.mrr(subs, as_of=dt.date(2024, 2, 29)).select("period", "mrr", "customers").rows()
+    [(datetime.date(2024, 1, 1), Decimal('30.0000'), 2), (datetime.date(2024, 2, 1), Decimal('30.0000'), 2)]
+    """
+    p = prepare(
+        data, metric="mrr", tables=["subscriptions"], by=by, period=period, tz=tz, week_start=week_start, as_of=as_of
+    )
+    rows, bounds = _movements(p, fx, currency)
+    totals = _totals(p, rows, bounds)
+    cal = p.calendar
+    result = totals.select(
+        *p.by,
+        cal.start(PERIOD_INDEX).alias("period"),
+        is_complete(cal, pl.col(PERIOD_INDEX), pl.col("_end")).alias("is_complete"),
+        pl.col("mrr_end").alias("mrr"),
+        pl.col("customers_end").alias("customers"),
+        safe_ratio(pl.col("mrr_end"), pl.col("customers_end")).alias("arpa"),
+    )
+    return finish(result, p)
+
+
+@overload
+def revenue_retention(
+    data: pl.LazyFrame,
+    *,
+    horizon: int = ...,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+    fx: pl.DataFrame | pl.LazyFrame | None = ...,
+    currency: str | None = ...,
+) -> pl.LazyFrame: ...
+@overload
+def revenue_retention(
+    data: pl.DataFrame | Dataset,
+    *,
+    horizon: int = ...,
+    period: PeriodName = ...,
+    by: By = ...,
+    as_of: dt.datetime | dt.date | None = ...,
+    tz: str = ...,
+    week_start: WeekStart = ...,
+    fx: pl.DataFrame | pl.LazyFrame | None = ...,
+    currency: str | None = ...,
+) -> pl.DataFrame: ...
+def revenue_retention(
+    data: Data,
+    *,
+    horizon: int = 12,
+    period: PeriodName = "month",
+    by: By = None,
+    as_of: dt.datetime | dt.date | None = None,
+    tz: str = "UTC",
+    week_start: WeekStart = 0,
+    fx: pl.DataFrame | pl.LazyFrame | None = None,
+    currency: str | None = None,
+) -> pl.DataFrame | pl.LazyFrame:
+    """Gross and net revenue retention over ``horizon`` periods, comparing the same customers at both ends.
+
+    For each period ``p`` (the base), the customers paying at ``τ_p`` (its
+    first instant) and their MRR then (``mrr_base``); ``horizon`` periods later,
+    at ``τ_(p+h)``, the MRR of *those same customers* (``mrr_after``; newcomers
+    are left out)::
+
+        net_revenue_retention   = Σ mrr_c(τ_(p+h)) / Σ mrr_c(τ_p)
+        gross_revenue_retention = Σ min(mrr_c(τ_(p+h)), mrr_c(τ_p)) / Σ mrr_c(τ_p)
+
+    over the customers with ``mrr_c(τ_p) > 0``.  Only bases whose
+    ``τ_(p+h)`` falls inside the observation window are reported.
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        ``by`` columns, period (the base period), customers, mrr_base,
+        mrr_after, gross_revenue_retention, net_revenue_retention (shares over
+        ``horizon`` periods).
+    """
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise OptionError("horizon is a whole number of periods, 1 or more", option="horizon", value=horizon)
+    p = prepare(
+        data,
+        metric="revenue_retention",
+        tables=["subscriptions"],
+        by=by,
+        period=period,
+        tz=tz,
+        week_start=week_start,
+        as_of=as_of,
+    )
+    _check_money(p, fx, currency)
+    snaps, bounds = _snapshots(p, fx, currency)
+    keys = [*p.by, "customer_id"]
+    base = snaps.select(*keys, "_k", pl.col("_m").alias("_m0"))
+    later = snaps.select(*keys, (pl.col("_k") - horizon).alias("_k"), pl.col("_m").alias("_m1"))
+    joined = base.join(later, on=[*keys, "_k"], how="left", nulls_equal=True).with_columns(
+        pl.col("_m1").fill_null(_ZERO)
+    )
+    sums = joined.group_by(*p.by, "_k").agg(
+        pl.len().cast(pl.UInt32).alias("customers"),
+        pl.col("_m0").sum().alias("mrr_base"),
+        pl.col("_m1").sum().alias("mrr_after"),
+        pl.min_horizontal("_m0", "_m1").sum().alias("_kept"),
+    )
+    window = (
+        sums.join(bounds, on=list(p.by), how="inner", nulls_equal=True) if p.by else sums.join(bounds, how="cross")
+    ).filter(pl.col("_k").is_between(pl.col("_first"), pl.col("_last") + 1 - horizon))
+    cal = p.calendar
+    result = window.sort(*p.by, "_k").select(
+        *p.by,
+        cal.start("_k").alias("period"),
+        "customers",
+        pl.col("mrr_base").cast(MONEY),
+        pl.col("mrr_after").cast(MONEY),
+        safe_ratio(pl.col("_kept"), pl.col("mrr_base")).alias("gross_revenue_retention"),
+        safe_ratio(pl.col("mrr_after"), pl.col("mrr_base")).alias("net_revenue_retention"),
+    )
+    return finish(result, p)

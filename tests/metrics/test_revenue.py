@@ -246,3 +246,13 @@ def test_sample_store() -> None:
         - moves["churn"]
     ).all()
     assert rl.revenue_retention(store).height > 0
+
+
+@given(segments=st.lists(segment(currencies=("EUR", "USD", "JPY")), max_size=12))
+def test_several_currencies_are_kept_apart(segments: list[ref.Segment]) -> None:
+    df = frame(segments)
+    got = rl.mrr_movements(df, by="currency")
+    for code in ("EUR", "USD", "JPY"):
+        alone = [s for s in segments if s.currency == code]
+        mine = got.filter(pl.col("currency") == code).drop("currency")
+        approx_rows(mine.to_dicts(), ref.mrr_movements(alone, period="month", tz="UTC"))

@@ -1,0 +1,154 @@
+"""The Dashboard subscriptions export -> subscription segments, read lazily.
+
+No real export was available: the date and flag columns follow code that reads
+real exports (FORMATS.md, "[code]"); the price columns (``Amount``, ``Currency``,
+``Interval``, optional ``Quantity``, ``Interval Count``, ``Coupon``) are
+unverified, so a file without them is refused with a clear message rather
+than guessed at.  The policies are those of API subscriptions (``docs/stripe.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from pathlib import Path
+
+import polars as pl
+
+from retainlib.errors import SourceError
+from retainlib.report import FileLoad
+from retainlib.tables import MONEY
+from retainlib_stripe._api import MONTHS_PER_INTERVAL
+from retainlib_stripe._csv import _LINE, _REASON, DATE_HINT, _money, _scan, _split, _text, _when
+from retainlib_stripe._options import Options
+
+__all__ = ["PRICE_COLUMNS", "SUBSCRIPTION_COLUMNS", "is_subscriptions", "read_subscriptions"]
+
+#: Columns that mark a subscriptions export (besides a start column, old or new name).
+SUBSCRIPTION_COLUMNS = ("id", "Customer ID", "Status", "Current Period End (UTC)")
+_STARTS = ("Start Date (UTC)", "Start (UTC)")
+#: Columns needed to compute MRR (unverified names).
+PRICE_COLUMNS = ("Amount", "Currency", "Interval")
+_QUANTUM = Decimal("0.0001")
+_MRR_KEY = ("_amount_text", "_quantity", "_interval", "_count")
+
+
+def is_subscriptions(columns: Sequence[str]) -> bool:
+    """Whether a header is the subscriptions export's."""
+    names = set(columns)
+    return bool(columns) and columns[0] == "id" and names >= set(SUBSCRIPTION_COLUMNS) and bool(names & set(_STARTS))
+
+
+def _mrr_table(keys: pl.DataFrame) -> pl.DataFrame:
+    """MRR of each distinct (amount, quantity, interval, count), computed exactly with Decimal."""
+    mrr: list[Decimal | None] = []
+    for amount_text, quantity, interval, count in keys.iter_rows():
+        try:
+            amount = Decimal(str(amount_text).replace(",", ""))
+        except (InvalidOperation, ValueError):
+            mrr.append(None)
+            continue
+        months = MONTHS_PER_INTERVAL[interval] * count
+        mrr.append((amount * quantity / months).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN))
+    return keys.with_columns(pl.Series("_mrr", mrr, dtype=MONEY))
+
+
+def read_subscriptions(path: Path, options: Options) -> tuple[pl.DataFrame, FileLoad]:
+    """Segments from a subscriptions export, and its load."""
+    frame, names = _scan(path)
+    missing = [c for c in PRICE_COLUMNS if c not in names]
+    if missing:
+        raise SourceError(
+            f"this subscriptions export lacks {', '.join(missing)}: MRR needs each subscription's price; "
+            "export with the Amount, Currency and Interval columns, or read the subscriptions from the API",
+            file=path,
+            source="stripe",
+        )
+    start_col = next(c for c in _STARTS if c in names)
+    status = _text(names, "Status").str.to_lowercase()
+    quantity_text = _text(names, "Quantity")
+    count_text = _text(names, "Interval Count")
+    stage1 = frame.select(
+        pl.col(_LINE),
+        _text(names, "id").alias("subscription_id"),
+        _text(names, "Customer ID").alias("customer_id"),
+        status.alias("_status"),
+        pl.when(_text(names, start_col).is_null())
+        .then(_when(_text(names, "Created (UTC)")))
+        .otherwise(_when(_text(names, start_col)))
+        .alias("_start"),
+        _when(_text(names, "Trial End (UTC)")).alias("_trial_end"),
+        _when(_text(names, "Current Period Start (UTC)")).alias("_period_start"),
+        _when(_text(names, "Current Period End (UTC)")).alias("_period_end"),
+        _when(_text(names, "Canceled At (UTC)")).alias("_canceled_at"),
+        _when(_text(names, "Ended At (UTC)")).alias("_ended_at"),
+        (_text(names, "Cancel At Period End").str.to_lowercase() == "true").fill_null(False).alias("_at_period_end"),
+        _text(names, "Amount").alias("_amount_text"),
+        _money(_text(names, "Amount"))[0].alias("_amount"),
+        pl.when(quantity_text.is_null())
+        .then(1)
+        .otherwise(quantity_text.cast(pl.Int64, strict=False))
+        .alias("_quantity"),
+        pl.when(count_text.is_null()).then(1).otherwise(count_text.cast(pl.Int64, strict=False)).alias("_count"),
+        _text(names, "Interval").str.to_lowercase().alias("_interval"),
+        _text(names, "Currency").str.to_uppercase().alias("currency"),
+        _text(names, "Coupon").alias("_coupon"),
+    )
+    s = pl.col("_status")
+    late = s.is_in(["past_due", "unpaid"]).fill_null(False)
+    started = pl.max_horizontal("_start", "_trial_end")
+    ended = pl.coalesce(
+        pl.col("_ended_at"),
+        pl.when(s == "canceled").then(pl.coalesce("_canceled_at", "_period_end")),
+        pl.when(pl.col("_at_period_end")).then(pl.col("_period_end")),
+        pl.when(late & pl.lit(options.past_due == "churned")).then(pl.col("_period_start")),
+    )
+    interval_ok = pl.col("_interval").is_in(list(MONTHS_PER_INTERVAL)).fill_null(False)
+    price_ok = interval_ok & pl.col("_amount").is_not_null() & (pl.col("_quantity") >= 0) & (pl.col("_count") >= 1)
+    stage2 = stage1.with_columns(started.alias("started_at"), ended.alias("ended_at"), price_ok.alias("_price_ok"))
+    # MRR per distinct price, exactly (a handful of distinct prices, whatever the number of rows).
+    keys = stage2.filter("_price_ok").select(_MRR_KEY).unique().collect()
+    stage3 = stage2.join(
+        _mrr_table(keys).lazy(), on=list(_MRR_KEY), how="left", maintain_order="left", nulls_equal=True
+    )
+    reason = (
+        pl.when(pl.col("subscription_id").is_null())
+        .then(pl.lit("id: empty"))
+        .when(s.is_in(["incomplete", "incomplete_expired"]).fill_null(False))
+        .then(pl.concat_str(pl.lit("Status: never started ("), s, pl.lit(")")))
+        .when(s == "trialing")
+        .then(pl.lit("Status: in its free trial (not revenue yet)"))
+        .when(s == "paused")
+        .then(pl.lit("Status: paused (its trial ended without a payment method)"))
+        .when(late & pl.lit(options.past_due == "reject"))
+        .then(pl.concat_str(pl.lit("Status: "), s, pl.lit(" (option past_due='reject')")))
+        .when(pl.col("customer_id").is_null())
+        .then(pl.lit("Customer ID: missing"))
+        .when(pl.col("_start").is_null())
+        .then(pl.lit(f"{start_col}: {DATE_HINT}"))
+        .when(~interval_ok)
+        .then(pl.lit("Interval: not day, week, month or year"))
+        .when(pl.col("_amount").is_null())
+        .then(pl.lit("Amount: missing or not a number"))
+        .when(pl.col("_quantity").is_null() | (pl.col("_quantity") < 0))
+        .then(pl.lit("Quantity: not a whole number"))
+        .when(pl.col("_count").is_null() | (pl.col("_count") < 1))
+        .then(pl.lit("Interval Count: not a whole number from 1"))
+        .when(~pl.col("currency").str.contains(r"^[A-Z]{3}$").fill_null(False))
+        .then(pl.lit("Currency: not an ISO 4217 currency code"))
+        .when(pl.col("_coupon").is_not_null() & pl.lit(options.discounts == "reject"))
+        .then(pl.lit("Coupon: a coupon id cannot be applied to MRR (option discounts='ignore')"))
+        .when(pl.col("_at_period_end") & pl.col("ended_at").is_null())
+        .then(pl.lit("Current Period End (UTC): missing (needed for Cancel At Period End)"))
+        .when(pl.col("ended_at") <= pl.col("started_at"))
+        .then(
+            pl.when(pl.col("ended_at") <= pl.col("_trial_end"))
+            .then(pl.lit("Ended At (UTC): ended within its free trial (never paid)"))
+            .otherwise(pl.lit("Ended At (UTC): ends when or before it starts"))
+        )
+        .when(pl.col("_mrr") <= 0)
+        .then(pl.lit("mrr: zero (a free price, zero quantity or a 100% discount)"))
+    )
+    columns = ("subscription_id", "customer_id", "started_at", "ended_at", "mrr", "currency")
+    checked = stage3.select(pl.col(_LINE), reason.alias(_REASON), *columns[:4], pl.col("_mrr").alias("mrr"), "currency")
+    return _split(path, checked, "subscriptions", columns)

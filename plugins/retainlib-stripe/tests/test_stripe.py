@@ -1,0 +1,653 @@
+"""The ``retainlib-stripe`` plugin: payments/customers exports, API objects, policies, detection, the real samples."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import importlib.metadata
+import json
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+import retainlib as rl
+import retainlib_stripe as stripe
+from retainlib import _host, _read
+from retainlib.cli import main
+from retainlib.errors import OptionError, SourceError
+from retainlib.plugins import watching_progress
+from retainlib.tables import CUSTOMERS, ORDERS, SUBSCRIPTIONS
+from retainlib_stripe._currency import exponent, to_major
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+STRIPE = Path("formats") / "stripe"
+UTC = dt.UTC
+
+
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def _epoch(seconds: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, tz=UTC)
+
+
+@pytest.fixture(scope="module")
+def host() -> _host.Host:
+    """A host with the plugin registered explicitly (it may not be installed yet)."""
+    return _host.build_host(entry_points=False, plugins=[stripe])
+
+
+def _read_with(host: _host.Host, *paths: Path, **options: Any) -> rl.Dataset:
+    return host.read(host.sources["stripe"], list(paths), options)
+
+
+def _table(ds: rl.Dataset, name: str) -> pl.DataFrame:
+    frame = getattr(ds, name)
+    assert frame is not None, f"no {name} table"
+    return frame.collect()  # type: ignore[no-any-return]
+
+
+def _reasons(ds: rl.Dataset) -> list[tuple[int, str, str]]:
+    assert ds.report is not None
+    return sorted(ds.report.rejects.select("line", "column", "reason").iter_rows())
+
+
+def _counts(ds: rl.Dataset) -> tuple[int, int, int]:
+    report = ds.report
+    assert report is not None
+    report.check()
+    return report.rows_read, report.rows_loaded, report.rows_rejected
+
+
+def _orders(rows: list[tuple[str, str, dt.datetime, str, str]]) -> pl.DataFrame:
+    return pl.DataFrame([(o, c, t, Decimal(a), cur) for o, c, t, a, cur in rows], schema=ORDERS.schema, orient="row")
+
+
+def _segments(rows: list[tuple[str, str, dt.datetime, dt.datetime | None, str, str]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(s, c, a, b, Decimal(m), cur) for s, c, a, b, m, cur in rows], schema=SUBSCRIPTIONS.schema, orient="row"
+    )
+
+
+# --- discovery ---------------------------------------------------------------------------------
+
+
+def test_the_entry_point_is_installed() -> None:
+    try:
+        distribution = importlib.metadata.distribution("retainlib-stripe")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("retainlib-stripe is not installed yet (run `uv sync` at the repository root)")
+    points = [ep for ep in distribution.entry_points if ep.group == "retainlib"]
+    assert [(ep.name, ep.value) for ep in points] == [("stripe", "retainlib_stripe")]
+    assert "stripe" in rl.sources()
+
+
+def test_the_source_is_registered(host: _host.Host) -> None:
+    source = host.sources["stripe"]
+    assert source.plugin == "retainlib_stripe"
+    assert set(source.options) == {"guests", "amounts", "invoices", "past_due", "discounts"}
+
+
+# --- currencies --------------------------------------------------------------------------------
+
+
+def test_minor_units_follow_each_currencys_exponent() -> None:
+    assert [exponent(c) for c in ("usd", "JPY", "krw", "kwd", "BHD", "eur", "MGA", "ISK", "CLF")] == [
+        2, 0, 0, 3, 3, 2, 0, 2, 4
+    ]  # fmt: skip
+    assert to_major(1999, "usd") == Decimal("19.99")
+    assert to_major(980, "jpy") == Decimal(980)
+    assert to_major(12345, "kwd") == Decimal("12.345")
+
+
+# --- payments export ---------------------------------------------------------------------------
+
+PAYMENT_REJECTS = [
+    (5, "Amount Refunded", "Amount Refunded: fully refunded"),
+    (6, "Status", "Status: not a succeeded payment (Failed)"),
+    (7, "id", "id: incomplete payment, no charge (requires_payment_method)"),
+    (10, "Customer ID", "Customer ID: no customer or e-mail (guest payment)"),
+    (11, "Created date (UTC)", "Created date (UTC): not a date (expected YYYY-MM-DD HH:MM[:SS], UTC)"),
+    (12, "Amount", "Amount: missing or not a number"),
+    (13, "Currency", "Currency: not an ISO 4217 currency code"),
+]
+
+
+def test_a_payments_export(host: _host.Host) -> None:
+    path = FIXTURES / "payments.csv"
+    done: list[tuple[Path, int]] = []
+    with watching_progress(lambda p, rows: done.append((p, rows))):
+        ds = _read_with(host, path)
+    assert done == [(path, 13)]
+    assert ds.source == "stripe"
+    assert _counts(ds) == (13, 6, 7)
+    expected = _orders(
+        [
+            ("ch_3PaidCsv", "cus_x", _utc(2024, 3, 1, 10), "1000", "USD"),  # "1,000.00", lower-case currency
+            ("py_3NoSeconds", "cus_y", _utc(2024, 3, 2, 11, 30), "20", "EUR"),  # no seconds; partial refund
+            ("ch_3Jpy", "cus_z", _utc(2024, 3, 3, 12), "12000", "JPY"),
+            ("ch_3Guest", "cus_x", _utc(2024, 3, 6, 12), "9", "USD"),  # customer known by the e-mail
+            ("ch_3NewGuest", "new@example.com", _utc(2024, 3, 6, 13), "9", "USD"),
+            ("ch_3Invoiced", "cus_a", _utc(2024, 3, 8, 12), "45", "USD"),
+        ]
+    )
+    assert_frame_equal(_table(ds, "orders"), expected)
+    assert _reasons(ds) == PAYMENT_REJECTS
+    customers = _table(ds, "customers").sort("customer_id")
+    assert customers.rows() == [
+        ("cus_a", _utc(2024, 3, 8, 12), None, None),
+        ("cus_x", _utc(2024, 3, 1, 10), "x@example.com", None),
+        ("cus_y", _utc(2024, 3, 2, 11, 30), None, None),
+        ("cus_z", _utc(2024, 3, 3, 12), "z@example.com", None),
+        ("new@example.com", _utc(2024, 3, 6, 13), "new@example.com", None),
+    ]
+
+
+def test_payments_in_the_converted_currency(host: _host.Host) -> None:
+    ds = _read_with(host, FIXTURES / "payments.csv", amounts="converted")
+    orders = _table(ds, "orders")
+    assert dict(zip(orders["order_id"], orders["amount"], strict=True)) == {
+        "ch_3PaidCsv": Decimal(1000),
+        "py_3NoSeconds": Decimal("21.68"),
+        "ch_3Jpy": Decimal("80.50"),
+        "ch_3Guest": Decimal(9),
+        "ch_3NewGuest": Decimal(9),
+        "ch_3BadAmount": Decimal(9),  # its converted amount is fine
+        "ch_3BadCurrency": Decimal(9),
+        "ch_3Invoiced": Decimal(45),
+    }
+    assert set(orders["currency"]) == {"USD"}
+
+
+@pytest.mark.parametrize(
+    ("guests", "customer_of_guest", "customer_of_new", "anonymous"),
+    [("reject", None, None, None), ("payment", "guest:ch_3Guest", "guest:ch_3NewGuest", "guest:ch_3Anonymous")],
+)
+def test_the_guests_option(
+    host: _host.Host, guests: str, customer_of_guest: str | None, customer_of_new: str | None, anonymous: str | None
+) -> None:
+    ds = _read_with(host, FIXTURES / "payments.csv", guests=guests)
+    orders = dict(_table(ds, "orders").select("order_id", "customer_id").iter_rows())
+    assert orders.get("ch_3Guest") == customer_of_guest
+    assert orders.get("ch_3NewGuest") == customer_of_new
+    assert orders.get("ch_3Anonymous") == anonymous
+    if guests == "reject":
+        assert ("Customer ID: no customer (guest payment)", 3) in Counter(r for _, _, r in _reasons(ds)).items()
+
+
+# --- API objects -------------------------------------------------------------------------------
+
+
+def test_charges_with_refunds_and_invoices(host: _host.Host) -> None:
+    ds = _read_with(host, FIXTURES / "charges.json", FIXTURES / "invoices.json", FIXTURES / "refunds.jsonl")
+    orders = _table(ds, "orders").sort("order_id")
+    expected = _orders(
+        [
+            ("ch_eur", "cus_e", _epoch(1704412800), "19.99", "EUR"),
+            ("ch_guest", "guest@example.com", _epoch(1704585600), "10", "USD"),
+            ("ch_jpy", "cus_f", _epoch(1704326400), "5000", "JPY"),
+            ("ch_kwd", "cus_o", _epoch(1704499200), "12.345", "KWD"),
+            ("ch_partial", "cus_b", _epoch(1704153600), "37.5", "USD"),
+            ("ch_refund_obj", "cus_c", _epoch(1704672000), "50", "USD"),  # less the succeeded refund re_1
+            ("ch_usd", "cus_a", _epoch(1704067200), "20", "USD"),
+            ("in_credited", "cus_c", _epoch(1706745600), "15", "USD"),
+            ("in_paid_new", "cus_a", _epoch(1709254800), "45", "USD"),  # paid_at
+            ("in_paid_old", "cus_a", _epoch(1704067200), "45", "USD"),  # created, without paid_at
+        ]
+    )
+    assert_frame_equal(orders, expected)
+    assert ds.report is not None
+    summary = ds.report.summary().select("table", "read", "loaded", "rejected").rows()
+    assert summary == [("orders", 12, 7, 5), ("orders", 7, 3, 4), ("", 3, 0, 3)]
+    rejects = sorted(ds.report.rejects.select("file", "line", "reason").iter_rows())
+    name = {str(FIXTURES / n): n for n in ("charges.json", "invoices.json", "refunds.jsonl")}
+    assert [(name[f], line, reason) for f, line, reason in rejects] == [
+        ("charges.json", 3, "amount_refunded: fully refunded"),
+        ("charges.json", 4, "status: not a succeeded charge (failed)"),
+        ("charges.json", 8, "invoice: counted as its paid invoice"),
+        ("charges.json", 10, "customer: no customer or e-mail (guest payment)"),
+        ("charges.json", 12, "status: not a succeeded charge (pending)"),
+        ("invoices.json", 3, "status: invoice not paid (open)"),
+        ("invoices.json", 4, "amount_paid: nothing paid (a free trial, a 100% discount or a credit balance)"),
+        ("invoices.json", 6, "post_payment_credit_notes_amount: fully credited after payment"),
+        ("invoices.json", 7, "status: invoice not paid (void)"),
+        *[
+            ("refunds.jsonl", n, "object: refunds are not orders (they reduce their charge's amount)")
+            for n in (1, 2, 3)
+        ],
+    ]
+
+
+def test_invoices_can_be_skipped(host: _host.Host) -> None:
+    ds = _read_with(host, FIXTURES / "charges.json", FIXTURES / "invoices.json", invoices="skip")
+    orders = _table(ds, "orders")
+    assert "ch_of_invoice" in orders["order_id"].to_list()
+    assert not orders["order_id"].str.starts_with("in_").any()
+    assert _counts(ds) == (19, 8, 11)
+
+
+def test_api_refunds_and_invoices_reach_the_payments_export(host: _host.Host) -> None:
+    ds = _read_with(host, FIXTURES / "payments.csv", FIXTURES / "refunds.jsonl", FIXTURES / "invoices.json")
+    orders = dict(_table(ds, "orders").select("order_id", "amount").iter_rows())
+    assert orders["ch_3PaidCsv"] == Decimal(995)  # re_3 refunded 5.00 of it
+    assert "ch_3Invoiced" not in orders  # its invoice in_paid_new is the order
+    assert (14, "Invoice ID", "Invoice ID: counted as its paid invoice") in _reasons(ds)
+
+
+def test_api_customers_and_derived_ones(host: _host.Host) -> None:
+    ds = _read_with(host, FIXTURES / "customers.json", FIXTURES / "charges.json")
+    customers = _table(ds, "customers").sort("customer_id")
+    assert customers.filter(pl.col("customer_id").is_in(["cus_a", "cus_b", "cus_c"])).rows() == [
+        ("cus_a", _epoch(1703980800), "a@example.com", "Ann"),  # the customer object wins over the payer
+        ("cus_b", _epoch(1703980800), None, None),
+        ("cus_c", _epoch(1704672000), None, None),  # derived from its first order
+    ]
+    assert [r for r in _reasons(ds) if r[1] in ("deleted", "created")] == [
+        (3, "deleted", "deleted: a deleted customer"),
+        (4, "created", "created: not a timestamp (epoch seconds)"),
+    ]
+
+
+def test_subscriptions_current_api_shape(host: _host.Host) -> None:
+    ds = _read_with(host, FIXTURES / "subscriptions_current.json")
+    assert _counts(ds) == (12, 7, 5)
+    expected = _segments(
+        [
+            ("sub_qty", "cus_a", _utc(2024, 1, 1), None, "45", "USD"),  # 15.00 x 3
+            ("sub_year_pct", "cus_b", _utc(2024, 1, 1), None, "75", "USD"),  # 1200/12 less 25%
+            ("sub_week_amount", "cus_c", _utc(2024, 2, 1), None, "34.6667", "USD"),  # (10 - 2) x 52/12; 'once' ignored
+            ("sub_trial_past", "cus_d", _utc(2024, 1, 15), None, "20", "USD"),  # starts at trial_end
+            ("sub_cancel_end", "cus_e", _utc(2024, 1, 1), _utc(2024, 4, 1), "6.6", "EUR"),  # 9.90 x 2 per 3 months
+            ("sub_jpy", "cus_f", _utc(2024, 1, 1), None, "980", "JPY"),
+            ("sub_days", "cus_g", _utc(2024, 1, 1), _utc(2024, 3, 1), "30.4167", "USD"),  # 30.00 per 30 days x 365/12
+        ]
+    )
+    assert_frame_equal(_table(ds, "subscriptions"), expected)
+    assert _reasons(ds) == [
+        (8, "status", "status: in its free trial (not revenue yet)"),
+        (
+            9,
+            "discounts",
+            "discounts: discount di_123 is not expanded to its coupon "
+            "(fetch with expand[]=discounts, or option discounts='ignore')",
+        ),
+        (10, "status", "status: never started (incomplete)"),
+        (11, "ended_at", "ended_at: ended within its free trial (never paid)"),
+        (12, "items", "items: metered or tiered price: its MRR depends on usage"),
+    ]
+    ignoring = _table(_read_with(host, FIXTURES / "subscriptions_current.json", discounts="ignore"), "subscriptions")
+    assert ignoring.filter(pl.col("subscription_id") == "sub_unexpanded")["mrr"].to_list() == [Decimal(7)]
+
+
+@pytest.mark.parametrize(
+    ("past_due", "plan_only_end", "kwd_end"),
+    [("active", None, None), ("churned", _epoch(1709251200), _epoch(1709251200))],
+)
+def test_subscriptions_pre_basil_shape(
+    host: _host.Host, past_due: str, plan_only_end: dt.datetime | None, kwd_end: dt.datetime | None
+) -> None:
+    ds = _read_with(host, FIXTURES / "subscriptions_pre_basil.jsonl", past_due=past_due)
+    expected = _segments(
+        [
+            ("sub_old_pct", "cus_m", _utc(2024, 1, 1), _epoch(1711929600), "5", "GBP"),  # `discount`, `coupon`
+            ("sub_old_plan_only", "cus_n", _utc(2024, 1, 1), plan_only_end, "8.3333", "USD"),  # plan: 25.00 x 4 / 12
+            ("sub_old_amount", "cus_o", _utc(2024, 1, 1), kwd_end, "11.345", "KWD"),  # 12.345 - 1.000
+        ]
+    )
+    assert_frame_equal(_table(ds, "subscriptions"), expected)
+    assert [(line, column) for line, column, _ in _reasons(ds)] == [(5, "json")]
+    assert _counts(ds) == (4, 3, 1)
+
+
+def test_past_due_subscriptions_can_be_rejected(host: _host.Host) -> None:
+    ds = _read_with(host, FIXTURES / "subscriptions_pre_basil.jsonl", past_due="reject")
+    assert [r for r in _reasons(ds) if r[1] == "status"] == [
+        (2, "status", "status: past_due (option past_due='reject')"),
+        (4, "status", "status: unpaid (option past_due='reject')"),
+    ]
+
+
+def test_a_multi_currency_account(host: _host.Host) -> None:
+    ds = _read_with(host, FIXTURES / "charges.json", FIXTURES / "subscriptions_current.json")
+    orders = _table(ds, "orders")
+    totals = dict(orders.group_by("currency").agg(pl.col("amount").sum()).iter_rows())
+    assert totals == {
+        "USD": Decimal("192.5"),
+        "EUR": Decimal("19.99"),
+        "JPY": Decimal(5000),
+        "KWD": Decimal("12.345"),
+    }
+    assert sorted(set(_table(ds, "subscriptions")["currency"])) == ["EUR", "JPY", "USD"]
+
+
+# --- customers export --------------------------------------------------------------------------
+
+
+def test_a_customers_export(host: _host.Host) -> None:
+    ds = _read_with(host, FIXTURES / "customers_export.csv")
+    assert _counts(ds) == (4, 2, 2)
+    assert_frame_equal(
+        _table(ds, "customers"),
+        pl.DataFrame(
+            [
+                ("cus_x", _utc(2024, 2, 1, 9), "x@example.com", "Xavier"),
+                ("cus_y", _utc(2024, 2, 2, 9), "y@example.com", "Yolanda"),
+            ],
+            schema=CUSTOMERS.schema,
+            orient="row",
+        ),
+    )
+    assert _reasons(ds) == [
+        (4, "id", "id: empty"),
+        (5, "Created (UTC)", "Created (UTC): not a date (expected YYYY-MM-DD HH:MM[:SS], UTC)"),
+    ]
+
+
+# --- subscriptions export ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "loaded"),
+    [
+        ({}, ["sub_e1", "sub_e2", "sub_e3", "sub_e5"]),
+        ({"discounts": "ignore", "past_due": "churned"}, ["sub_e1", "sub_e2", "sub_e3", "sub_e5", "sub_e5b"]),
+    ],
+)
+def test_a_subscriptions_export(host: _host.Host, options: dict[str, str], loaded: list[str]) -> None:
+    ds = _read_with(host, FIXTURES / "subscriptions_export.csv", **options)
+    churned = options.get("past_due") == "churned"
+    expected = _segments(
+        [
+            ("sub_e1", "cus_x", _utc(2024, 1, 1), None, "30", "USD"),  # 15.00 x 2
+            ("sub_e2", "cus_y", _utc(2024, 1, 15), _utc(2025, 1, 1), "100", "EUR"),  # trial, cancel at period end
+            ("sub_e3", "cus_z", _utc(2024, 1, 1), _utc(2024, 2, 10), "4246.6667", "JPY"),  # 980 yen a week
+            ("sub_e5", "cus_v", _utc(2024, 1, 1), _utc(2024, 3, 1) if churned else None, "15", "USD"),  # past_due
+            ("sub_e5b", "cus_v", _utc(2024, 1, 1), None, "15", "USD"),  # its coupon id
+        ]
+    ).filter(pl.col("subscription_id").is_in(loaded))
+    assert_frame_equal(_table(ds, "subscriptions"), expected)
+    reasons = [
+        (5, "Status", "Status: in its free trial (not revenue yet)"),
+        (7, "Start Date (UTC)", "Start Date (UTC): not a date (expected YYYY-MM-DD HH:MM[:SS], UTC)"),
+        (8, "Coupon", "Coupon: a coupon id cannot be applied to MRR (option discounts='ignore')"),
+        (9, "Interval", "Interval: not day, week, month or year"),
+    ]
+    assert _reasons(ds) == [r for r in reasons if r[0] != 8 or not options]
+    assert _counts(ds) == (8, len(loaded), 8 - len(loaded))
+
+
+def test_a_subscriptions_export_without_prices_is_refused(host: _host.Host, tmp_path: Path) -> None:
+    path = tmp_path / "subscriptions.csv"
+    path.write_text(
+        "id,Customer ID,Status,Created (UTC),Start (UTC),Current Period End (UTC)\n"
+        "sub_1,cus_1,active,2024-01-01 00:00,2024-01-01 00:00,2024-02-01 00:00\n"
+    )
+    assert stripe.detect(path, path.read_bytes()) == stripe.CONFIDENT
+    with pytest.raises(SourceError, match="lacks Amount, Currency, Interval"):
+        _read_with(host, path)
+
+
+# --- detection and bad input -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "payments.csv",
+        "customers_export.csv",
+        "subscriptions_export.csv",
+        "charges.json",
+        "invoices.json",
+        "refunds.jsonl",
+        "customers.json",
+        "subscriptions_current.json",
+        "subscriptions_pre_basil.jsonl",
+    ],
+)
+def test_stripe_files_are_recognised(host: _host.Host, name: str) -> None:
+    path = FIXTURES / name
+    assert stripe.detect(path, path.read_bytes()) == stripe.CONFIDENT == 90
+    assert host.detect(path).name == "stripe"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"order_id,customer_id,ordered_at,amount,currency\no1,c1,2024-01-05T10:00:00Z,10.00,USD\n",
+        b"customer_id,created_at,email,name\nc1,2024-01-05T10:00:00Z,a@b.c,Ann\n",
+        b"subscription_id,customer_id,started_at,ended_at,mrr,currency\ns1,c1,2024-01-05T10:00:00Z,,9,USD\n",
+        b" customer_id  date number_of_cds  dollar_value\r\n 00001 19970101  1   11.77\r\n",
+        b"00004 0001 19970101  2   29.33\n",
+        b"masterid,sampleid,date,cds,sales\n4,1,19970101,2,29.33\n",
+        b"Id,Date,CDs,Price\n1,1997-01-01,2,29.33\n",
+        b'[{"order_id": "o1", "customer_id": "c1"}]',
+        b"id,Amount,Currency\nch_1,1.00,usd\n",  # too few payment columns
+        b"",
+    ],
+)
+def test_other_files_score_zero(tmp_path: Path, content: bytes) -> None:
+    assert stripe.detect(tmp_path / "x.csv", content) == 0
+
+
+def test_canonical_files_stay_with_the_csv_source(host: _host.Host, tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_bytes(b"order_id,customer_id,ordered_at,amount,currency\no1,c1,2024-01-05T10:00:00Z,10.00,USD\n")
+    assert host.detect(path).name == "csv"
+
+
+def test_bad_files_and_options(host: _host.Host, tmp_path: Path) -> None:
+    unknown = tmp_path / "export.csv"
+    unknown.write_text("id,Foo,Bar\n1,2,3\n")
+    with pytest.raises(SourceError, match="not a Stripe export"):
+        _read_with(host, unknown)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{\n  "object": "list",\n  "data": [\n    {"id": "ch_1",\n')
+    with pytest.raises(SourceError, match=r"invalid JSON at line 5"):
+        _read_with(host, broken)
+    empty = tmp_path / "empty.json"
+    empty.write_text("  \n")
+    with pytest.raises(SourceError, match="empty"):
+        _read_with(host, empty)
+    with pytest.raises(OptionError, match="guests is one of"):
+        _read_with(host, FIXTURES / "payments.csv", guests="maybe")
+    with pytest.raises(OptionError, match="no option"):
+        _read_with(host, FIXTURES / "payments.csv", tz="UTC")
+    with pytest.raises(OptionError, match="at least one file"):
+        stripe.read([])
+    short = tmp_path / "short.csv"
+    short.write_text("id,Created date (UTC),Amount,Currency,Status\nch_1,2024-01-01 00:00,1.00,usd,Paid\n")
+    with pytest.raises(SourceError, match="Converted Amount"):
+        _read_with(host, short, amounts="converted")
+
+
+def test_json_lines_with_odd_records(host: _host.Host, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(
+        '{"id": "cus_1", "object": "customer", "created": 1704067200}\n'
+        "[1, 2]\n"
+        '{"id": "cou_1", "object": "coupon"}\n'
+        '{"id": "x"}\n'
+        "{not json\n"
+    )
+    ds = _read_with(host, path)
+    assert _counts(ds) == (6, 1, 5)
+    assert [(line, column) for line, column, _ in _reasons(ds)] == [
+        (2, "json"),
+        (2, "json"),
+        (3, "object"),
+        (4, "object"),
+        (5, "json"),
+    ]
+
+
+def test_the_command_line(host: _host.Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_read, "default_host", lambda: host)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["read", "stripe", str(FIXTURES / "payments.csv"), "--out", str(out), "-o", "amounts=converted"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "rows read 13 = loaded 8 + rejected 5" in result.output
+    assert rl.Dataset.read_parquet(out).require("orders").collect().height == 8
+
+
+# --- the shared samples ------------------------------------------------------------------------
+
+
+def _expected_payments(path: Path) -> tuple[Counter[str], Decimal]:
+    """Reasons and loaded total of a payments export under the default policies, computed with csv."""
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    by_email = {r["Customer Email"].lower(): r["Customer ID"] for r in rows if r["Customer ID"] and r["Customer Email"]}
+    outcome: Counter[str] = Counter()
+    total = Decimal(0)
+    for r in rows:
+        amount = Decimal(r["Amount"].replace(",", ""))
+        refunded = Decimal(r["Amount Refunded"].replace(",", "") or "0")
+        customer = r["Customer ID"] or by_email.get(r["Customer Email"].lower()) or r["Customer Email"]
+        if not r["id"]:
+            outcome[f"id: incomplete payment, no charge ({r['Status']})"] += 1
+        elif r["Status"] not in ("Paid", "Refunded"):
+            outcome[f"Status: not a succeeded payment ({r['Status']})"] += 1
+        elif amount - refunded <= 0:
+            outcome["Amount Refunded: fully refunded"] += 1
+        elif not customer:
+            outcome["Customer ID: no customer or e-mail (guest payment)"] += 1
+        else:
+            outcome["loaded"] += 1
+            total += amount - refunded
+    return outcome, total
+
+
+PAYMENT_SAMPLES = {
+    "unified_payments.rrh1441_machine.pseudonymized.csv": (316, 222),
+    "unified_payments.Ra7422_meedi8.pseudonymized.csv": (11, 3),
+    "unified_payments.brknt_checkout_service.testmode.csv": (6, 0),
+    "unified_payments.header_only.all_columns.streaming-overlays.csv": (0, 0),
+}
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("name", sorted(PAYMENT_SAMPLES))
+def test_the_payments_samples(host: _host.Host, shared_data: Path, name: str) -> None:
+    path = shared_data / STRIPE / name
+    expected, total = _expected_payments(path)
+    assert host.detect(path).name == "stripe"
+    ds = _read_with(host, path)
+    read, loaded, _ = _counts(ds)
+    assert (read, loaded) == PAYMENT_SAMPLES[name] == (sum(expected.values()), expected["loaded"])
+    assert ds.report is not None
+    got = Counter(dict(ds.report.reasons().select("reason", "rows").iter_rows()))
+    assert got == Counter({k: v for k, v in expected.items() if k != "loaded"})
+    orders = _table(ds, "orders")
+    assert orders["amount"].sum() == total
+    assert orders["order_id"].n_unique() == orders.height
+
+
+API_SAMPLES = {
+    "api_fixture_charge.stripe_openapi_fixtures3.json": ("orders", "captured: authorised but not captured"),
+    "api_fixture_invoice.stripe_openapi_fixtures3.json": ("orders", "status: invoice not paid (draft)"),
+    "api_fixture_invoice.pre_basil_2024-06.stripe_openapi_fixtures3.json": (
+        "orders",
+        "status: invoice not paid (draft)",
+    ),
+    # stripe-mock's synthetic subscriptions start, end their trial and end at one instant (1234567890).
+    "api_fixture_subscription.stripe_openapi_fixtures3.json": (
+        "subscriptions",
+        "ended_at: ended within its free trial (never paid)",
+    ),
+    "api_fixture_subscription.pre_basil_2024-06.stripe_openapi_fixtures3.json": (
+        "subscriptions",
+        "ended_at: ended within its free trial (never paid)",
+    ),
+    "api_fixture_refund.stripe_openapi_fixtures3.json": (
+        "",
+        "object: refunds are not orders (they reduce their charge's amount)",
+    ),
+    "api_fixture_coupon.stripe_openapi_fixtures3.json": ("", "object: coupon objects are not read"),
+    "api_fixture_discount.stripe_openapi_fixtures3.json": ("", "object: discount objects are not read"),
+    "api_fixture_price.stripe_openapi_fixtures3.json": ("", "object: price objects are not read"),
+    "api_fixture_customer.stripe_openapi_fixtures3.json": ("customers", ""),
+}
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("name", sorted(API_SAMPLES))
+def test_the_api_samples(host: _host.Host, shared_data: Path, name: str) -> None:
+    path = shared_data / STRIPE / name
+    objects = json.loads(path.read_text())
+    assert isinstance(objects, dict)  # each sample holds one object
+    table, reason = API_SAMPLES[name]
+    assert host.detect(path).name == "stripe"
+    ds = _read_with(host, path)
+    assert ds.report is not None
+    assert [(f.table, f.rows_read) for f in ds.report.files] == [(table, 1)]
+    if reason:
+        assert _counts(ds) == (1, 0, 1)
+        assert ds.report.rejects["reason"].item().startswith(reason)
+    else:
+        assert _counts(ds) == (1, 1, 0)
+        assert _table(ds, "customers").rows() == [(objects["id"], _epoch(objects["created"]), None, None)]
+
+
+@pytest.mark.reference
+def test_all_samples_together(host: _host.Host, shared_data: Path) -> None:
+    paths = sorted((shared_data / STRIPE).glob("*.json")) + sorted((shared_data / STRIPE).glob("*.csv"))
+    ds = _read_with(host, *paths)
+    assert _counts(ds) == (10 + 333, 1 + 225, 9 + 108)
+
+
+# --- property: any payments export balances and agrees with the csv-module count ----------------
+
+_HEADER = [
+    "id",
+    "Created date (UTC)",
+    "Amount",
+    "Amount Refunded",
+    "Currency",
+    "Status",
+    "Customer ID",
+    "Customer Email",
+]
+_ROW = st.tuples(
+    st.sampled_from(["", "ch_", "py_"]),
+    st.sampled_from(["2024-03-01 10:00:00", "2024-03-01 10:00"]),
+    st.integers(1, 10**8),
+    st.integers(0, 10**8),
+    st.sampled_from(["usd", "eur", "jpy"]),
+    st.sampled_from(["Paid", "Failed", "Refunded", "requires_payment_method"]),
+    st.sampled_from(["", "cus_1", "cus_2"]),
+    st.sampled_from(["", "a@example.com", "B@example.com"]),
+)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rows=st.lists(_ROW, max_size=30))
+def test_any_payments_export_is_accounted_for(host: _host.Host, tmp_path: Path, rows: list[Any]) -> None:
+    path = tmp_path / "payments.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(_HEADER)
+        for i, (prefix, when, cents, refunded, currency, status, customer, email) in enumerate(rows):
+            refund = min(refunded, cents) if status != "Refunded" else cents
+            amount = f"{Decimal(cents).scaleb(-2):,}"  # thousands separators, quoted by the writer
+            payment_id = f"{prefix}{i}" if prefix else ""
+            out.writerow([payment_id, when, amount, f"{Decimal(refund).scaleb(-2)}", currency, status, customer, email])
+    expected, total = _expected_payments(path)
+    ds = _read_with(host, path)
+    read, loaded, _ = _counts(ds)
+    assert (read, loaded) == (len(rows), expected["loaded"])
+    assert ds.report is not None
+    assert Counter(dict(ds.report.reasons().select("reason", "rows").iter_rows())) == Counter(
+        {k: v for k, v in expected.items() if k != "loaded"}
+    )
+    assert _table(ds, "orders")["amount"].sum() == total

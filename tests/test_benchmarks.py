@@ -20,3 +20,18 @@ def test_core_benchmark_cases_run(case: str, tmp_path: Path) -> None:
     result = module._case(case, 300, str(tmp_path))
     assert result["rows"] > 0
     assert result["seconds"] >= 0
+
+
+@pytest.mark.bench
+def test_stripe_benchmark_runs(tmp_path: Path) -> None:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_stripe.py"
+    spec = importlib.util.spec_from_file_location("bench_stripe", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    export = tmp_path / "unified_payments.csv"
+    module.generate(export, 500)
+    result = module._one(str(export))
+    assert result["read"] == 500
+    assert result["read"] == result["loaded"] + result["rejected"]
+    assert 0 < result["rejected"] < 500  # failed and refunded payments are rejected, paid ones loaded

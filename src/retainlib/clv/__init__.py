@@ -1,11 +1,37 @@
 """Predictive customer lifetime value: buy-till-you-die and contractual models.
 
-Models are attrs classes: ``BetaGeo().fit(rfm_frame, unit=...)`` returns a
-fitted model whose ``params`` use the papers' names, with standard errors,
-log-likelihood and AIC in ``result``, vectorised predictions returning polars
-frames, and JSON save/load.  Shared machinery: :mod:`retainlib.clv._base`.
+Models are attrs classes: ``BetaGeo().fit(rfm_frame, unit=TimeUnit.of("D", 7))``
+returns a fitted copy whose ``params`` use the papers' names, with standard
+errors, log-likelihood and AIC in ``result``, vectorised predictions returning
+polars frames, and JSON save/load (never pickle).
+
+==============================  ======================================  ==========================
+model                           data                                    parameters
+==============================  ======================================  ==========================
+:class:`BetaGeo`                RFM (non-contractual, continuous time)  r, alpha, a, b
+:class:`ModifiedBetaGeo`        RFM                                     r, alpha, a, b
+:class:`ParetoNBD`              RFM                                     r, alpha, s, beta
+:class:`GammaGamma`             frequency and mean repeat spend         p, q, v
+:class:`ShiftedBetaGeometric`   cohort survivor counts (contractual)    alpha, beta
+:class:`BetaGeoBetaBinom`       discrete opportunities (x, t_x, n)      alpha, beta, gamma, delta
+==============================  ======================================  ==========================
 """
 
 from retainlib.clv._base import MEAN_MONTH_DAYS, FitResult, TimeUnit
+from retainlib.clv.bgbb import BetaGeoBetaBinom
+from retainlib.clv.bgnbd import BetaGeo, ModifiedBetaGeo
+from retainlib.clv.gamma_gamma import GammaGamma
+from retainlib.clv.pareto import ParetoNBD
+from retainlib.clv.sbg import ShiftedBetaGeometric
 
-__all__ = ["MEAN_MONTH_DAYS", "FitResult", "TimeUnit"]
+__all__ = [
+    "MEAN_MONTH_DAYS",
+    "BetaGeo",
+    "BetaGeoBetaBinom",
+    "FitResult",
+    "GammaGamma",
+    "ModifiedBetaGeo",
+    "ParetoNBD",
+    "ShiftedBetaGeometric",
+    "TimeUnit",
+]

@@ -20,6 +20,13 @@ model                           data                                    paramete
 from retainlib.clv._base import MEAN_MONTH_DAYS, FitResult, TimeUnit
 from retainlib.clv.bgbb import BetaGeoBetaBinom
 from retainlib.clv.bgnbd import BetaGeo, ModifiedBetaGeo
+from retainlib.clv.evaluation import (
+    CalibrationHoldout,
+    calibration_holdout,
+    plot_calibration_holdout,
+    plot_tracking,
+    tracking,
+)
 from retainlib.clv.gamma_gamma import GammaGamma
 from retainlib.clv.pareto import ParetoNBD
 from retainlib.clv.sbg import ShiftedBetaGeometric
@@ -28,10 +35,15 @@ __all__ = [
     "MEAN_MONTH_DAYS",
     "BetaGeo",
     "BetaGeoBetaBinom",
+    "CalibrationHoldout",
     "FitResult",
     "GammaGamma",
     "ModifiedBetaGeo",
     "ParetoNBD",
     "ShiftedBetaGeometric",
     "TimeUnit",
+    "calibration_holdout",
+    "plot_calibration_holdout",
+    "plot_tracking",
+    "tracking",
 ]

@@ -35,3 +35,18 @@ def test_stripe_benchmark_runs(tmp_path: Path) -> None:
     assert result["read"] == 500
     assert result["read"] == result["loaded"] + result["rejected"]
     assert 0 < result["rejected"] < 500  # failed and refunded payments are rejected, paid ones loaded
+
+
+@pytest.mark.bench
+def test_clv_benchmark_quick_run(tmp_path: Path, shared_data: Path) -> None:
+    """retainlib's side of the CLV benchmark on CDNOW (competitors live in the 'bench' group)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_clv.py"
+    spec = importlib.util.spec_from_file_location("bench_clv", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "results.md"
+    module.main(["--quick", "--libraries", "retainlib", "--out", str(out)])
+    text = out.read_text(encoding="utf-8")
+    assert "| CDNOW" in text
+    assert "0.24259" in text  # the published BG/NBD r on CDNOW, fitted by the benchmark

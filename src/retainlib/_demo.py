@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from decimal import Decimal
 
 import polars as pl
 from rich.console import Console
-from rich.table import Table
 
+from retainlib._render import rich_table
 from retainlib.calendar import Calendar, PeriodName, check_period
 from retainlib.datasets import synthetic_store
 from retainlib.metrics import (
@@ -31,25 +30,6 @@ from retainlib.metrics import (
 __all__ = ["run_demo"]
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:,.3f}"
-    if isinstance(value, Decimal):
-        return f"{value:,.2f}"
-    return str(value)
-
-
-def _rich(frame: pl.DataFrame, title: str) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold")
-    for name, dtype in frame.schema.items():
-        t.add_column(name, justify="right" if dtype.is_numeric() else "left")
-    for row in frame.iter_rows():
-        t.add_row(*(_cell(v) for v in row))
-    return t
-
-
 def run_demo(console: Console, *, customers: int, seed: int, period: str) -> None:
     """Generate a sample store of ``customers`` customers and print its headline numbers."""
     cal = Calendar(period=check_period(period))
@@ -64,20 +44,20 @@ def run_demo(console: Console, *, customers: int, seed: int, period: str) -> Non
     tail = 6
     shown = ["period", "start", "new", "retained", "reactivated", "churned", "end", "retention_rate"]
     rates = retention_rate(store, period=cal.period).tail(tail).select(shown)
-    console.print(_rich(rates, f"Period retention (orders, by {period}, last {tail}; the last may be incomplete)"))
+    console.print(rich_table(rates, f"Period retention (orders, by {period}, last {tail}; the last may be incomplete)"))
     cohort_period: PeriodName = "quarter" if cal.period in ("day", "week", "month") else cal.period
     cohorts = triangle(cohort_retention(store, period=cohort_period))
     console.print(
-        _rich(cohorts.tail(8).select(cohorts.columns[:8]), f"Cohort retention by {cohort_period} (share active)")
+        rich_table(cohorts.tail(8).select(cohorts.columns[:8]), f"Cohort retention by {cohort_period} (share active)")
     )
     repeat = compare(repeat_purchase_rate(store, by="channel"))
     console.print(
-        _rich(repeat, "Repeat purchase rate by acquisition channel (Wilson 95% CI; z-test against 'organic')")
+        rich_table(repeat, "Repeat purchase rate by acquisition channel (Wilson 95% CI; z-test against 'organic')")
     )
     returning = returning_customer_rate(store, period=cal.period).tail(tail).drop("is_complete")
-    console.print(_rich(returning, f"Returning customer rate (Shopify's definition), last {tail}"))
+    console.print(rich_table(returning, f"Returning customer rate (Shopify's definition), last {tail}"))
     subs = retention_rate(store, period=cal.period, table="subscriptions").tail(tail).select(shown)
-    console.print(_rich(subs, f"Subscriber retention by {period}, last {tail}"))
+    console.print(rich_table(subs, f"Subscriber retention by {period}, last {tail}"))
     movements = (
         mrr_movements(store, period=cal.period)
         .tail(tail)
@@ -93,9 +73,11 @@ def run_demo(console: Console, *, customers: int, seed: int, period: str) -> Non
             "net_revenue_retention",
         )
     )
-    console.print(_rich(movements, f"MRR movements by {period} (monthly revenue, {store.single_currency() or ''})"))
+    console.print(
+        rich_table(movements, f"MRR movements by {period} (monthly revenue, {store.single_currency() or ''})")
+    )
     scores = nps(store, period="quarter").tail(4).drop("is_complete")
-    console.print(_rich(scores, "Net Promoter Score by quarter (95% CI)"))
+    console.print(rich_table(scores, "Net Promoter Score by quarter (95% CI)"))
     window = dt.timedelta(days=180)
     lifetimes = pl.concat(
         [
@@ -105,4 +87,4 @@ def run_demo(console: Console, *, customers: int, seed: int, period: str) -> Non
             ),
         ]
     )
-    console.print(_rich(lifetimes, "Median customer lifetime in days (Kaplan-Meier, 95% CI)"))
+    console.print(rich_table(lifetimes, "Median customer lifetime in days (Kaplan-Meier, 95% CI)"))

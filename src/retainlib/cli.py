@@ -15,6 +15,7 @@ from rich.table import Table
 
 from retainlib._host import default_host
 from retainlib._read import read
+from retainlib._render import rich_table
 from retainlib.dataset import Dataset
 from retainlib.errors import RetainlibError
 from retainlib.plugins import watching_progress
@@ -28,12 +29,7 @@ err_console = Console(stderr=True)
 
 
 def _table(frame: pl.DataFrame, title: str) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold")
-    for name, dtype in frame.schema.items():
-        t.add_column(name, justify="right" if dtype.is_numeric() else "left")
-    for row in frame.iter_rows():
-        t.add_row(*("" if v is None else f"{v:,.4g}" if isinstance(v, float) else str(v) for v in row))
-    return t
+    return rich_table(frame, title, float_format=",.4g")
 
 
 def _print_report(report: LoadReport) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "finish",
     "is_complete",
     "last_instant",
+    "over_by",
     "periods",
     "prepare",
     "safe_ratio",
@@ -223,7 +224,8 @@ def safe_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     return pl.when(denominator != 0).then(numerator.cast(pl.Float64) / denominator.cast(pl.Float64))
 
 
-def _over_by(expr: pl.Expr, by: Sequence[str]) -> pl.Expr:
+def over_by(expr: pl.Expr, by: Sequence[str]) -> pl.Expr:
+    """``expr`` evaluated per ``by`` segment (over the whole frame without segments)."""
     return expr.over(list(by)) if by else expr
 
 
@@ -242,7 +244,7 @@ def _subscription_activity(p: Prepared) -> pl.LazyFrame:
         frame = frame.filter(pl.col("started_at") < pl.lit(p.as_of, dtype=TIMESTAMP))
         stop = cal.timestamp_index(pl.lit(p.as_of, dtype=TIMESTAMP) - pl.duration(microseconds=1))
     else:
-        stop = cal.timestamp_index(_over_by(last_instant(p), p.by))
+        stop = cal.timestamp_index(over_by(last_instant(p), p.by))
     frame = frame.filter(pl.col("mrr") > 0)
     first = cal.timestamp_index("started_at")
     closed = cal.timestamp_index(pl.col("ended_at") - pl.duration(microseconds=1))

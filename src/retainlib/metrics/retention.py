@@ -26,6 +26,7 @@ from retainlib.metrics._common import (
     check_single_currency,
     finish,
     is_complete,
+    over_by,
     periods,
     prepare,
     safe_ratio,
@@ -60,11 +61,6 @@ def _flags(p: Prepared, active: pl.LazyFrame) -> pl.LazyFrame:
         pl.col(PERIOD_INDEX).shift(1).over(keys, order_by=PERIOD_INDEX).alias("_prev"),
         pl.col(PERIOD_INDEX).min().over(keys).alias("_cohort"),
     )
-
-
-def _over(expr: pl.Expr, by: Sequence[str]) -> pl.Expr:
-    """``expr`` per segment (the frame must be sorted by segment then period)."""
-    return expr.over(list(by)) if by else expr
 
 
 @overload
@@ -180,7 +176,7 @@ def retention_rate(
         grid.join(counts, on=[*p.by, PERIOD_INDEX], how="left", nulls_equal=True)
         .with_columns(pl.col("end", "retained", "new").fill_null(0))
         .sort(*p.by, PERIOD_INDEX)
-        .with_columns(_over(pl.col("end").shift(1, fill_value=0), p.by).alias("start"))
+        .with_columns(over_by(pl.col("end").shift(1, fill_value=0), p.by).alias("start"))
         .filter(pl.col(PERIOD_INDEX) > pl.col("_first"))
         .with_columns(
             (pl.col("end") - pl.col("retained") - pl.col("new")).alias("reactivated"),

@@ -1,4 +1,4 @@
-"""The ``retainlib-stripe`` plugin: payments/customers exports, API objects, policies, detection, the real samples."""
+"""The ``retainlib-stripe`` plugin: Dashboard exports, API objects, policies, detection, the real samples."""
 
 from __future__ import annotations
 
@@ -213,7 +213,7 @@ def test_charges_with_refunds_and_invoices(host: _host.Host) -> None:
     assert [(name[f], line, reason) for f, line, reason in rejects] == [
         ("charges.json", 3, "amount_refunded: fully refunded"),
         ("charges.json", 4, "status: not a succeeded charge (failed)"),
-        ("charges.json", 8, "invoice: counted as its paid invoice"),
+        ("charges.json", 8, "invoice: duplicate of invoice in_paid_old (counted once, as the invoice)"),
         ("charges.json", 10, "customer: no customer or e-mail (guest payment)"),
         ("charges.json", 12, "status: not a succeeded charge (pending)"),
         ("invoices.json", 3, "status: invoice not paid (open)"),
@@ -240,7 +240,11 @@ def test_api_refunds_and_invoices_reach_the_payments_export(host: _host.Host) ->
     orders = dict(_table(ds, "orders").select("order_id", "amount").iter_rows())
     assert orders["ch_3PaidCsv"] == Decimal(995)  # re_3 refunded 5.00 of it
     assert "ch_3Invoiced" not in orders  # its invoice in_paid_new is the order
-    assert (14, "Invoice ID", "Invoice ID: counted as its paid invoice") in _reasons(ds)
+    assert (
+        14,
+        "Invoice ID",
+        f"Invoice ID: duplicate of invoice {'in_paid_new'} (counted once, as the invoice)",
+    ) in _reasons(ds)
 
 
 def test_api_customers_and_derived_ones(host: _host.Host) -> None:
@@ -392,8 +396,236 @@ def test_a_subscriptions_export_without_prices_is_refused(host: _host.Host, tmp_
         "sub_1,cus_1,active,2024-01-01 00:00,2024-01-01 00:00,2024-02-01 00:00\n"
     )
     assert stripe.detect(path, path.read_bytes()) == stripe.CONFIDENT
-    with pytest.raises(SourceError, match="lacks Amount, Currency, Interval"):
+    with pytest.raises(SourceError, match="lacks Amount, Currency, Interval") as raised:
         _read_with(host, path)
+    assert raised.value.file == path
+    assert "Amount / Plan Amount / Price Amount" in str(raised.value)
+
+
+def test_a_subscriptions_export_with_other_price_column_names(host: _host.Host, tmp_path: Path) -> None:
+    path = tmp_path / "subscriptions.csv"
+    path.write_text(
+        "id,Customer ID,Status,Created (UTC),Start Date (UTC),Current Period End (UTC),plan amount,Plan Currency,"
+        "Plan Interval,Plan Interval Count,Quantity\n"
+        'sub_1,cus_1,active,2024-01-01 00:00,2024-01-01 00:00,2024-04-01 00:00,"1,200.00",usd,month,3,2\n'
+        "sub_2,cus_2,active,2024-01-01 00:00,2024-01-01 00:00,2024-04-01 00:00,10.00,usd,fortnight,1,1\n"
+    )
+    ds = _read_with(host, path)
+    assert _counts(ds) == (2, 1, 1)
+    assert _table(ds, "subscriptions").select("subscription_id", "mrr", "currency").rows() == [
+        ("sub_1", Decimal(800), "USD")  # 1,200.00 x 2 every 3 months
+    ]
+    assert _reasons(ds) == [(3, "Plan Interval", "Plan Interval: not day, week, month or year")]
+
+
+# --- invoices export ---------------------------------------------------------------------------
+
+INVOICE_ORDERS = [
+    ("in_csv_1", "cus_x", _utc(2024, 3, 1, 11), "1000", "USD"),  # "1,000.00", at its paid date, lower-case currency
+    ("in_csv_2", "cus_y", _utc(2024, 3, 2, 11, 30), "20", "EUR"),  # no paid date: the invoice date, without seconds
+    ("in_jpy", "cus_z", _utc(2024, 3, 3, 12), "12000", "JPY"),  # zero-decimal currency, "12,000"
+    ("in_kwd", "cus_o", _utc(2024, 3, 11, 10, 5), "1234.567", "KWD"),  # three decimals
+    ("in_guest", "new@example.com", _utc(2024, 3, 12, 10, 1), "9.99", "GBP"),  # no customer: its e-mail
+    ("in_upper", "cus_v", _utc(2024, 3, 15, 8, 30), "30", "USD"),  # "Paid", "USD"
+]
+INVOICE_REJECTS = [
+    (5, "Status", "Status: invoice not paid (open)"),
+    (6, "Status", "Status: invoice not paid (void)"),
+    (7, "Status", "Status: invoice not paid (draft)"),
+    (8, "Status", "Status: invoice not paid (uncollectible)"),
+    (9, "Amount Paid", "Amount Paid: nothing paid (a free trial, a 100% discount or a credit balance)"),
+    (10, "Date (UTC)", "Date (UTC): not a date (expected YYYY-MM-DD HH:MM[:SS], UTC)"),
+    (11, "id", "id: empty"),  # a blank line
+    (12, "id", "id: empty"),
+    (15, "Amount Paid", "Amount Paid: missing or not a number"),
+    (16, "Currency", "Currency: not an ISO 4217 currency code"),
+]
+
+
+def _duplicates(ds: rl.Dataset) -> list[tuple[int, str, str]]:
+    return [r for r in _reasons(ds) if "duplicate of invoice" in r[2]]
+
+
+def test_an_invoices_export(host: _host.Host) -> None:
+    path = FIXTURES / "invoices_export.csv"
+    done: list[tuple[Path, int]] = []
+    with watching_progress(lambda p, rows: done.append((p, rows))):
+        ds = _read_with(host, path)
+    assert done == [(path, 16)]
+    assert _counts(ds) == (16, 6, 10)
+    assert_frame_equal(_table(ds, "orders"), _orders(INVOICE_ORDERS))
+    assert _reasons(ds) == INVOICE_REJECTS
+    emails = dict(_table(ds, "customers").select("customer_id", "email").iter_rows())
+    assert emails == {
+        "cus_x": "x@example.com",
+        "cus_y": None,
+        "cus_z": "z@example.com",
+        "cus_o": None,
+        "new@example.com": "new@example.com",
+        "cus_v": None,
+    }
+
+
+def test_invoices_export_variants(host: _host.Host) -> None:
+    """``Date``/``Paid At`` without ``(UTC)``, ``Customer ID`` for ``Customer``, ``Paid`` without ``Status``."""
+    ds = _read_with(host, FIXTURES / "invoices_export_variants.csv")
+    assert _counts(ds) == (3, 2, 1)
+    expected = _orders(
+        [("in_v1", "cus_a", _utc(2024, 3, 1, 0, 5), "45", "USD"), ("in_v3", "cus_c", _utc(2024, 3, 3), "2500", "JPY")]
+    )
+    assert_frame_equal(_table(ds, "orders"), expected)
+    assert _reasons(ds) == [(3, "Paid", "Paid: invoice not paid (false)")]
+
+
+def test_invoices_export_options(host: _host.Host) -> None:
+    skipped = _read_with(host, FIXTURES / "invoices_export.csv", invoices="skip")
+    assert _counts(skipped) == (16, 0, 16)
+    assert {reason for _, _, reason in _reasons(skipped)} == {"id: invoices are not read (option invoices='skip')"}
+    rejecting = _read_with(host, FIXTURES / "invoices_export.csv", guests="reject")
+    assert (14, "Customer", "Customer: no customer (guest payment)") in _reasons(rejecting)
+    paying = _read_with(host, FIXTURES / "invoices_export.csv", guests="payment")
+    assert dict(_table(paying, "orders").select("order_id", "customer_id").iter_rows())["in_guest"] == "guest:in_guest"
+
+
+def test_an_invoices_export_without_what_an_order_needs_is_refused(host: _host.Host, tmp_path: Path) -> None:
+    path = tmp_path / "invoices.csv"
+    path.write_text("id,Customer,Amount Due,Amount Paid,Date (UTC)\nin_1,cus_1,1.00,1.00,2024-01-01 00:00\n")
+    assert stripe.detect(path, path.read_bytes()) == stripe.CONFIDENT
+    with pytest.raises(SourceError, match=r"lacks Currency, Status \(or Paid\)") as raised:
+        _read_with(host, path)
+    assert raised.value.file == path
+    assert str(path) in str(raised.value)
+
+
+def test_payments_of_exported_invoices_are_counted_once(host: _host.Host) -> None:
+    invoices, payments = FIXTURES / "invoices_export.csv", FIXTURES / "payments.csv"
+    for paths in ((invoices, payments), (payments, invoices)):  # invoices are read first, whatever the order
+        ds = _read_with(host, *paths)
+        assert _counts(ds) == (16 + 13, 6 + 3, 10 + 10)
+        assert sorted(_table(ds, "orders")["order_id"]) == sorted(
+            [*(row[0] for row in INVOICE_ORDERS), "ch_3Guest", "ch_3NewGuest", "ch_3Invoiced"]
+        )
+        assert _duplicates(ds) == [
+            (2, "Invoice ID", "Invoice ID: duplicate of invoice in_csv_1 (counted once, as the invoice)"),
+            (3, "Invoice ID", "Invoice ID: duplicate of invoice in_csv_2 (counted once, as the invoice)"),
+            (4, "id", "id: duplicate of invoice in_jpy (counted once, as the invoice)"),  # the invoice's Charge
+        ]
+    as_payments = _read_with(host, invoices, payments, invoices="skip")
+    assert _counts(as_payments) == (16 + 13, 0 + 6, 16 + 7)
+    assert not _duplicates(as_payments)
+
+
+def test_api_charges_are_linked_to_their_invoices(host: _host.Host, tmp_path: Path) -> None:
+    def charge(charge_id: str, intent: str) -> dict[str, Any]:  # current API shape: no `invoice`
+        return {
+            "id": charge_id,
+            "object": "charge",
+            "status": "succeeded",
+            "amount": 4500,
+            "currency": "usd",
+            "customer": "cus_a",
+            "created": 1709254800,
+            "payment_intent": intent,
+        }
+
+    def invoice(invoice_id: str, **links: Any) -> dict[str, Any]:
+        return {
+            "id": invoice_id,
+            "object": "invoice",
+            "status": "paid",
+            "amount_paid": 4500,
+            "currency": "usd",
+            "customer": "cus_a",
+            "created": 1709254800,
+            **links,
+        }
+
+    charges = tmp_path / "charges.json"
+    charges.write_text(
+        json.dumps(
+            {
+                "object": "list",
+                "data": [
+                    charge("ch_b1", "pi_v1"),
+                    charge("ch_b2", "pi_b2"),
+                    charge("ch_b3", "pi_other"),  # no invoice read names it: an order
+                    charge("ch_b4", "pi_b4"),
+                ],
+            }
+        )
+    )
+    invoices = tmp_path / "invoices.json"
+    paid_with = {"payment": {"type": "payment_intent", "payment_intent": "pi_b2"}, "object": "invoice_payment"}
+    invoices.write_text(
+        json.dumps(
+            [
+                invoice("in_basil", payments={"object": "list", "data": [paid_with]}),  # expand[]=payments
+                invoice("in_old", charge={"id": "ch_b4", "object": "charge"}),  # before basil, expanded
+            ]
+        )
+    )
+    ds = _read_with(host, charges, invoices, FIXTURES / "invoices_export_variants.csv")
+    assert sorted(_table(ds, "orders")["order_id"]) == ["ch_b3", "in_basil", "in_old", "in_v1", "in_v3"]
+    assert _duplicates(ds) == [
+        (1, "payment_intent", "payment_intent: duplicate of invoice in_v1 (counted once, as the invoice)"),
+        (2, "payment_intent", "payment_intent: duplicate of invoice in_basil (counted once, as the invoice)"),
+        (4, "id", "id: duplicate of invoice in_old (counted once, as the invoice)"),
+    ]
+    _counts(ds)
+
+
+def test_reading_invoices_and_payments_end_to_end(host: _host.Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_read, "default_host", lambda: host)
+    ds = rl.read(FIXTURES / "payments.csv", FIXTURES / "invoices_export.csv")  # no source name: detected
+    assert _counts(ds) == (29, 9, 20)
+    orders = _table(ds, "orders")
+    assert orders["order_id"].n_unique() == orders.height
+    totals = dict(orders.group_by("currency").agg(pl.col("amount").sum()).iter_rows())
+    assert totals == {
+        "USD": Decimal(1093),  # in_csv_1 1000 + in_upper 30 + the payments of no invoice 9 + 9 + 45
+        "EUR": Decimal(20),
+        "JPY": Decimal(12000),
+        "KWD": Decimal("1234.567"),
+        "GBP": Decimal("9.99"),
+    }
+
+
+# --- property: any amount survives its export as major units ---------------------------------------
+
+_INVOICE_ROW = st.tuples(
+    st.integers(0, 10**12),
+    st.sampled_from(["usd", "JPY", "kwd", "eur", "clf"]),
+    st.sampled_from(["paid", "Paid", "open", "void", "draft", "uncollectible"]),
+    st.booleans(),
+)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rows=st.lists(_INVOICE_ROW, max_size=25))
+def test_any_invoices_export_round_trips_its_amounts(host: _host.Host, tmp_path: Path, rows: list[Any]) -> None:
+    path = tmp_path / "invoices.csv"
+    expected: dict[str, Decimal] = {}
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(
+            ["id", "Customer", "Amount Due", "Amount Paid", "Currency", "Status", "Date (UTC)", "Paid At (UTC)"]
+        )
+        for i, (minor, currency, status, paid_at) in enumerate(rows):
+            major = to_major(minor, currency)
+            text = f"{major:,}"  # "1,234.56", "12,000", "1.2345": quoted by the writer when it holds a comma
+            when = "2024-03-02 10:00" if paid_at else ""
+            out.writerow([f"in_{i}", "cus_1", text, text, currency, status, "2024-03-01 10:00:00", when])
+            if status.lower() == "paid" and minor > 0:
+                expected[f"in_{i}"] = major
+    ds = _read_with(host, path)
+    read, loaded, _ = _counts(ds)
+    assert (read, loaded) == (len(rows), len(expected))
+    orders = _table(ds, "orders")
+    assert dict(zip(orders["order_id"], orders["amount"], strict=True)) == expected
+    minor_again = [
+        int(amount.scaleb(exponent(currency))) for amount, currency in orders.select("amount", "currency").iter_rows()
+    ]
+    assert minor_again == [rows[int(i.removeprefix("in_"))][0] for i in orders["order_id"]]
 
 
 # --- detection and bad input -------------------------------------------------------------------
@@ -405,6 +637,8 @@ def test_a_subscriptions_export_without_prices_is_refused(host: _host.Host, tmp_
         "payments.csv",
         "customers_export.csv",
         "subscriptions_export.csv",
+        "invoices_export.csv",
+        "invoices_export_variants.csv",
         "charges.json",
         "invoices.json",
         "refunds.jsonl",
@@ -431,6 +665,8 @@ def test_stripe_files_are_recognised(host: _host.Host, name: str) -> None:
         b"Id,Date,CDs,Price\n1,1997-01-01,2,29.33\n",
         b'[{"order_id": "o1", "customer_id": "c1"}]',
         b"id,Amount,Currency\nch_1,1.00,usd\n",  # too few payment columns
+        b"id,Amount Due,Amount Paid,Currency\nin_1,1.00,1.00,usd\n",  # an invoices export names a customer, a date
+        b"Invoice Number,Customer,Amount Due,Amount Paid,Date (UTC)\n1,c,1,1,2024-01-01 00:00\n",  # id not first
         b"",
     ],
 )

@@ -4,7 +4,9 @@ What it reads (each file recognised by its content, whatever its name):
 
 * the Dashboard **payments** export (``unified_payments.csv``, any choice of
   columns) -> ``orders``, plus ``customers`` derived from the payers;
+* the Dashboard **invoices** export -> ``orders`` (one per paid invoice);
 * the Dashboard **customers** export -> ``customers``;
+* the Dashboard **subscriptions** export -> ``subscriptions``;
 * API **objects** as JSON (a list object ``{"object": "list", "data": [...]}``,
   an array, one object, or JSON lines): ``charge`` and ``invoice`` -> ``orders``,
   ``customer`` -> ``customers``, ``subscription`` -> ``subscriptions`` (one
@@ -13,7 +15,8 @@ What it reads (each file recognised by its content, whatever its name):
 
 Every record (CSV row or API object) is loaded or rejected with its reason,
 so rows read = loaded + rejected; failed, incomplete and fully refunded payments
-are such rejects.  ``docs/stripe.md`` states every policy and option.
+are such rejects, and so are the payments of invoices read in the same call
+(the money is counted once, as the invoice).  ``docs/stripe.md`` states every policy and option.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from retainlib.errors import OptionError, SourceError
 from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.report import FileLoad, LoadReport
 from retainlib.tables import CUSTOMERS
-from retainlib_stripe import _api, _csv, _subscriptions_csv
+from retainlib_stripe import _api, _csv, _invoices_csv, _subscriptions_csv
 from retainlib_stripe._currency import EXPONENTS, exponent
 from retainlib_stripe._options import OPTIONS, Options
 
@@ -80,9 +83,11 @@ def detect(path: Path, head: bytes) -> int:
 
 
 def _kind(head: bytes) -> str | None:
-    """``payments``, ``customers`` or ``subscriptions`` for a Stripe CSV export, else ``None``."""
+    """``payments``, ``invoices``, ``customers`` or ``subscriptions`` for a Stripe CSV export, else ``None``."""
     columns = _csv.header(head)
     kind = _csv.kind_of(columns)
+    if kind != "payments" and _invoices_csv.is_invoices(columns):
+        return "invoices"
     if kind is None and _subscriptions_csv.is_subscriptions(columns):
         kind = "subscriptions"
     return kind
@@ -124,8 +129,9 @@ def read(
     """Read Stripe exports and API objects into ``orders``, ``customers`` and ``subscriptions``.
 
     Options (strings; ``None`` is the default) are described in :data:`OPTIONS`
-    and ``docs/stripe.md``.  API files are read first, so that their refunds and
-    paid invoices are known when the payments exports are read.
+    and ``docs/stripe.md``.  Invoices exports are read first, then API files, then
+    the other exports, so that paid invoices and refunds are known when the
+    charges and payments they concern are read.
     """
     if not paths:
         raise OptionError("the stripe source needs at least one file", option="paths", value=list(paths))
@@ -143,7 +149,8 @@ def read(
         if kind is None:
             raise SourceError(
                 "not a Stripe export: expected a payments export (header starting 'id,Created date (UTC),Amount,...' "
-                "with Currency and Status), a customers export ('id,...,Email,...,Created (UTC),...'), a "
+                "with Currency and Status), an invoices export ('id,...,Customer,...,Amount Due,Amount Paid,...,"
+                "Date (UTC),...'), a customers export ('id,...,Email,...,Created (UTC),...'), a "
                 "subscriptions export ('id,Customer ID,...,Status,...,Start Date (UTC),...,Current Period End (UTC)') "
                 "or API JSON",
                 file=p,
@@ -151,8 +158,16 @@ def read(
             )
         csv_files.append((p, kind))
 
+    # Invoices first: a charge or payment of a loaded invoice is its duplicate, not another order.
+    links: dict[str, str] = {}
+    invoice_reads: dict[Path, tuple[pl.DataFrame, FileLoad]] = {}
+    for p, kind in csv_files:
+        if kind == "invoices":
+            frame, load, found = _invoices_csv.read_invoices(p, options)
+            invoice_reads[p] = frame, load
+            links.update(found)
     records = [r for p in json_files for r in _api.load_records(p)]
-    api = _api.read_records(records, options)
+    api = _api.read_records(records, options, links)
     loads: list[FileLoad] = list(api.loads)
     for p in json_files:
         progress(p, sum(1 for r in records if r.file == p))
@@ -160,8 +175,11 @@ def read(
     customers: list[pl.DataFrame] = [_api.customers_frame(api.customers)]
     subscriptions: list[pl.DataFrame] = [_api.subscriptions_frame(api.subscriptions)]
     for p, kind in csv_files:
-        if kind == "payments":
-            frame, load = _csv.read_payments(p, options, invoice_ids=frozenset(api.invoice_ids), refunds=api.refunds)
+        if kind == "invoices":
+            frame, load = invoice_reads[p]
+            orders.append(frame)
+        elif kind == "payments":
+            frame, load = _csv.read_payments(p, options, invoice_links=api.links, refunds=api.refunds)
             orders.append(frame)
         elif kind == "customers":
             frame, load = _csv.read_customers(p)
@@ -193,8 +211,8 @@ def retainlib_sources() -> Iterable[Source]:
     """The ``stripe`` source."""
     yield Source(
         name=NAME,
-        description="Stripe: Dashboard payments/customers CSV exports and API JSON (charges, invoices, refunds, "
-        "customers, subscriptions)",
+        description="Stripe: Dashboard payments/invoices/customers/subscriptions CSV exports and API JSON (charges, "
+        "invoices, refunds, customers, subscriptions)",
         kinds=("csv", "json", "jsonl"),
         reader=read,
         detector=detect,

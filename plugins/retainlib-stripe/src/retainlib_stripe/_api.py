@@ -21,6 +21,7 @@ import polars as pl
 from retainlib.errors import SourceError
 from retainlib.report import FileLoad
 from retainlib.tables import CURRENCY_PATTERN, CUSTOMERS, ORDERS, SUBSCRIPTIONS
+from retainlib_stripe._csv import duplicate_of
 from retainlib_stripe._currency import exponent
 from retainlib_stripe._options import Options
 
@@ -184,8 +185,9 @@ class ApiRead:
     customers: list[dict[str, Any]] = field(default_factory=list)
     subscriptions: list[dict[str, Any]] = field(default_factory=list)
     loads: list[FileLoad] = field(default_factory=list)
-    #: Invoices loaded as orders: payments of these invoices are not orders again.
-    invoice_ids: set[str] = field(default_factory=set)
+    #: Invoice, charge and PaymentIntent ids of the invoices loaded as orders -> the invoice's id:
+    #: the payments of these invoices are rejected as duplicates, not counted again.
+    links: dict[str, str] = field(default_factory=dict)
     #: Succeeded refunds per charge id, in major units of the charge's currency.
     refunds: dict[str, Decimal] = field(default_factory=dict)
 
@@ -200,6 +202,22 @@ def _refund_totals(objects: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
         if isinstance(amount, int) and not isinstance(amount, bool) and isinstance(currency, str):
             totals[charge] = totals.get(charge, Decimal(0)) + _major(amount, currency.upper())
     return totals
+
+
+def _invoice_links(obj: Mapping[str, Any], invoice_id: str) -> dict[str, str]:
+    """The ids a payment of this invoice may name -> the invoice's id.
+
+    Before ``2025-03-31.basil`` the invoice names its ``charge`` and
+    ``payment_intent``; after, its ``payments`` (included with ``expand[]=payments``)
+    list InvoicePayments whose ``payment`` names a ``charge`` or ``payment_intent``.
+    """
+    keys: list[object] = [invoice_id, obj.get("charge"), obj.get("payment_intent")]
+    payments = obj.get("payments")
+    for payment in _items(payments) if isinstance(payments, dict | list) else []:
+        inner = payment.get("payment") if isinstance(payment, dict) else None
+        if isinstance(inner, dict):
+            keys += [inner.get("charge"), inner.get("payment_intent")]
+    return {key: invoice_id for key in map(_id_of, keys) if key is not None}
 
 
 def _invoice(obj: dict[str, Any], options: Options) -> dict[str, Any]:
@@ -241,9 +259,10 @@ def _charge(obj: dict[str, Any], options: Options, read: ApiRead) -> dict[str, A
         raise Reject("status", f"not a succeeded charge ({status})")
     if obj.get("captured") is False:
         raise Reject("captured", "authorised but not captured")
-    invoice = _id_of(obj.get("invoice"))
-    if invoice is not None and invoice in read.invoice_ids:
-        raise Reject("invoice", "counted as its paid invoice")
+    for name in ("invoice", "id", "payment_intent"):  # pre-basil charges name their invoice; all, their intent
+        invoice = read.links.get(_id_of(obj.get(name)) or "")
+        if invoice is not None:
+            raise Reject(name, duplicate_of(invoice))
     currency = _currency(obj)
     amount = _integer(obj, "amount_captured") if obj.get("amount_captured") is not None else _integer(obj, "amount")
     refunded = max(_major(_integer(obj, "amount_refunded", 0), currency), read.refunds.get(charge_id, Decimal(0)))
@@ -470,9 +489,12 @@ def _objects(records: Iterable[ApiRecord]) -> Iterator[tuple[ApiRecord, dict[str
         yield record, record.value if isinstance(record.value, dict) else None
 
 
-def read_records(records: Sequence[ApiRecord], options: Options) -> ApiRead:
-    """Turn API objects into rows, in an order that lets refunds and invoices inform charges."""
-    out = ApiRead()
+def read_records(records: Sequence[ApiRecord], options: Options, links: Mapping[str, str] | None = None) -> ApiRead:
+    """Turn API objects into rows, in an order that lets refunds and invoices inform charges.
+
+    ``links`` are those of invoices already loaded from exports (see :attr:`ApiRead.links`).
+    """
+    out = ApiRead(links=dict(links or {}))
     tallies: dict[tuple[str, str], _Tally] = {}
     files = list(dict.fromkeys(str(r.file) for r in records))
 
@@ -504,7 +526,7 @@ def read_records(records: Sequence[ApiRecord], options: Options) -> ApiRead:
                 raise Reject("object", "refunds are not orders (they reduce their charge's amount)")
             if object_type == "invoice":
                 row = _invoice(obj, options)
-                out.invoice_ids.add(row["order_id"])
+                out.links.update(_invoice_links(obj, row["order_id"]))
                 out.orders.append(row)
             elif object_type == "charge":
                 out.orders.append(_charge(obj, options, out))

@@ -20,7 +20,19 @@ from retainlib.report import FileLoad
 from retainlib.tables import MONEY, TIMESTAMP
 from retainlib_stripe._options import Options
 
-__all__ = ["CUSTOMER_COLUMNS", "PAYMENT_COLUMNS", "SUCCEEDED", "header", "kind_of", "read_customers", "read_payments"]
+__all__ = [
+    "CUSTOMER_COLUMNS",
+    "PAYMENT_COLUMNS",
+    "SUCCEEDED",
+    "duplicate_of",
+    "guest_customer",
+    "guest_reason",
+    "header",
+    "kind_of",
+    "pick",
+    "read_customers",
+    "read_payments",
+]
 
 #: Columns every payments export has (users choose the others; ``id`` always comes first).
 PAYMENT_COLUMNS = ("id", "Created date (UTC)", "Amount", "Currency", "Status")
@@ -37,7 +49,10 @@ _NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
 _LINE, _REASON, _EMAIL = "_line", "_reason", "_email"
 _API_REFUNDED = "_api_refunded"
 _STATUS, _AMOUNT, _REFUNDED, _REFUNDED_BAD = "_status", "_amount", "_refunded", "_refunded_bad"
-_CAPTURED, _INVOICE = "_captured", "_invoice"
+_CAPTURED, _DUPLICATE = "_captured", "_duplicate"
+#: Payments export columns that link a payment to an invoice: its invoice, its charge id, its PaymentIntent.
+_LINK_COLUMNS = ("Invoice ID", "id", "PaymentIntent ID")
+_COUNTED_ONCE = " (counted once, as the invoice)"
 
 
 def header(head: bytes) -> list[str]:
@@ -62,6 +77,37 @@ def kind_of(columns: Sequence[str]) -> str | None:
     return None
 
 
+def pick(names: Sequence[str], candidates: Sequence[str]) -> str | None:
+    """The first of ``candidates`` that is a column of ``names`` (exact name first, then ignoring case)."""
+    for candidate in candidates:
+        if candidate in names:
+            return candidate
+    folded = {name.strip().casefold(): name for name in names}
+    return next((folded[c.casefold()] for c in candidates if c.casefold() in folded), None)
+
+
+def duplicate_of(invoice: str) -> str:
+    """Why a payment of a loaded invoice is not an order (its reject reason, after the column)."""
+    return f"duplicate of invoice {invoice}{_COUNTED_ONCE}"
+
+
+def _linked(text: pl.Expr, links: Mapping[str, str]) -> pl.Expr:
+    """The loaded invoice an id (invoice, charge or PaymentIntent) belongs to; null when none."""
+    if not links:
+        return pl.lit(None, dtype=pl.String)
+    return text.replace_strict(list(links), list(links.values()), default=None, return_dtype=pl.String)
+
+
+def _duplicate(names: Sequence[str], links: Mapping[str, str]) -> pl.Expr:
+    """The reason of a payment row that paid a loaded invoice (the first linking column wins), else null."""
+    return pl.coalesce(
+        pl.concat_str(
+            pl.lit(f"{column}: duplicate of invoice "), _linked(_text(names, column), links), pl.lit(_COUNTED_ONCE)
+        )
+        for column in _LINK_COLUMNS
+    )
+
+
 def _scan(path: Path) -> tuple[pl.LazyFrame, list[str]]:
     frame = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy", raise_if_empty=False)
     try:
@@ -83,7 +129,7 @@ def _money(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """Major-unit amounts (``"1,000.00"`` included) and whether the text is not a number."""
     plain = text.str.replace_all(",", "", literal=True)
     bad = text.is_not_null() & ~plain.str.contains(_NUMBER).fill_null(False)
-    return plain.cast(MONEY, strict=False).alias(_REFUNDED), bad.alias(_REFUNDED_BAD)
+    return plain.cast(MONEY, strict=False), bad
 
 
 def _when(text: pl.Expr) -> pl.Expr:
@@ -112,10 +158,30 @@ def _split(path: Path, checked: pl.LazyFrame, table: str, columns: Sequence[str]
     return loaded, load
 
 
+def guest_customer(options: Options) -> pl.Expr:
+    """``customer_id`` under option ``guests``, from the ``customer_id``, ``_email`` and ``order_id`` columns."""
+    order_id, email, customer = pl.col("order_id"), pl.col(_EMAIL), pl.col("customer_id")
+    if options.guests == "email":
+        known = pl.when(email.is_not_null()).then(customer.drop_nulls().first().over(email))
+        return pl.coalesce(customer, known, email)
+    if options.guests == "payment":
+        return pl.coalesce(customer, pl.concat_str(pl.lit("guest:"), order_id))
+    return customer
+
+
+def guest_reason(column: str, options: Options) -> str:
+    """The reject reason of a payment or invoice left without a customer by option ``guests``."""
+    return f"{column}: no customer" + (" or e-mail" if options.guests == "email" else "") + " (guest payment)"
+
+
 def read_payments(
-    path: Path, options: Options, *, invoice_ids: frozenset[str], refunds: Mapping[str, Decimal]
+    path: Path, options: Options, *, invoice_links: Mapping[str, str], refunds: Mapping[str, Decimal]
 ) -> tuple[pl.DataFrame, FileLoad]:
-    """Orders from a payments export, and its load; see ``docs/stripe.md`` for the policies."""
+    """Orders from a payments export, and its load; see ``docs/stripe.md`` for the policies.
+
+    ``invoice_links`` maps the invoice, charge and PaymentIntent ids of the invoices loaded by the
+    same read to the invoice's id: a payment of such an invoice is rejected as its duplicate.
+    """
     frame, names = _scan(path)
     converted = options.amounts == "converted"
     amount_col = "Converted Amount" if converted else "Amount"
@@ -144,30 +210,24 @@ def read_payments(
         _text(names, "Status").alias(_STATUS),
         _when(_text(names, "Created date (UTC)")).alias("ordered_at"),
         _money(_text(names, amount_col))[0].alias(_AMOUNT),
-        *(pl.struct(_money(_text(names, refunded_col))).struct.unnest(),),
+        *(e.alias(n) for e, n in zip(_money(_text(names, refunded_col)), (_REFUNDED, _REFUNDED_BAD), strict=True)),
         _text(names, currency_col).str.to_uppercase().alias("currency"),
         _text(names, "Customer Email").str.to_lowercase().alias(_EMAIL),
         _text(names, "Customer ID").alias("customer_id"),
         _text(names, "Captured").str.to_lowercase().alias(_CAPTURED),
-        _text(names, "Invoice ID").alias(_INVOICE),
+        _duplicate(names, invoice_links).alias(_DUPLICATE),
         api_refunded.alias(_API_REFUNDED),
     )
-    payment_id, status, email, customer = pl.col("order_id"), pl.col(_STATUS), pl.col(_EMAIL), pl.col("customer_id")
-    if options.guests == "email":
-        known = pl.when(email.is_not_null()).then(customer.drop_nulls().first().over(email))
-        customer = pl.coalesce(customer, known, email)
-    elif options.guests == "payment":
-        customer = pl.coalesce(customer, pl.concat_str(pl.lit("guest:"), payment_id))
+    payment_id, status = pl.col("order_id"), pl.col(_STATUS)
     refunded_total = pl.max_horizontal(
         pl.col(_REFUNDED).fill_null(Decimal(0)), pl.col(_API_REFUNDED).fill_null(Decimal(0))
     )
     stage2 = stage1.with_columns(
-        customer.alias("customer_id"),
+        guest_customer(options).alias("customer_id"),
         refunded_total.alias(_REFUNDED),
         (pl.col(_AMOUNT) - refunded_total).alias("amount"),
     )
     succeeded = status.str.to_lowercase().is_in(SUCCEEDED).fill_null(False)
-    guest = "Customer ID: no customer" + (" or e-mail" if options.guests == "email" else "") + " (guest payment)"
     reason = (
         pl.when(payment_id.is_null())
         .then(pl.concat_str(pl.lit("id: incomplete payment, no charge ("), status.fill_null("no status"), pl.lit(")")))
@@ -177,6 +237,8 @@ def read_payments(
         .then(pl.concat_str(pl.lit("Status: not a succeeded payment ("), status.fill_null("no status"), pl.lit(")")))
         .when(pl.col(_CAPTURED) == "false")
         .then(pl.lit("Captured: not captured"))
+        .when(pl.col(_DUPLICATE).is_not_null())
+        .then(pl.col(_DUPLICATE))
         .when(pl.col(_AMOUNT).is_null())
         .then(pl.lit(f"{amount_col}: missing or not a number"))
         .when(pl.col(_REFUNDED_BAD))
@@ -190,9 +252,7 @@ def read_payments(
             .otherwise(pl.lit(f"{amount_col}: not positive"))
         )
         .when(pl.col("customer_id").is_null())
-        .then(pl.lit(guest))
-        .when(pl.col(_INVOICE).is_in(sorted(invoice_ids)).fill_null(False))
-        .then(pl.lit("Invoice ID: counted as its paid invoice"))
+        .then(pl.lit(guest_reason("Customer ID", options)))
     )
     columns = ("order_id", "customer_id", "ordered_at", "amount", "currency", _EMAIL)
     checked = stage2.select(pl.col(_LINE), reason.alias(_REASON), *columns)

@@ -22,8 +22,9 @@ _CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "invoices": (
         ("orders", "skip"),
-        "API invoices: 'orders' (default) makes paid invoices orders (their payments are then not counted again); "
-        "'skip' rejects every invoice",
+        "invoices (API objects and the invoices export): 'orders' (default) makes paid invoices orders and rejects "
+        "the payments of those invoices read in the same call as duplicates (the money is counted once); 'skip' "
+        "rejects every invoice, so the payments are the orders",
     ),
     "past_due": (
         ("active", "churned", "reject"),

@@ -1,10 +1,14 @@
 """The Dashboard subscriptions export -> subscription segments, read lazily.
 
 No real export was available: the date and flag columns follow code that reads
-real exports (FORMATS.md, "[code]"); the price columns (``Amount``, ``Currency``,
-``Interval``, optional ``Quantity``, ``Interval Count``, ``Coupon``) are
-unverified, so a file without them is refused with a clear message rather
-than guessed at.  The policies are those of API subscriptions (``docs/stripe.md``).
+real exports (FORMATS.md, "[code]"); so do the price columns ``Plan``,
+``Quantity``, ``Currency``, ``Interval`` and ``Amount`` (major units per
+interval), seen in code reading real exports but not in a file.  Each price
+field is also looked for under ``Plan ...``/``Price ...`` names (``Plan
+Amount``, ``Price Interval``...), ignoring case; those variants and ``Interval
+Count`` (default 1) are assumed.  A file without the price is refused with a message naming the file
+and the missing columns rather than guessed at.  The policies are those of API
+subscriptions (``docs/stripe.md``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from retainlib.errors import SourceError
 from retainlib.report import FileLoad
 from retainlib.tables import MONEY
 from retainlib_stripe._api import MONTHS_PER_INTERVAL
-from retainlib_stripe._csv import _LINE, _REASON, DATE_HINT, _money, _scan, _split, _text, _when
+from retainlib_stripe._csv import _LINE, _REASON, DATE_HINT, _money, _scan, _split, _text, _when, pick
 from retainlib_stripe._options import Options
 
 __all__ = ["PRICE_COLUMNS", "SUBSCRIPTION_COLUMNS", "is_subscriptions", "read_subscriptions"]
@@ -27,8 +31,17 @@ __all__ = ["PRICE_COLUMNS", "SUBSCRIPTION_COLUMNS", "is_subscriptions", "read_su
 #: Columns that mark a subscriptions export (besides a start column, old or new name).
 SUBSCRIPTION_COLUMNS = ("id", "Customer ID", "Status", "Current Period End (UTC)")
 _STARTS = ("Start Date (UTC)", "Start (UTC)")
-#: Columns needed to compute MRR (unverified names).
-PRICE_COLUMNS = ("Amount", "Currency", "Interval")
+#: Price field -> the column names it is looked for under, in order (exact name first, then ignoring case).
+PRICE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "amount": ("Amount", "Plan Amount", "Price Amount", "Unit Amount"),
+    "currency": ("Currency", "Plan Currency", "Price Currency"),
+    "interval": ("Interval", "Plan Interval", "Price Interval"),
+    "interval_count": ("Interval Count", "Plan Interval Count", "Price Interval Count"),
+    "quantity": ("Quantity", "Plan Quantity"),
+    "coupon": ("Coupon", "Coupon ID"),
+}
+#: The price fields MRR needs.
+_REQUIRED = ("amount", "currency", "interval")
 _QUANTUM = Decimal("0.0001")
 _MRR_KEY = ("_amount_text", "_quantity", "_interval", "_count")
 
@@ -56,18 +69,22 @@ def _mrr_table(keys: pl.DataFrame) -> pl.DataFrame:
 def read_subscriptions(path: Path, options: Options) -> tuple[pl.DataFrame, FileLoad]:
     """Segments from a subscriptions export, and its load."""
     frame, names = _scan(path)
-    missing = [c for c in PRICE_COLUMNS if c not in names]
+    found = {field: pick(names, candidates) for field, candidates in PRICE_COLUMNS.items()}
+    missing = [field for field in _REQUIRED if found[field] is None]
     if missing:
+        tried = "; ".join(f"{PRICE_COLUMNS[f][0]}: {' / '.join(PRICE_COLUMNS[f])}" for f in missing)
         raise SourceError(
-            f"this subscriptions export lacks {', '.join(missing)}: MRR needs each subscription's price; "
-            "export with the Amount, Currency and Interval columns, or read the subscriptions from the API",
+            f"this subscriptions export lacks {', '.join(PRICE_COLUMNS[f][0] for f in missing)}: MRR needs each "
+            f"subscription's price (columns looked for: {tried}); export with the Amount, Currency and Interval "
+            "columns, or read the subscriptions from the API",
             file=path,
             source="stripe",
         )
+    price = {field: found[field] or candidates[0] for field, candidates in PRICE_COLUMNS.items()}
     start_col = next(c for c in _STARTS if c in names)
     status = _text(names, "Status").str.to_lowercase()
-    quantity_text = _text(names, "Quantity")
-    count_text = _text(names, "Interval Count")
+    quantity_text = _text(names, price["quantity"])
+    count_text = _text(names, price["interval_count"])
     stage1 = frame.select(
         pl.col(_LINE),
         _text(names, "id").alias("subscription_id"),
@@ -83,16 +100,16 @@ def read_subscriptions(path: Path, options: Options) -> tuple[pl.DataFrame, File
         _when(_text(names, "Canceled At (UTC)")).alias("_canceled_at"),
         _when(_text(names, "Ended At (UTC)")).alias("_ended_at"),
         (_text(names, "Cancel At Period End").str.to_lowercase() == "true").fill_null(False).alias("_at_period_end"),
-        _text(names, "Amount").alias("_amount_text"),
-        _money(_text(names, "Amount"))[0].alias("_amount"),
+        _text(names, price["amount"]).alias("_amount_text"),
+        _money(_text(names, price["amount"]))[0].alias("_amount"),
         pl.when(quantity_text.is_null())
         .then(1)
         .otherwise(quantity_text.cast(pl.Int64, strict=False))
         .alias("_quantity"),
         pl.when(count_text.is_null()).then(1).otherwise(count_text.cast(pl.Int64, strict=False)).alias("_count"),
-        _text(names, "Interval").str.to_lowercase().alias("_interval"),
-        _text(names, "Currency").str.to_uppercase().alias("currency"),
-        _text(names, "Coupon").alias("_coupon"),
+        _text(names, price["interval"]).str.to_lowercase().alias("_interval"),
+        _text(names, price["currency"]).str.to_uppercase().alias("currency"),
+        _text(names, price["coupon"]).alias("_coupon"),
     )
     s = pl.col("_status")
     late = s.is_in(["past_due", "unpaid"]).fill_null(False)
@@ -127,17 +144,17 @@ def read_subscriptions(path: Path, options: Options) -> tuple[pl.DataFrame, File
         .when(pl.col("_start").is_null())
         .then(pl.lit(f"{start_col}: {DATE_HINT}"))
         .when(~interval_ok)
-        .then(pl.lit("Interval: not day, week, month or year"))
+        .then(pl.lit(f"{price['interval']}: not day, week, month or year"))
         .when(pl.col("_amount").is_null())
-        .then(pl.lit("Amount: missing or not a number"))
+        .then(pl.lit(f"{price['amount']}: missing or not a number"))
         .when(pl.col("_quantity").is_null() | (pl.col("_quantity") < 0))
-        .then(pl.lit("Quantity: not a whole number"))
+        .then(pl.lit(f"{price['quantity']}: not a whole number"))
         .when(pl.col("_count").is_null() | (pl.col("_count") < 1))
-        .then(pl.lit("Interval Count: not a whole number from 1"))
+        .then(pl.lit(f"{price['interval_count']}: not a whole number from 1"))
         .when(~pl.col("currency").str.contains(r"^[A-Z]{3}$").fill_null(False))
-        .then(pl.lit("Currency: not an ISO 4217 currency code"))
+        .then(pl.lit(f"{price['currency']}: not an ISO 4217 currency code"))
         .when(pl.col("_coupon").is_not_null() & pl.lit(options.discounts == "reject"))
-        .then(pl.lit("Coupon: a coupon id cannot be applied to MRR (option discounts='ignore')"))
+        .then(pl.lit(f"{price['coupon']}: a coupon id cannot be applied to MRR (option discounts='ignore')"))
         .when(pl.col("_at_period_end") & pl.col("ended_at").is_null())
         .then(pl.lit("Current Period End (UTC): missing (needed for Cancel At Period End)"))
         .when(pl.col("ended_at") <= pl.col("started_at"))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retainlib.datasets import synthetic_tables
+from retainlib.datasets import synthetic_tables, write_synthetic_parquet
 from retainlib.errors import OptionError
 from retainlib.tables import MONEY, TABLES, TIMESTAMP
 
@@ -344,3 +345,24 @@ def test_events_are_modest(store: dict[str, pl.DataFrame]) -> None:
     per_order = e.height / store["orders"].height
     assert 1.0 < per_order < 2.0
     assert {"session", "purchase"} == set(e["event"].unique())
+
+
+def test_parquet_writer_gives_the_same_tables_in_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import retainlib as rl
+    from retainlib import datasets
+
+    monkeypatch.setattr(datasets, "_BLOCK", 700)  # several blocks, hence several part files
+    folder = write_synthetic_parquet(tmp_path / "store", 2_000, seed=5, events=True)
+    assert sorted(p.name for p in (folder / "orders").iterdir()) == [f"part-0000{b}.parquet" for b in range(3)]
+    expected = synthetic_tables(2_000, seed=5, events=True)
+    read = rl.Dataset.read_parquet(folder, validate="full")
+    assert read.source == "synthetic"
+    assert set(read.tables) == set(expected)
+    for name, frame in expected.items():
+        assert read.tables[name].collect().equals(frame), name
+
+
+def test_parquet_writer_checks_its_options(tmp_path: Path) -> None:
+    with pytest.raises(OptionError):
+        write_synthetic_parquet(tmp_path / "store", -1)
+    assert not (tmp_path / "store").exists()

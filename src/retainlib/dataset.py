@@ -221,7 +221,12 @@ class Dataset:
 
     @classmethod
     def read_parquet(cls, folder: str | Path, *, validate: Validate = "schema") -> Dataset:
-        """A dataset from a folder written by :meth:`write_parquet`, scanned lazily."""
+        """A dataset from a folder written by :meth:`write_parquet`, scanned lazily.
+
+        A table is ``folder/<table>.parquet`` or a folder ``folder/<table>/``
+        of ``.parquet`` part files with the same schema (as
+        :func:`retainlib.datasets.write_synthetic_parquet` writes), read as one.
+        """
         root = Path(folder)
         if not root.is_dir():
             raise SourceError("not a folder holding a retainlib dataset", file=root)
@@ -232,12 +237,19 @@ class Dataset:
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise SourceError(f"unreadable dataset metadata: {exc}", file=meta_path) from exc
-        tables: dict[str, Any] = {
-            name: pl.scan_parquet(root / f"{name}.parquet") for name in TABLES if (root / f"{name}.parquet").exists()
-        }
+        tables: dict[str, Any] = {}
+        for name in TABLES:
+            single, parts = root / f"{name}.parquet", root / name
+            if single.exists():
+                tables[name] = pl.scan_parquet(single)
+            elif parts.is_dir() and any(parts.glob("*.parquet")):
+                # A table written in parts (one file per block): scanned as one table.
+                tables[name] = pl.scan_parquet(parts / "*.parquet")
         if not tables:
             raise SourceError(
-                f"no table files found (expected some of {', '.join(n + '.parquet' for n in TABLES)})", file=root
+                f"no table files found (expected some of {', '.join(n + '.parquet' for n in TABLES)}, "
+                "or folders of that name holding .parquet parts)",
+                file=root,
             )
         return cls(**tables, validate=validate, source=meta.get("source"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 import retainlib as rl
 from retainlib.calendar import PeriodName
 from retainlib.errors import CurrencyError, OptionError, SchemaError
+from retainlib.metrics import _common
 from retainlib.metrics.retention import CohortKind
 from retainlib.tables import MONEY, TIMESTAMP
 
@@ -26,6 +28,16 @@ UTC = dt.UTC
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "America/Santiago"]
 PERIODS: list[PeriodName] = ["day", "week", "month", "quarter", "year"]
 KINDS: list[CohortKind] = ["classic", "rolling"]
+
+
+@pytest.fixture(autouse=True, scope="module", params=["mask", "rows"])
+def plan(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs with both plans: the per-customer bit masks and the (customer, period) rows."""
+    saved = _common.MASK_PERIODS
+    if request.param == "rows":
+        _common.MASK_PERIODS = 0
+    yield request.param
+    _common.MASK_PERIODS = saved
 
 
 def frame(orders: list[ref.Order]) -> pl.DataFrame:
@@ -324,3 +336,29 @@ def test_sample_store_runs_every_kernel() -> None:
     assert (cohorts.filter(pl.col("period_number") == 0)["retention"] == 1.0).all()
     subs = rl.retention_rate(store, table="subscriptions")
     assert subs.height > 12
+
+
+@pytest.mark.parametrize("months", [1, 2, 61, 62, 63, 64])
+def test_spans_around_the_mask_limit(months: int) -> None:
+    """Activity over exactly 62 periods takes the mask plan, 63 the rows plan; both match the reference."""
+    start = dt.datetime(2019, 1, 15, 12, tzinfo=UTC)
+
+    def month(k: int) -> dt.datetime:
+        return start.replace(year=2019 + k // 12, month=1 + k % 12)
+
+    orders = [
+        ref.Order("a", month(0), Decimal("10"), "x"),
+        ref.Order("a", month(0), Decimal("5"), "x"),
+        ref.Order("a", month(months - 1), Decimal("7"), "x"),
+        ref.Order("b", month(months // 2), Decimal("3"), "y"),
+        ref.Order("b", month(months // 2 + 1 if months > 2 else months // 2), Decimal("4"), "y"),
+        ref.Order("c", month(months - 1), Decimal("1"), None),
+    ]
+    data = frame(orders)
+    plan = _common.mask_plan(_common.prepare(data, metric="test", tables=["orders"]))
+    assert (plan is not None) == (months <= _common.MASK_PERIODS)
+    approx_rows(rows(rl.retention_rate(data)), ref.retention_rate(orders, period="month", tz="UTC", week_start=0))
+    for kind in KINDS:
+        got = rl.cohort_retention(data, kind=kind)
+        want = ref.cohort_retention(orders, kind=kind, period="month", tz="UTC")
+        approx_rows(rows(got), want)

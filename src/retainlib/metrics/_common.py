@@ -21,7 +21,7 @@ rows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, TypeAlias, TypeVar
 
 import attrs
@@ -35,16 +35,23 @@ from retainlib.tables import MONEY, TABLES, TIMESTAMP, TableName
 
 __all__ = [
     "ANY_ACTIVITY",
+    "MASK",
+    "MASK_PERIODS",
     "PERIOD_INDEX",
     "By",
     "Data",
+    "MaskPlan",
     "Prepared",
+    "active_rows",
     "activity",
     "as_of_instant",
+    "bit_counts",
     "check_single_currency",
     "finish",
     "is_complete",
     "last_instant",
+    "mask_counts",
+    "mask_plan",
     "over_by",
     "periods",
     "prepare",
@@ -273,16 +280,94 @@ def activity(p: Prepared, *, events: Sequence[str] | None = None) -> pl.LazyFram
     keys = [*p.by, "customer_id"]
     if p.table == "subscriptions":
         return _subscription_activity(p)
-    time_col = TABLES[p.table].time
+    revenue = pl.col("amount").sum() if p.table == "orders" else pl.lit(None, dtype=MONEY)
+    return (
+        active_rows(p, events)
+        .group_by(*keys, cal.timestamp_index(TABLES[p.table].time).alias(PERIOD_INDEX))
+        .agg(revenue.alias("revenue"), pl.len().cast(pl.UInt32).alias("orders"))
+    )
+
+
+def active_rows(p: Prepared, events: Sequence[str] | None) -> pl.LazyFrame:
+    """The rows of an orders or events table that count as activity (before ``as_of``, chosen events)."""
     frame = p.frame
     if p.as_of is not None:
-        frame = frame.filter(pl.col(time_col) < pl.lit(p.as_of, dtype=TIMESTAMP))
+        frame = frame.filter(pl.col(TABLES[p.table].time) < pl.lit(p.as_of, dtype=TIMESTAMP))
     if p.table == "events" and events is not None:
         frame = frame.filter(pl.col("event").is_in(list(events)))
-    revenue = pl.col("amount").sum() if p.table == "orders" else pl.lit(None, dtype=MONEY)
-    return frame.group_by(*keys, cal.timestamp_index(time_col).alias(PERIOD_INDEX)).agg(
-        revenue.alias("revenue"), pl.len().cast(pl.UInt32).alias("orders")
+    return frame
+
+
+#: Activity spanning at most this many periods takes the bit-mask plan (see :func:`mask_plan`).
+MASK_PERIODS = 62
+#: Name of the per-customer activity bit-mask column.
+MASK = "_mask"
+
+
+@attrs.frozen(kw_only=True)
+class MaskPlan:
+    """Per-customer activity as a bit mask: bit ``j`` set when active in period ``base + j``.
+
+    Attributes:
+        base: period index of bit 0 (the first period with activity in the data).
+        size: number of periods from the first to the last with activity (at most :data:`MASK_PERIODS`).
+        masks: lazy ``(by..., _mask, _w)``: each distinct mask of each segment and how many customers have it.
+    """
+
+    base: int
+    size: int
+    masks: pl.LazyFrame
+
+    def bit(self, mask: pl.Expr, j: int) -> pl.Expr:
+        """Whether bit ``j`` of ``mask`` is set (Boolean)."""
+        return (mask & (1 << j)) != 0
+
+    def first(self, mask: pl.Expr) -> pl.Expr:
+        """The offset (from ``base``) of the first active period of a mask."""
+        return mask.bitwise_trailing_zeros().cast(pl.Int64)
+
+    def last(self, mask: pl.Expr) -> pl.Expr:
+        """The offset (from ``base``) of the last active period of a mask."""
+        return 63 - mask.bitwise_leading_zeros().cast(pl.Int64)
+
+
+def mask_plan(p: Prepared, *, events: Sequence[str] | None = None) -> MaskPlan | None:
+    """The bit-mask plan of an orders or events table, or ``None`` when it does not apply.
+
+    One ``group_by`` over the customers (one integer ``bitwise_or`` per
+    customer, an additive and mergeable partial aggregate) replaces the
+    ``(customer, period)`` activity table: with at most :data:`MASK_PERIODS`
+    periods between the first and the last activity, each customer's activity
+    is one Int64, and the kernels count bits over the distinct masks.
+
+    It takes one small pre-pass (the minimum and maximum of the time column) to
+    fix bit 0 and check the span; it returns ``None`` (the caller uses
+    :func:`activity`) for subscriptions, for no activity at all, and for longer
+    spans (daily periods over years, say).
+    """
+    if p.table == "subscriptions":
+        return None
+    time_col = TABLES[p.table].time
+    rows = active_rows(p, events)
+    first, last = rows.select(pl.col(time_col).min().alias("a"), pl.col(time_col).max().alias("b")).collect().row(0)
+    if first is None:
+        return None
+    cal = p.calendar
+    base, top = pl.select(
+        cal.timestamp_index(pl.lit(first, dtype=TIMESTAMP)).alias("a"),
+        cal.timestamp_index(pl.lit(last, dtype=TIMESTAMP)).alias("b"),
+    ).row(0)
+    size = top - base + 1
+    if size > MASK_PERIODS:
+        return None
+    bit = pl.lit(2, dtype=pl.Int64).pow(cal.timestamp_index(time_col) - base)
+    masks = (
+        rows.group_by(*p.by, "customer_id")
+        .agg(bit.bitwise_or().alias(MASK))
+        .group_by(*p.by, MASK)
+        .agg(pl.len().cast(pl.Int64).alias("_w"))
     )
+    return MaskPlan(base=base, size=size, masks=masks)
 
 
 def last_instant(p: Prepared) -> pl.Expr:
@@ -351,3 +436,42 @@ def check_single_currency(p: Prepared) -> None:
             "added together: pass by='currency' (or include it in by) or convert them first",
             currencies=found,
         )
+
+
+def mask_counts(plan: MaskPlan, by: Sequence[str], counts: Mapping[str, Callable[[int], pl.Expr]]) -> pl.LazyFrame:
+    """Per segment and period: how many customers satisfy each condition, from the distinct masks.
+
+    ``counts`` maps an output column to a function of the bit offset ``j``
+    giving a Boolean expression over the mask columns; the result has the
+    ``by`` columns, ``_period`` (``base + j``) and one UInt32 column per entry.
+    """
+    return bit_counts(plan.masks, by, plan.size, counts, name=PERIOD_INDEX, start=plan.base)
+
+
+def bit_counts(
+    frame: pl.LazyFrame,
+    keys: Sequence[str],
+    size: int,
+    counts: Mapping[str, Callable[[int], pl.Expr]],
+    *,
+    name: str,
+    start: int = 0,
+) -> pl.LazyFrame:
+    """Per ``keys`` and ``j`` in ``range(size)``: the summed weight ``_w`` of the rows where each condition holds.
+
+    The long result has the ``keys``, ``name`` (``start + j``) and one UInt32
+    column per entry of ``counts`` (a function of ``j`` giving a Boolean
+    expression over ``frame``'s columns).
+    """
+    weight = pl.col("_w")
+    aggs = [(fn(j).cast(pl.Int64) * weight).sum().alias(f"{col}{j}") for col, fn in counts.items() for j in range(size)]
+    wide = frame.group_by(*keys).agg(aggs) if keys else frame.select(aggs)
+    return (
+        wide.select(
+            *keys,
+            pl.int_ranges(start, start + size).alias(name),
+            *(pl.concat_list([f"{col}{j}" for j in range(size)]).alias(col) for col in counts),
+        )
+        .explode(name, *counts)
+        .with_columns(pl.col(*counts).cast(pl.UInt32))
+    )

@@ -19,6 +19,7 @@ from retainlib.metrics._common import (
     PERIOD_INDEX,
     By,
     Data,
+    active_rows,
     activity,
     finish,
     is_complete,
@@ -126,17 +127,32 @@ def repeat_purchase_rate(
         week_start=week_start,
         as_of=as_of,
     )
-    active = activity(p)
     keys = [*p.by, "customer_id"]
-    # Per customer: first period, total orders, and the period of the second order.
-    ranked = active.sort(*keys, PERIOD_INDEX).with_columns(
-        pl.col("orders").cum_sum().over(keys).alias("_cum"),
-    )
-    customers = ranked.group_by(keys).agg(
-        pl.col(PERIOD_INDEX).min().alias("_cohort"),
-        pl.col("orders").sum().alias("_orders"),
-        pl.col(PERIOD_INDEX).filter(pl.col("_cum") >= 2).min().alias("_second"),
-    )
+    if k is None:
+        # Per customer: first period and number of orders, in one pass over the orders.
+        customers = (
+            active_rows(p, None)
+            .group_by(keys)
+            .agg(
+                p.calendar.timestamp_index("ordered_at").min().alias("_cohort"),
+                pl.len().cast(pl.UInt32).alias("_orders"),
+            )
+            .with_columns(pl.lit(None, dtype=pl.Int64).alias("_second"))
+        )
+    else:
+        # Per customer: first period, total orders, and the period of the second order.
+        ranked = (
+            activity(p)
+            .sort(*keys, PERIOD_INDEX)
+            .with_columns(
+                pl.col("orders").cum_sum().over(keys).alias("_cum"),
+            )
+        )
+        customers = ranked.group_by(keys).agg(
+            pl.col(PERIOD_INDEX).min().alias("_cohort"),
+            pl.col("orders").sum().alias("_orders"),
+            pl.col(PERIOD_INDEX).filter(pl.col("_cum") >= 2).min().alias("_second"),
+        )
     repeat = pl.col("_orders") >= 2 if k is None else (pl.col("_second") - pl.col("_cohort")) <= k
     group = [*p.by, "_cohort"] if per_cohort else list(p.by)
     counts = (customers.group_by(group) if group else customers.group_by(pl.lit(0).alias("_all"))).agg(
@@ -149,7 +165,7 @@ def repeat_purchase_rate(
         if p.by:
             result = result.sort(*p.by)
         return finish(result, p)
-    bounds = window(p, active).select(*p.by, "_end")
+    bounds = window(p, customers.select(*p.by, pl.col("_cohort").alias(PERIOD_INDEX))).select(*p.by, "_end")
     cal = p.calendar
     joined = (
         counts.join(bounds, on=list(p.by), how="left", nulls_equal=True) if p.by else counts.join(bounds, how="cross")

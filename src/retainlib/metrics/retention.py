@@ -18,14 +18,20 @@ from retainlib.dataset import Dataset
 from retainlib.errors import OptionError, SchemaError
 from retainlib.metrics._common import (
     ANY_ACTIVITY,
+    MASK,
     PERIOD_INDEX,
     By,
     Data,
+    MaskPlan,
     Prepared,
+    active_rows,
     activity,
+    bit_counts,
     check_single_currency,
     finish,
     is_complete,
+    mask_counts,
+    mask_plan,
     over_by,
     periods,
     prepare,
@@ -163,15 +169,31 @@ def retention_rate(
         as_of=as_of,
         table=table,
     )
-    active = activity(p, events=events)
-    flagged = _flags(p, active)
-    counts = flagged.group_by(*p.by, PERIOD_INDEX).agg(
-        pl.len().cast(pl.UInt32).alias("end"),
-        (pl.col("_prev") == pl.col(PERIOD_INDEX) - 1).sum().cast(pl.UInt32).alias("retained"),
-        (pl.col(PERIOD_INDEX) == pl.col("_cohort")).sum().cast(pl.UInt32).alias("new"),
-    )
+    plan = mask_plan(p, events=events)
+    if plan is not None:
+        # One bit per period per customer: retained in p = bits p-1 and p both set.
+        m = pl.col(MASK)
+        counts = mask_counts(
+            plan,
+            p.by,
+            {
+                "end": lambda j: plan.bit(m, j),
+                "retained": lambda j: plan.bit(m & (m * 2), j),
+                "new": lambda j: plan.first(m) == j,
+            },
+        )
+        bounds = window(p, plan.masks.select(*p.by, (plan.base + plan.first(m)).alias(PERIOD_INDEX)))
+    else:
+        active = activity(p, events=events)
+        flagged = _flags(p, active)
+        counts = flagged.group_by(*p.by, PERIOD_INDEX).agg(
+            pl.len().cast(pl.UInt32).alias("end"),
+            (pl.col("_prev") == pl.col(PERIOD_INDEX) - 1).sum().cast(pl.UInt32).alias("retained"),
+            (pl.col(PERIOD_INDEX) == pl.col("_cohort")).sum().cast(pl.UInt32).alias("new"),
+        )
+        bounds = window(p, active)
     cal = p.calendar
-    grid = periods(window(p, active)).select(*p.by, PERIOD_INDEX, "_end", "_first")
+    grid = periods(bounds).select(*p.by, PERIOD_INDEX, "_end", "_first")
     result = (
         grid.join(counts, on=[*p.by, PERIOD_INDEX], how="left", nulls_equal=True)
         .with_columns(pl.col("end", "retained", "new").fill_null(0))
@@ -324,19 +346,23 @@ def cohort_retention(
         )
     if p.table == "orders":
         check_single_currency(p)
-    active = activity(p, events=events)
-    if p.table != "orders":
-        active = active.with_columns(pl.lit(None, dtype=MONEY).alias("revenue"))
-    flagged = _flags(p, active)
     cohort_keys = [*p.by, "_cohort"]
-    per_k = flagged.with_columns((pl.col(PERIOD_INDEX) - pl.col("_cohort")).alias("_k"))
-    classic = per_k.group_by(*cohort_keys, "_k").agg(
-        pl.len().cast(pl.UInt32).alias("_active"), pl.col("revenue").sum().alias("_revenue")
-    )
-    lasts = per_k.group_by(*p.by, "customer_id", "_cohort").agg(pl.col("_k").max().alias("_span"))
-    spans = lasts.group_by(*cohort_keys, pl.col("_span").alias("_k")).agg(pl.len().cast(pl.UInt32).alias("_ending"))
-    sizes = lasts.group_by(*cohort_keys).agg(pl.len().cast(pl.UInt32).alias("cohort_size"))
-    bounds = window(p, active)
+    plan = mask_plan(p, events=events)
+    if plan is not None:
+        classic, spans, sizes, bounds = _cohort_counts_from_masks(p, plan, events)
+    else:
+        active = activity(p, events=events)
+        if p.table != "orders":
+            active = active.with_columns(pl.lit(None, dtype=MONEY).alias("revenue"))
+        flagged = _flags(p, active)
+        per_k = flagged.with_columns((pl.col(PERIOD_INDEX) - pl.col("_cohort")).alias("_k"))
+        classic = per_k.group_by(*cohort_keys, "_k").agg(
+            pl.len().cast(pl.UInt32).alias("_active"), pl.col("revenue").sum().alias("_revenue")
+        )
+        lasts = per_k.group_by(*p.by, "customer_id", "_cohort").agg(pl.col("_k").max().alias("_span"))
+        spans = lasts.group_by(*cohort_keys, pl.col("_span").alias("_k")).agg(pl.len().cast(pl.UInt32).alias("_ending"))
+        sizes = lasts.group_by(*cohort_keys).agg(pl.len().cast(pl.UInt32).alias("cohort_size"))
+        bounds = window(p, active)
     cal = p.calendar
     grid = (
         (sizes.join(bounds, on=list(p.by), how="inner", nulls_equal=True) if p.by else sizes.join(bounds, how="cross"))
@@ -439,3 +465,41 @@ def triangle(result: pl.DataFrame | pl.LazyFrame, *, value: str = "retention") -
     if wide.height == 0:
         wide = frame.select(index)
     return wide if eager else wide.lazy()
+
+
+def _cohort_counts_from_masks(
+    p: Prepared, plan: MaskPlan, events: Sequence[str] | None
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """Cohort counts from per-customer activity masks: (classic, spans, sizes, bounds) as the row plan makes them.
+
+    Customer counts come from the distinct masks (cohort = lowest set bit,
+    span = highest - lowest, active in k = bit k of the mask shifted to the
+    cohort); revenue by (cohort, k) needs the orders with their customer's
+    cohort, one window over the customers.
+    """
+    m, weight = pl.col(MASK), pl.col("_w")
+    first = plan.first(m)
+    cohort_keys = [*p.by, "_cohort"]
+    dist = plan.masks.with_columns(
+        (plan.base + first).alias("_cohort"),
+        (plan.last(m) - first).alias("_span"),
+        (m // pl.lit(2, dtype=pl.Int64).pow(first)).alias("_norm"),
+    )
+    sizes = dist.group_by(*cohort_keys).agg(weight.sum().cast(pl.UInt32).alias("cohort_size"))
+    spans = dist.group_by(*cohort_keys, pl.col("_span").alias("_k")).agg(weight.sum().cast(pl.UInt32).alias("_ending"))
+    norm = pl.col("_norm")
+    active = bit_counts(dist, cohort_keys, plan.size, {"_active": lambda k: plan.bit(norm, k)}, name="_k")
+    if p.table == "orders":
+        index = p.calendar.timestamp_index("ordered_at")
+        revenue = (
+            active_rows(p, events)
+            .select(*p.by, "customer_id", "amount", index.alias(PERIOD_INDEX))
+            .with_columns(pl.col(PERIOD_INDEX).min().over([*p.by, "customer_id"]).alias("_cohort"))
+            .group_by(*cohort_keys, (pl.col(PERIOD_INDEX) - pl.col("_cohort")).alias("_k"))
+            .agg(pl.col("amount").sum().alias("_revenue"))
+        )
+        classic = active.join(revenue, on=[*cohort_keys, "_k"], how="left", nulls_equal=True)
+    else:
+        classic = active.with_columns(pl.lit(None, dtype=MONEY).alias("_revenue"))
+    bounds = window(p, dist.select(*p.by, pl.col("_cohort").alias(PERIOD_INDEX)))
+    return classic, spans, sizes, bounds

@@ -215,7 +215,8 @@ def rfm(
     -------
     polars.DataFrame or polars.LazyFrame
         The same kind as ``orders`` (a Dataset gives a DataFrame), one row per
-        (by..., customer), sorted by them: the ``by`` columns, ``customer_id``
+        (by..., customer), in no particular order (sorting millions of ids
+        would cost as much as the summary; sort it when order matters): the ``by`` columns, ``customer_id``
         (String), ``frequency`` (Int64), ``recency`` and ``T`` (Float64, in units
         of ``freq`` times ``freq_multiplier``), ``monetary_value`` (Float64, in the
         orders' currency per unit with orders).  With ``holdout_end`` also
@@ -287,13 +288,7 @@ def rfm(
         _check_currencies(p, frame if last is None else frame.filter(placed < pl.lit(last, dtype=TIMESTAMP)))
 
     calibration = frame if end is None else frame.filter(placed < pl.lit(end, dtype=TIMESTAMP))
-    units = calibration.group_by(*keys, unit_index).agg(pl.col("amount").sum().alias("_sum"))
-    customers = units.group_by(keys).agg(
-        pl.col("_unit").min().alias("_first"),
-        pl.col("_unit").max().alias("_last"),
-        pl.len().cast(pl.Int64).alias("frequency") - 1,
-        (pl.col("_sum").sum() - pl.col("_sum").get(pl.col("_unit").arg_min())).alias("_repeat"),
-    )
+    customers = _summaries(calibration.with_columns(unit_index), keys)
     if end is None:  # the unit of the segment's last order
         end_unit = pl.col("_last").max().over(p.by) if p.by else pl.col("_last").max()
     else:
@@ -310,10 +305,11 @@ def rfm(
         assert end is not None
         holdout = (
             frame.filter((placed >= pl.lit(end, dtype=TIMESTAMP)) & (placed < pl.lit(hold, dtype=TIMESTAMP)))
-            .group_by(*keys, unit_index)
-            .agg(pl.col("amount").sum().alias("_sum"))
             .group_by(keys)
-            .agg(pl.len().cast(pl.Int64).alias("frequency_holdout"), pl.col("_sum").sum().alias("_holdout"))
+            .agg(
+                unit_index.n_unique().cast(pl.Int64).alias("frequency_holdout"),
+                pl.col("amount").sum().alias("_holdout"),
+            )
         )
         duration = (_unit_of(hold, p) - _unit_of(end, p)) / multiplier  # Python division: exactly rounded
         result = result.join(holdout, on=keys, how="left", nulls_equal=True).select(
@@ -326,7 +322,41 @@ def rfm(
             _mean(pl.col("_holdout"), pl.col("frequency_holdout")).fill_null(0.0).alias("monetary_value_holdout"),
             pl.lit(duration, dtype=pl.Float64).alias("duration_holdout"),
         )
-    return finish(result.sort(keys, nulls_last=True), p)
+    return finish(result, p)
+
+
+def _summaries(orders: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
+    """Per customer: first and last unit, ``frequency`` (distinct units - 1), ``_repeat`` (spend after unit one).
+
+    One ``group_by`` over the customers does it all when no customer has two
+    orders in one unit (then the first unit's spend is the amount of the
+    earliest order, ``min_by``).  Customers with such a repeat (distinct units
+    fewer than orders) get their first unit's spend summed exactly in a second,
+    small query over their own orders only.
+    """
+    unit = pl.col("_unit")
+    per = orders.group_by(keys).agg(
+        unit.min().alias("_first"),
+        unit.max().alias("_last"),
+        unit.n_unique().cast(pl.Int64).alias("_units"),
+        pl.len().cast(pl.Int64).alias("_orders"),
+        pl.col("amount").sum().alias("_total"),
+        pl.col("amount").min_by("_unit").alias("_head"),
+    )
+    shared = per.filter(pl.col("_orders") > pl.col("_units")).select(*keys, "_first")
+    heads = (
+        orders.join(shared, on=keys, how="inner", nulls_equal=True)
+        .filter(unit == pl.col("_first"))
+        .group_by(keys)
+        .agg(pl.col("amount").sum().alias("_head_exact"))
+    )
+    return per.join(heads, on=keys, how="left", nulls_equal=True).select(
+        *keys,
+        "_first",
+        "_last",
+        (pl.col("_units") - 1).alias("frequency"),
+        (pl.col("_total") - pl.coalesce("_head_exact", "_head")).alias("_repeat"),
+    )
 
 
 def _unit_of(cutoff: dt.datetime, p: Prepared) -> int:

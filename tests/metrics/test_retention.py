@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import retainlib as rl
 from retainlib.calendar import PeriodName
+from retainlib.datasets import synthetic_store, synthetic_tables
 from retainlib.errors import CurrencyError, OptionError, SchemaError
 from retainlib.metrics import _common
 from retainlib.metrics.retention import CohortKind
@@ -362,3 +363,26 @@ def test_spans_around_the_mask_limit(months: int) -> None:
         got = rl.cohort_retention(data, kind=kind)
         want = ref.cohort_retention(orders, kind=kind, period="month", tz="UTC")
         approx_rows(rows(got), want)
+
+
+@pytest.mark.parametrize("engine", ["auto", "streaming", "in-memory"])
+def test_every_engine_gives_the_same_numbers(engine: Any) -> None:
+    store = synthetic_store(300, seed=4, events=False)
+    orders = store.orders
+    assert orders is not None
+    eager = orders.collect()
+    for kernel in (rl.retention_rate, rl.cohort_retention, rl.repeat_purchase_rate, rl.returning_customer_rate):
+        want = kernel(eager)
+        assert kernel(eager, engine=engine).equals(want), kernel.__name__
+        assert kernel(orders, engine=engine).collect(engine=engine).equals(want), kernel.__name__
+    summary = rl.rfm(eager, engine=engine).sort("customer_id")
+    assert summary.equals(rl.rfm(eager).sort("customer_id"))
+    subscriptions = store.subscriptions
+    assert subscriptions is not None
+    assert rl.mrr_movements(subscriptions.collect(), engine=engine).equals(rl.mrr_movements(subscriptions.collect()))
+
+
+def test_unknown_engine_is_an_option_error() -> None:
+    orders = synthetic_tables(50, seed=1, events=False)["orders"]
+    with pytest.raises(OptionError, match="engine"):
+        rl.retention_rate(orders, engine="gpu")  # type: ignore[call-overload]

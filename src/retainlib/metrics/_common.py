@@ -35,17 +35,20 @@ from retainlib.tables import MONEY, TABLES, TIMESTAMP, TableName
 
 __all__ = [
     "ANY_ACTIVITY",
+    "ENGINES",
     "MASK",
     "MASK_PERIODS",
     "PERIOD_INDEX",
     "By",
     "Data",
+    "Engine",
     "MaskPlan",
     "Prepared",
     "active_rows",
     "activity",
     "as_of_instant",
     "bit_counts",
+    "check_engine",
     "check_single_currency",
     "finish",
     "is_complete",
@@ -68,6 +71,18 @@ By: TypeAlias = str | Sequence[str] | None
 ANY_ACTIVITY: tuple[TableName, ...] = ("orders", "subscriptions", "events")
 #: Name of the integer period-index column inside kernels.
 PERIOD_INDEX = "_period"
+#: The polars engine that runs a kernel's collects: ``"auto"`` (polars' choice: the streaming engine
+#: in polars 2), ``"streaming"`` (bounded memory, larger-than-memory data) or ``"in-memory"``.
+Engine: TypeAlias = Literal["auto", "streaming", "in-memory"]
+ENGINES: tuple[Engine, ...] = ("auto", "streaming", "in-memory")
+
+
+def check_engine(engine: object) -> Engine:
+    """``engine`` if it names a polars engine, else :class:`OptionError`."""
+    for name in ENGINES:
+        if engine == name:
+            return name
+    raise OptionError(f"engine is one of {', '.join(ENGINES)}", option="engine", value=engine)
 
 
 @attrs.frozen(kw_only=True)
@@ -82,6 +97,7 @@ class Prepared:
         calendar: period, time zone and week start.
         as_of: end of observation (UTC), or ``None`` for "the last timestamp in the data".
         customers: the customers table, when a Dataset provided one.
+        engine: the polars engine of the kernel's collects (its result, and its small pre-passes).
     """
 
     frame: pl.LazyFrame
@@ -91,6 +107,7 @@ class Prepared:
     calendar: Calendar
     as_of: dt.datetime | None
     customers: pl.LazyFrame | None = None
+    engine: Engine = "auto"
 
 
 def _by_columns(by: By) -> tuple[str, ...]:
@@ -153,6 +170,7 @@ def prepare(
     week_start: WeekStart = 0,
     as_of: dt.datetime | dt.date | None = None,
     table: TableName | None = None,
+    engine: Engine = "auto",
 ) -> Prepared:
     """Check a kernel's input and common options; see the module docs.
 
@@ -160,6 +178,7 @@ def prepare(
     ``table`` picks one explicitly (for a Dataset holding several).
     """
     calendar = Calendar(period=period, tz=check_tz(tz), week_start=week_start)
+    engine = check_engine(engine)
     by_cols = _by_columns(by)
     end = as_of_instant(as_of, calendar.tz)
     if table is not None and table not in tables:
@@ -194,7 +213,14 @@ def prepare(
         )
     frame = _attach_by(frame, by_cols, customers, chosen)
     return Prepared(
-        frame=frame, table=chosen, eager=eager, by=by_cols, calendar=calendar, as_of=end, customers=customers
+        frame=frame,
+        table=chosen,
+        eager=eager,
+        by=by_cols,
+        calendar=calendar,
+        as_of=end,
+        customers=customers,
+        engine=engine,
     )
 
 
@@ -223,7 +249,7 @@ def _attach_by(
 
 def finish(result: pl.LazyFrame, prepared: Prepared) -> pl.DataFrame | pl.LazyFrame:
     """The result in the caller's kind: collected for eager input and Datasets, else lazy."""
-    return result.collect() if prepared.eager else result
+    return result.collect(engine=prepared.engine) if prepared.eager else result
 
 
 def safe_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
@@ -349,7 +375,8 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None) -> MaskPlan |
         return None
     time_col = TABLES[p.table].time
     rows = active_rows(p, events)
-    first, last = rows.select(pl.col(time_col).min().alias("a"), pl.col(time_col).max().alias("b")).collect().row(0)
+    span = rows.select(pl.col(time_col).min().alias("a"), pl.col(time_col).max().alias("b"))
+    first, last = span.collect(engine=p.engine).row(0)
     if first is None:
         return None
     cal = p.calendar
@@ -429,7 +456,9 @@ def check_single_currency(p: Prepared) -> None:
     """
     if "currency" in p.by:
         return
-    found = p.frame.select(pl.col("currency").unique().sort()).collect().to_series().drop_nulls().to_list()
+    found = (
+        p.frame.select(pl.col("currency").unique().sort()).collect(engine=p.engine).to_series().drop_nulls().to_list()
+    )
     if len(found) > 1:
         raise CurrencyError(
             f"the {p.table} mix currencies ({', '.join(found)}); amounts in different currencies are never "

@@ -19,6 +19,7 @@ from retainlib.metrics._common import (
     PERIOD_INDEX,
     By,
     Data,
+    Engine,
     active_rows,
     activity,
     finish,
@@ -51,6 +52,7 @@ def repeat_purchase_rate(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
 ) -> pl.LazyFrame: ...
 @overload
 def repeat_purchase_rate(
@@ -63,6 +65,7 @@ def repeat_purchase_rate(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
 ) -> pl.DataFrame: ...
 def repeat_purchase_rate(
     data: Data,
@@ -74,6 +77,7 @@ def repeat_purchase_rate(
     as_of: dt.datetime | dt.date | None = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
 ) -> pl.DataFrame | pl.LazyFrame:
     """Share of customers who ordered more than once.
 
@@ -125,6 +129,7 @@ def repeat_purchase_rate(
         period=period,
         tz=tz,
         week_start=week_start,
+        engine=engine,
         as_of=as_of,
     )
     keys = [*p.by, "customer_id"]
@@ -190,6 +195,7 @@ def returning_customer_rate(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
 ) -> pl.LazyFrame: ...
 @overload
 def returning_customer_rate(
@@ -200,6 +206,7 @@ def returning_customer_rate(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
 ) -> pl.DataFrame: ...
 def returning_customer_rate(
     data: Data,
@@ -209,6 +216,7 @@ def returning_customer_rate(
     as_of: dt.datetime | dt.date | None = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
 ) -> pl.DataFrame | pl.LazyFrame:
     """Shopify's returning customer rate: of the customers who ordered in a period, the share with 2+ lifetime orders.
 
@@ -248,6 +256,7 @@ def returning_customer_rate(
         period=period,
         tz=tz,
         week_start=week_start,
+        engine=engine,
         as_of=as_of,
     )
     active = activity(p)

@@ -22,6 +22,7 @@ from retainlib.metrics._common import (
     PERIOD_INDEX,
     By,
     Data,
+    Engine,
     MaskPlan,
     Prepared,
     active_rows,
@@ -78,6 +79,7 @@ def retention_rate(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
     table: TableName | None = ...,
     events: Sequence[str] | None = ...,
 ) -> pl.LazyFrame: ...
@@ -90,6 +92,7 @@ def retention_rate(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
     table: TableName | None = ...,
     events: Sequence[str] | None = ...,
 ) -> pl.DataFrame: ...
@@ -101,6 +104,7 @@ def retention_rate(
     as_of: dt.datetime | dt.date | None = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
     table: TableName | None = None,
     events: Sequence[str] | None = None,
 ) -> pl.DataFrame | pl.LazyFrame:
@@ -139,6 +143,11 @@ def retention_rate(
         Which table of a Dataset defines activity.
     events
         With events: only these event names count as activity.
+    engine
+        The polars engine of the collects the kernel makes (its result for eager
+        input, its small pre-passes): ``"auto"`` (default: polars' choice, the
+        streaming engine in polars 2), ``"streaming"`` or ``"in-memory"``.  Lazy
+        input returns a LazyFrame: pass the engine to your own ``collect``.
 
     Returns
     -------
@@ -166,6 +175,7 @@ def retention_rate(
         period=period,
         tz=tz,
         week_start=week_start,
+        engine=engine,
         as_of=as_of,
         table=table,
     )
@@ -246,6 +256,7 @@ def cohort_retention(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
     table: TableName | None = ...,
     events: Sequence[str] | None = ...,
 ) -> pl.LazyFrame: ...
@@ -260,6 +271,7 @@ def cohort_retention(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
     table: TableName | None = ...,
     events: Sequence[str] | None = ...,
 ) -> pl.DataFrame: ...
@@ -273,6 +285,7 @@ def cohort_retention(
     as_of: dt.datetime | dt.date | None = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
     table: TableName | None = None,
     events: Sequence[str] | None = None,
 ) -> pl.DataFrame | pl.LazyFrame:
@@ -297,7 +310,7 @@ def cohort_retention(
 
     Parameters
     ----------
-    data, period, by, as_of, tz, week_start, table, events
+    data, period, by, as_of, tz, week_start, table, events, engine
         As for :func:`retention_rate`.
     kind
         ``"classic"`` (active in exactly period k) or ``"rolling"`` (active in k or later).
@@ -333,6 +346,7 @@ def cohort_retention(
         period=period,
         tz=tz,
         week_start=week_start,
+        engine=engine,
         as_of=as_of,
         table=table,
     )

@@ -22,6 +22,7 @@ from retainlib.metrics._common import (
     PERIOD_INDEX,
     By,
     Data,
+    Engine,
     Prepared,
     check_single_currency,
     finish,
@@ -82,8 +83,17 @@ def _snapshots(
     frame = p.frame
     if p.as_of is not None:
         frame = frame.filter(pl.col("started_at") < pl.lit(p.as_of, dtype=TIMESTAMP))
-    end = pl.lit(p.as_of, dtype=TIMESTAMP) if p.as_of is not None else last_instant(p)
-    end = end.over(list(p.by)) if p.by and p.as_of is None else end
+    if p.as_of is None:
+        # The end of observation per segment, joined rather than broadcast from an aggregate
+        # (polars' in-memory engine mis-broadcasts that aggregate once filters are pushed down).
+        if p.by:
+            ends = frame.group_by(*p.by).agg(last_instant(p).alias("_end"))
+            frame = frame.join(ends, on=list(p.by), how="left", nulls_equal=True, maintain_order="left")
+        else:
+            frame = frame.join(frame.select(last_instant(p).alias("_end")), how="cross")
+        end = pl.col("_end")
+    else:
+        end = pl.lit(p.as_of, dtype=TIMESTAMP)
     last_index = cal.timestamp_index(end - pl.duration(microseconds=1) if p.as_of is not None else end)
     start_index = cal.timestamp_index("started_at")
     first_k = (
@@ -231,6 +241,7 @@ def mrr_movements(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
     detail: bool = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
     currency: str | None = ...,
@@ -244,6 +255,7 @@ def mrr_movements(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
     detail: bool = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
     currency: str | None = ...,
@@ -256,6 +268,7 @@ def mrr_movements(
     as_of: dt.datetime | dt.date | None = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
     detail: bool = False,
     fx: pl.DataFrame | pl.LazyFrame | None = None,
     currency: str | None = None,
@@ -294,8 +307,8 @@ def mrr_movements(
         ``currency`` per unit of the row's currency, daily or monthly) every
         snapshot is converted at the latest rate on or before the snapshot's
         date; exchange-rate changes therefore show as expansion or contraction.
-    period, by, as_of, tz, week_start
-        As for the other kernels.
+    period, by, as_of, tz, week_start, engine
+        As for the other kernels (:func:`retainlib.retention_rate`).
 
     Returns
     -------
@@ -325,6 +338,7 @@ def mrr_movements(
         period=period,
         tz=tz,
         week_start=week_start,
+        engine=engine,
         as_of=as_of,
     )
     rows, bounds = _movements(p, fx, currency)
@@ -374,6 +388,7 @@ def mrr(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
     currency: str | None = ...,
 ) -> pl.LazyFrame: ...
@@ -386,6 +401,7 @@ def mrr(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
     currency: str | None = ...,
 ) -> pl.DataFrame: ...
@@ -397,6 +413,7 @@ def mrr(
     as_of: dt.datetime | dt.date | None = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
     fx: pl.DataFrame | pl.LazyFrame | None = None,
     currency: str | None = None,
 ) -> pl.DataFrame | pl.LazyFrame:
@@ -420,7 +437,15 @@ def mrr(
     [(datetime.date(2024, 1, 1), Decimal('30.0000'), 2), (datetime.date(2024, 2, 1), Decimal('30.0000'), 2)]
     """
     p = prepare(
-        data, metric="mrr", tables=["subscriptions"], by=by, period=period, tz=tz, week_start=week_start, as_of=as_of
+        data,
+        metric="mrr",
+        tables=["subscriptions"],
+        by=by,
+        period=period,
+        tz=tz,
+        week_start=week_start,
+        engine=engine,
+        as_of=as_of,
     )
     rows, bounds = _movements(p, fx, currency)
     totals = _totals(p, rows, bounds)
@@ -446,6 +471,7 @@ def revenue_retention(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
     currency: str | None = ...,
 ) -> pl.LazyFrame: ...
@@ -459,6 +485,7 @@ def revenue_retention(
     as_of: dt.datetime | dt.date | None = ...,
     tz: str = ...,
     week_start: WeekStart = ...,
+    engine: Engine = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
     currency: str | None = ...,
 ) -> pl.DataFrame: ...
@@ -471,6 +498,7 @@ def revenue_retention(
     as_of: dt.datetime | dt.date | None = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
     fx: pl.DataFrame | pl.LazyFrame | None = None,
     currency: str | None = None,
 ) -> pl.DataFrame | pl.LazyFrame:
@@ -504,6 +532,7 @@ def revenue_retention(
         period=period,
         tz=tz,
         week_start=week_start,
+        engine=engine,
         as_of=as_of,
     )
     _check_money(p, fx, currency)

@@ -21,7 +21,7 @@ import polars as pl
 from retainlib.calendar import Period, PeriodName, WeekStart, check_tz
 from retainlib.dataset import Dataset
 from retainlib.errors import CurrencyError, OptionError, SchemaError
-from retainlib.metrics._common import By, Data, Prepared, _by_columns, finish, prepare
+from retainlib.metrics._common import By, Data, Engine, Prepared, _by_columns, finish, prepare
 from retainlib.tables import MONEY, MONEY_PLACES, TIMESTAMP
 
 __all__ = ["FREQS", "SEGMENTS", "SEGMENT_GRID", "Freq", "rfm", "rfm_segments"]
@@ -115,7 +115,7 @@ def _check_currencies(p: Prepared, orders: pl.LazyFrame) -> None:
         .agg(pl.col("currency").unique().sort().alias("_currencies"))
         .filter(pl.col("_currencies").list.len() > 1)
         .head(1)
-        .collect()
+        .collect(engine=p.engine)
     )
     if mixed.height:
         found = [str(c) for c in mixed["_currencies"][0]]
@@ -138,6 +138,7 @@ def rfm(
     by: By = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
 ) -> pl.DataFrame: ...
 
 
@@ -152,6 +153,7 @@ def rfm(
     by: By = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
 ) -> pl.LazyFrame: ...
 
 
@@ -165,6 +167,7 @@ def rfm(
     by: By = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
 ) -> pl.DataFrame | pl.LazyFrame:
     """Per customer: frequency, recency, T and monetary value (the RFM summary of lifetimes and BTYD).
 
@@ -210,6 +213,11 @@ def rfm(
         Reporting time zone (IANA name) whose local calendar defines the units.
     week_start
         First day of a week for ``freq="W"``: 0 (Monday) .. 6 (Sunday) or a day name.
+    engine
+        The polars engine of the collects the kernel makes (its result for eager
+        input, its small pre-passes): ``"auto"`` (default: polars' choice, the
+        streaming engine in polars 2), ``"streaming"`` or ``"in-memory"``.  Lazy
+        input returns a LazyFrame: pass the engine to your own ``collect``.
 
     Returns
     -------
@@ -277,7 +285,16 @@ def rfm(
                 option="holdout_end",
                 value=holdout_end,
             )
-    p = prepare(orders, metric="rfm", tables=("orders",), by=by, period=_PERIOD[unit], tz=zone, week_start=week_start)
+    p = prepare(
+        orders,
+        metric="rfm",
+        tables=("orders",),
+        by=by,
+        period=_PERIOD[unit],
+        tz=zone,
+        week_start=week_start,
+        engine=engine,
+    )
     cal = p.calendar
     keys = [*p.by, "customer_id"]
     unit_index = cal.timestamp_index("ordered_at").alias("_unit")

@@ -34,19 +34,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from benchmarks import _harness
+else:
+    import _harness
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -311,39 +312,20 @@ def run_case(library: str, dataset: str, workdir: Path, save: bool) -> dict[str,
         "bg": out.get("bg"),
         "gg": out.get("gg"),
         "sums": sums,
-        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mib": _harness.peak_mib(),
     }
 
 
 # ----------------------------------------------------------------------------- driver
 def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    parts = [f"Python {platform.python_version()}"]
-    for name in ("polars", "numpy", "scipy", "pandas", "lifetimes", "pymc-marketing", "pymc", "pytensor"):
-        try:
-            parts.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            parts.append(f"{name} (not installed)")
-    return ", ".join(parts)
-
-
-def _loadavg() -> str:
-    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    return _harness.versions(("polars", "numpy", "scipy", "pandas", "lifetimes", "pymc-marketing", "pymc", "pytensor"))
 
 
 def _one(library: str, dataset: str, workdir: Path, save: bool, timeout: float) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--one", library, dataset, str(workdir)]
     if save:
         cmd.append("--save")
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return {"status": f"did not finish in {timeout / 60:g} min"}
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
-        return {"status": f"failed: {tail[0][:160]}"}
-    return {"status": "ok", **json.loads(proc.stdout.strip().splitlines()[-1])}
+    return _harness.run_fresh(cmd, timeout)
 
 
 def _fmt(values: list[float]) -> str:
@@ -435,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_case(args.one[0], args.one[1], Path(args.one[2]), args.save)))
         return
 
-    started, load_start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), _loadavg()
+    started, load_start = _harness.today(), _harness.loadavg()
     datasets = [("cdnow", "CDNOW (BTYD cbs)", args.repeat)]
     if args.quick:
         datasets = [("cdnow", "CDNOW (BTYD cbs)", 1)]
@@ -488,7 +470,6 @@ def main(argv: list[str] | None = None) -> None:
             if args.pareto:
                 pareto_rows.extend(_pareto(args, key, label, repeat, workdir))
 
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     command = "uv run --group bench --all-packages python benchmarks/bench_clv.py"
     command += " --quick" if args.quick else f" --repeat {args.repeat} --repeat-large {args.repeat_large}"
     if args.pareto:
@@ -496,8 +477,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         "# CLV benchmarks: retainlib vs lifetimes vs PyMC-Marketing (MAP)",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB; {_versions()}.",
-        f"Run {started}; load average (1/5/15 min) at start {load_start}, at end {_loadavg()} "
+        f"Machine: {_harness.machine()}; {_versions()}.",
+        f"Run {started}; load average (1/5/15 min) at start {load_start}, at end {_harness.loadavg()} "
         "(the machine is shared with other jobs: treat small differences as noise).",
         "",
         f"Command: `{command}`",

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmarks import _harness
+else:
+    import _harness
 
 HERE = Path(__file__).resolve().parent
 
@@ -57,8 +60,7 @@ def _case(name: str, customers: int, workdir: str) -> dict[str, float]:
         folder = rl.Dataset(orders=tables["orders"], validate="none").write_parquet(Path(workdir) / "ds")
         rows = rl.Dataset.read_parquet(folder).counts()["orders"]
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "peak_mib": peak, "rows": float(rows)}
+    return {"seconds": seconds, "peak_mib": _harness.peak_mib(), "rows": float(rows)}
 
 
 CASES = ("generate", "validate_full", "read_csv", "parquet_round_trip")
@@ -74,14 +76,10 @@ def main() -> None:
     if args.one:
         print(json.dumps(_case(args.one[0], int(args.one[1]), args.one[2])))
         return
-    import polars as pl
-
     lines = [
         "# Core benchmarks",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
-        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
-        f"Python {platform.python_version()}, polars {pl.__version__}; {time.strftime('%Y-%m-%d')}.",
+        f"Machine: {_harness.machine()}; {_harness.versions(['polars'])}; {time.strftime('%Y-%m-%d')}.",
         "",
         "Command: `python3 -m uv run --all-packages python benchmarks/bench_core.py"
         f" --sizes {' '.join(map(str, args.sizes))} --repeat {args.repeat}`",

@@ -3,32 +3,40 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_core.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCH = BENCHMARKS / "bench_core.py"
+
+
+def _load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A benchmark script as a module (its folder on sys.path, as when run, for the shared ``_harness``)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.bench
 @pytest.mark.parametrize("case", ["generate", "validate_full", "read_csv", "parquet_round_trip"])
-def test_core_benchmark_cases_run(case: str, tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("bench_core", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_core_benchmark_cases_run(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = _load("bench_core", monkeypatch)
     result = module._case(case, 300, str(tmp_path))
     assert result["rows"] > 0
     assert result["seconds"] >= 0
 
 
 @pytest.mark.bench
-def test_stripe_benchmark_runs(tmp_path: Path) -> None:
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_stripe.py"
-    spec = importlib.util.spec_from_file_location("bench_stripe", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_stripe_benchmark_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = _load("bench_stripe", monkeypatch)
     export = tmp_path / "unified_payments.csv"
     module.generate(export, 500)
     result = module._one(str(export))
@@ -38,15 +46,34 @@ def test_stripe_benchmark_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.bench
-def test_clv_benchmark_quick_run(tmp_path: Path, shared_data: Path) -> None:
+def test_clv_benchmark_quick_run(tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """retainlib's side of the CLV benchmark on CDNOW (competitors live in the 'bench' group)."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_clv.py"
-    spec = importlib.util.spec_from_file_location("bench_clv", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load("bench_clv", monkeypatch)
     out = tmp_path / "results.md"
     module.main(["--quick", "--libraries", "retainlib", "--out", str(out)])
     text = out.read_text(encoding="utf-8")
     assert "| CDNOW" in text
     assert "0.24259" in text  # the published BG/NBD r on CDNOW, fitted by the benchmark
+
+
+@pytest.mark.bench
+def test_suite_quick_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole suite at 20,000 customers, one repetition, into a temporary folder: a row per case and library.
+
+    Competitors that are not installed (plain ``uv sync`` drops the 'bench' group) get a "not installed" row.
+    """
+    suite = _load("bench_suite", monkeypatch)
+    out, raw = tmp_path / "results.md", tmp_path / "results.json"
+    command = [sys.executable, str(BENCHMARKS / "bench_suite.py"), "--quick", "--data-dir", str(tmp_path)]
+    subprocess.run([*command, "--out", str(out), "--json", str(raw)], check=True, capture_output=True, timeout=600)
+    text = out.read_text(encoding="utf-8")
+    for case, libraries in suite.CASES.items():
+        for library in libraries:
+            for step in suite.CLV_STEPS if case == "clv" else (case,):
+                assert f"| {step} | {library} |" in text, (step, library)
+    assert "failed" not in text
+    assert "did not finish" not in text
+    assert "| retention_rate vs pandas | 35 periods (pandas 35); max abs Δ: start 0, new 0, retained 0, end 0 |" in text
+    numbers = json.loads(raw.read_text(encoding="utf-8"))
+    assert numbers["counts"]["20K"]["orders"] > 0
+    assert all(r["status"] in ("ok", "not installed") for r in numbers["sizes"]["20K"])

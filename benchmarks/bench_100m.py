@@ -1,0 +1,109 @@
+"""The headline kernels at 100M orders from Parquet with the streaming engine: time and peak RSS.
+
+Run by hand (the data, about 1.6 GB of Parquet, is generated once and cached)::
+
+    python3 -m uv run --all-packages python benchmarks/bench_100m.py [--customers 28300000] [--engine streaming]
+
+Each case runs once in a fresh process (``python bench_100m.py --case NAME``);
+the results go to ``benchmarks/results-100M.md``.  The side-by-side suite
+with the competitors at 1M and 10M orders is ``bench_suite.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmarks import _harness
+else:
+    import _harness
+
+from retainlib.metrics._common import Engine, check_engine
+
+HERE = Path(__file__).resolve().parent
+CASES = ("floor", "retention_rate", "cohort_retention", "rfm", "repeat_purchase_rate", "mrr_movements")
+
+
+def _case(folder: Path, case: str, engine: Engine) -> dict[str, object]:
+    import polars as pl
+
+    import retainlib as rl
+
+    orders = pl.scan_parquet(folder / "orders" / "*.parquet")
+    started = time.perf_counter()
+    if case == "floor":
+        result = (
+            orders.group_by("customer_id")
+            .agg(
+                pl.len(),
+                pl.col("ordered_at").min().alias("first"),
+                pl.col("ordered_at").max().alias("last"),
+                pl.col("amount").sum(),
+            )
+            .collect(engine=engine)
+        )
+    elif case == "mrr_movements":
+        subscriptions = pl.scan_parquet(folder / "subscriptions" / "*.parquet")
+        result = rl.mrr_movements(subscriptions, engine=engine).collect(engine=engine)
+    else:
+        kernel = getattr(rl, case)
+        result = kernel(orders, engine=engine).collect(engine=engine)
+    seconds = time.perf_counter() - started
+    return {"case": case, "seconds": round(seconds, 2), "peak_mib": round(_harness.peak_mib()), "rows": result.height}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=28_300_000, help="customers (about 3.5 orders each)")
+    parser.add_argument("--engine", default="streaming", choices=["streaming", "in-memory", "auto"])
+    parser.add_argument("--data", type=Path, default=HERE / "data" / "store-100M")
+    parser.add_argument("--out", type=Path, default=HERE / "results-100M.md")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(_case(args.data, args.case, check_engine(args.engine))))
+        return
+    sys.path.insert(0, str(HERE))
+    import polars as pl
+
+    if not (args.data / "orders").exists():
+        from retainlib.datasets import write_synthetic_parquet
+
+        write_synthetic_parquet(args.data, args.customers, seed=1)
+    n = pl.scan_parquet(args.data / "orders" / "*.parquet").select(pl.len()).collect().item()
+    rows: list[dict[str, object]] = []
+    for case in CASES:
+        command = [sys.executable, __file__, "--case", case, "--engine", args.engine, "--data", str(args.data)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=True)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(rows[-1], flush=True)
+        _write(args.out, n, args.engine, rows)  # after each case, so a stopped run keeps what it measured
+
+
+def _write(out: Path, n: int, engine: str, rows: list[dict[str, object]]) -> None:
+    import polars as pl
+
+    floor = float(str(rows[0]["seconds"]))
+    lines = [
+        f"# {n:,} orders from Parquet, engine={engine}",
+        "",
+        f"Machine: {_harness.machine()}; polars {pl.__version__}.  One run per case, each in a fresh process.",
+        "",
+        "| case | seconds | x floor | peak RSS MiB | result rows |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        ratio = float(str(row["seconds"])) / floor
+        count = int(str(row["rows"]))
+        lines.append(f"| {row['case']} | {row['seconds']} | {ratio:.2f} | {row['peak_mib']} | {count:,} |")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -41,6 +41,7 @@ import importlib.util
 import inspect
 import json
 import math
+import subprocess
 import sys
 import time
 import warnings
@@ -456,6 +457,17 @@ def _exponents(sizes: list[str], per_size: dict[str, Any], counts: dict[str, dic
     return lines
 
 
+def _commit() -> str:
+    """The repository's commit (and whether the tree has changes), so a table can be matched with its kernels."""
+
+    def git(*words: str) -> str:
+        done = subprocess.run(["git", *words], cwd=HERE, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    return f"commit {head}" + (" with uncommitted changes" if git("status", "--porcelain", "--", "src") else "")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["1M", "10M"], choices=list(SIZES), help="orders per store")
@@ -521,7 +533,8 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Machine: {_harness.machine()}.",
         f"Versions: {_harness.versions(VERSIONS)}; polars engine `{args.engine}`.",
-        f"Run {started}; load average (1/5/15 min) at start {load_start}, at end {_harness.loadavg()}.",
+        f"Run {started} on {_commit()}; load average (1/5/15 min) at start {load_start}, "
+        f"at end {_harness.loadavg()} (the machine is shared: other jobs add noise, see min vs median).",
         "",
         f"Command: `{command}`",
         "",

@@ -437,3 +437,24 @@ def test_predictions_finite_and_coherent(
     assert math.isfinite(ll)
     assert math.isfinite(e_now) and math.isfinite(e_later)
     assert -1e-9 <= e_now <= e_later * (1 + 1e-7) + 1e-12
+
+
+@pytest.mark.parametrize("cls", [BetaGeo, ModifiedBetaGeo])
+def test_screened_starts_reach_the_same_optimum(cls: type[BetaGeo] | type[ModifiedBetaGeo]) -> None:
+    """Above 100k customers the starts are screened on a subsample; the optimum is the unscreened one."""
+    from retainlib.clv import _base
+
+    data = simulate(120_000, 0.5, 6.0, 0.8, 2.5, modified=cls is ModifiedBetaGeo, seed=11, days=True)
+    assert _base.subsample(_base.rfm_arrays(data, model="test")) is not None
+    screened = cls().fit(data)
+    saved = _base.SCREEN_CUSTOMERS
+    try:
+        _base.SCREEN_CUSTOMERS = 10**9  # no screening: every start on the full data
+        full = cls().fit(data)
+    finally:
+        _base.SCREEN_CUSTOMERS = saved
+    assert screened.result is not None and full.result is not None
+    assert screened.result.log_likelihood == pytest.approx(full.result.log_likelihood, abs=1e-3)
+    for name, value in full.params.items():
+        assert screened.params[name] == pytest.approx(value, rel=1e-3), name
+        assert screened.result.standard_errors[name] == pytest.approx(full.result.standard_errors[name], rel=1e-2)

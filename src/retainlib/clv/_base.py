@@ -120,6 +120,44 @@ class RFMArrays:
         return int(self.weight.sum())
 
 
+#: Fits of more customers than this screen their starting points on a random subsample of this size.
+SCREEN_CUSTOMERS = 50_000
+
+
+def thin(weight: Array, customers: int | None = None, seed: int = 0) -> Array | None:
+    """Counts of a random subsample of about ``customers`` customers (binomial thinning), or ``None`` when small.
+
+    ``weight`` counts the customers of each row; the result counts the
+    subsample's (zero for rows left out).  Deterministic for a given ``seed``;
+    ``customers`` defaults to :data:`SCREEN_CUSTOMERS`.
+    """
+    customers = SCREEN_CUSTOMERS if customers is None else customers
+    total = float(weight.sum())
+    if total <= 2 * customers:
+        return None
+    rng = np.random.default_rng(seed)
+    return rng.binomial(weight.astype(np.int64), customers / total).astype(np.float64)
+
+
+def subsample(data: RFMArrays, customers: int | None = None, seed: int = 0) -> RFMArrays | None:
+    """A random subsample of an RFM summary (see :func:`thin`), or ``None`` when it is small.
+
+    Used to choose among several starting points cheaply: each start is
+    optimised on the subsample, and only the best is taken to the full data.
+    """
+    weight = thin(data.weight, customers, seed)
+    if weight is None:
+        return None
+    keep = weight > 0
+    return RFMArrays(
+        frequency=data.frequency[keep],
+        recency=data.recency[keep],
+        T=data.T[keep],
+        weight=weight[keep],
+        monetary=None if data.monetary is None else data.monetary[keep],
+    )
+
+
 def _require(frame: pl.DataFrame, columns: Sequence[str], model: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -138,8 +176,12 @@ def rfm_arrays(
     model: str,
     monetary: bool = False,
     columns: Sequence[str] = ("frequency", "recency", "T"),
+    compress: bool = True,
 ) -> RFMArrays:
     """Check an RFM frame and compress it (one row per unique values, with a count).
+
+    ``compress=False`` keeps one row per customer (weight 1, input order), for
+    models whose inputs rarely repeat (continuous spend).
 
     Raises :class:`SchemaError` for missing columns and
     :class:`~retainlib.errors.DataError`-like :class:`OptionError` for broken
@@ -160,8 +202,9 @@ def rfm_arrays(
         f"{r} > {t}": pl.col(r) > pl.col(t) * (1 + 1e-12),
         f"{r} != 0 while {f} = 0": (pl.col(f) == 0) & (pl.col(r) != 0),
     }
-    for reason, bad in problems.items():
-        count = numbers.select(bad.fill_null(True).sum()).item()
+    # One pass counts every broken rule; rows are listed only for the first rule broken.
+    counts = numbers.select(bad.fill_null(True).sum().alias(reason) for reason, bad in problems.items()).row(0)
+    for (reason, bad), count in zip(problems.items(), counts, strict=True):
         if count:
             rows = numbers.with_row_index("row", offset=1).filter(bad.fill_null(True)).head(5)
             raise OptionError(
@@ -169,7 +212,11 @@ def rfm_arrays(
                 option="rfm",
                 value=reason,
             )
-    grouped = numbers.group_by(wanted).agg(pl.len().alias("_weight")).sort(wanted)
+    if compress:
+        # First-appearance order: deterministic for a given input, cheaper than sorting.
+        grouped = numbers.group_by(wanted, maintain_order=True).agg(pl.len().alias("_weight"))
+    else:
+        grouped = numbers.with_columns(pl.lit(1, dtype=pl.Int64).alias("_weight"))
     return RFMArrays(
         frequency=grouped[f].to_numpy().astype(np.float64),
         recency=grouped[r].to_numpy().astype(np.float64),
@@ -265,36 +312,46 @@ def _hessian(f: Callable[[Array], float], x: Array) -> Array:
     return out
 
 
-def maximise(
-    log_likelihood: Callable[[Array], float],
-    *,
-    names: Sequence[str],
-    starts: Sequence[Sequence[float]],
-    model: str,
-    gradient: Callable[[Array], Array] | None = None,
-) -> tuple[dict[str, float], dict[str, float], float, str]:
-    """Maximise a log-likelihood over positive parameters; return (params, standard errors, LL, message).
+def _jacobian(gradient: Callable[[Array], Array], x: Array) -> Array:
+    """Central finite differences of an analytic gradient (the Hessian), symmetrised; steps as in :func:`_hessian`."""
+    n = x.size
+    h = np.maximum(np.abs(x), 1.0) * 1e-4
+    out = np.empty((n, n))
+    for i in range(n):
+        e = np.zeros(n)
+        e[i] = h[i]
+        out[i] = (gradient(x + e) - gradient(x - e)) / (2 * h[i])
+    return (out + out.T) / 2
 
-    The search runs on log-parameters with L-BFGS-B from each start (positive
-    values in the papers' parametrisation) and keeps the best finite optimum.
-    ``gradient`` (optional) is d logL / d params in the papers' parametrisation.
-    Standard errors come from the inverse of the observed information matrix
-    (finite-difference Hessian of log L at the optimum).
-    """
+
+def _objective(
+    log_likelihood: Callable[[Array], float], gradient: Callable[[Array], Array] | None
+) -> tuple[Callable[[Array], float], Callable[[Array], Array] | None]:
+    """-log L and its gradient as functions of the log-parameters."""
 
     def objective(z: Array) -> float:
         value = log_likelihood(np.exp(z))
         return -value if np.isfinite(value) else 1e300
 
-    jac: Callable[[Array], Array] | None = None
-    if gradient is not None:
-        grad = gradient
+    if gradient is None:
+        return objective, None
+    grad = gradient
 
-        def jac(z: Array) -> Array:
-            x = np.exp(z)
-            g = grad(x) * x
-            return np.where(np.isfinite(g), -g, 0.0)
+    def jac(z: Array) -> Array:
+        x = np.exp(z)
+        g = grad(x) * x
+        return np.where(np.isfinite(g), -g, 0.0)
 
+    return objective, jac
+
+
+def _best_optimum(
+    log_likelihood: Callable[[Array], float],
+    gradient: Callable[[Array], Array] | None,
+    starts: Sequence[Sequence[float]],
+) -> optimize.OptimizeResult | None:
+    """The best finite L-BFGS-B optimum over the starts, or ``None``."""
+    objective, jac = _objective(log_likelihood, gradient)
     best: optimize.OptimizeResult | None = None
     for start in starts:
         z0 = np.log(np.asarray(start, dtype=np.float64))
@@ -302,11 +359,53 @@ def maximise(
             res = optimize.minimize(objective, z0, jac=jac, method="L-BFGS-B", options={"maxiter": 5000})
         if np.isfinite(res.fun) and res.fun < 1e299 and (best is None or res.fun < best.fun):
             best = res
+    return best
+
+
+def _screened(
+    screen: tuple[Callable[[Array], float], Callable[[Array], Array] | None], starts: Sequence[Sequence[float]]
+) -> list[list[float]]:
+    """The one start to refine: the best optimum of the subsample (all starts when none is finite)."""
+    if len(starts) < 2:
+        return [list(s) for s in starts]
+    found = _best_optimum(screen[0], screen[1], starts)
+    return [list(np.exp(found.x))] if found is not None else [list(s) for s in starts]
+
+
+def maximise(
+    log_likelihood: Callable[[Array], float],
+    *,
+    names: Sequence[str],
+    starts: Sequence[Sequence[float]],
+    model: str,
+    gradient: Callable[[Array], Array] | None = None,
+    screen: tuple[Callable[[Array], float], Callable[[Array], Array] | None] | None = None,
+    hessian_from_gradient: bool = False,
+) -> tuple[dict[str, float], dict[str, float], float, str]:
+    """Maximise a log-likelihood over positive parameters; return (params, standard errors, LL, message).
+
+    The search runs on log-parameters with L-BFGS-B from each start (positive
+    values in the papers' parametrisation) and keeps the best finite optimum.
+    ``gradient`` (optional) is d logL / d params in the papers' parametrisation.
+    ``screen`` (optional: the log-likelihood and gradient of a subsample of the
+    data, see :func:`subsample`) chooses the start: every start is optimised on
+    the subsample and only the best optimum found there is refined on the full
+    data (the others are tried on the full data only if it fails).  Standard
+    errors come from the inverse of the observed information matrix: a
+    finite-difference Hessian of log L, or with ``hessian_from_gradient`` of
+    the gradient (2k gradient calls instead of 4k(k+1)/2 likelihood calls; for
+    models whose degenerate fits are recognised otherwise than by a singular
+    finite-difference Hessian).
+    """
+    best = _best_optimum(log_likelihood, gradient, _screened(screen, starts) if screen else starts)
+    if best is None and screen is not None:
+        best = _best_optimum(log_likelihood, gradient, starts)
     if best is None:
         raise ConvergenceError("no start reached a finite likelihood", model=model)
     x = np.exp(best.x)
     with np.errstate(all="ignore"):
-        info = -_hessian(log_likelihood, x)
+        use_gradient = hessian_from_gradient and gradient is not None
+        info = -(_jacobian(gradient, x) if use_gradient and gradient is not None else _hessian(log_likelihood, x))
         try:
             cov = np.linalg.inv(info)
             variances = np.diag(cov)

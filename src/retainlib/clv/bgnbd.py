@@ -55,7 +55,7 @@ import numpy.typing as npt
 import polars as pl
 from scipy import special
 
-from retainlib.clv._base import FitResult, RFMArrays, TimeUnit, UnitName, maximise, rfm_arrays
+from retainlib.clv._base import FitResult, RFMArrays, TimeUnit, UnitName, maximise, rfm_arrays, subsample
 from retainlib.clv._value import SpendModel, customer_lifetime_value, key_columns, with_keys
 from retainlib.errors import ConvergenceError, OptionError
 
@@ -181,18 +181,18 @@ class _BetaGeoFamily:
             out: Array = base_x[data.x_index] + np.logaddexp(first, second)
         return out
 
-    def _ll(self, theta: Array, data: _Data) -> float:
+    def _ll(self, theta: Array, data: _Data, terms: tuple[Array, Array, Array] | None = None) -> float:
         with np.errstate(all="ignore"):
-            base_x, first, second = self._terms(theta, data)
+            base_x, first, second = self._terms(theta, data) if terms is None else terms
             return float(np.dot(data.x_weight, base_x) + np.dot(data.weight, np.logaddexp(first, second)))
 
-    def _gradient(self, theta: Array, data: _Data) -> Array:
+    def _gradient(self, theta: Array, data: _Data, terms: tuple[Array, Array, Array] | None = None) -> Array:
         """d log L / d (r, alpha, a, b), analytic; per-row sums are folded onto distinct values with bincount."""
         r, alpha, a, b = theta
         shift = 1.0 if self._modified else 0.0
         ux, wx = data.x_values, data.x_weight
         with np.errstate(all="ignore"):
-            _, first, second = self._terms(theta, data)
+            _, first, second = self._terms(theta, data) if terms is None else terms
             w_dead = data.weight * special.expit(second - first)  # weight x share of the "dead at t_x" term
             w_alive = data.weight - w_dead
             at_T = np.bincount(data.T_index, w_alive, minlength=data.T_values.size)
@@ -239,14 +239,36 @@ class _BetaGeoFamily:
 
         prepared = _Data.from_rfm(data)
 
+        # The optimiser asks for the likelihood and then the gradient at the same point:
+        # the terms they share are computed once per point.
+        memo: dict[bytes, tuple[Array, Array, Array]] = {}
+
+        def terms(theta: Array) -> tuple[Array, Array, Array]:
+            key = np.asarray(theta, dtype=np.float64).tobytes()
+            if key not in memo:
+                memo.clear()
+                memo[key] = self._terms(theta, prepared)
+            return memo[key]
+
         def ll(theta: Array) -> float:
-            return self._ll(theta, prepared)
+            return self._ll(theta, prepared, terms(theta))
 
         def grad(theta: Array) -> Array:
-            return self._gradient(theta, prepared)
+            return self._gradient(theta, prepared, terms(theta))
 
+        sample = subsample(data)
+        screen = None
+        if sample is not None:
+            small = _Data.from_rfm(sample)
+            screen = (lambda theta: self._ll(theta, small), lambda theta: self._gradient(theta, small))
         params, ses, log_lik, message = maximise(
-            ll, names=_NAMES, starts=self._default_starts(data), model=self._model, gradient=grad
+            ll,
+            names=_NAMES,
+            starts=self._default_starts(data),
+            model=self._model,
+            gradient=grad,
+            screen=screen,
+            hessian_from_gradient=True,
         )
         off = {k: v for k, v in params.items() if not _BOUNDS[0] < v < _BOUNDS[1]}
         if off:

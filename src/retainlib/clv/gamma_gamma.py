@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -42,7 +43,7 @@ import numpy.typing as npt
 import polars as pl
 from scipy.special import digamma, gammaln
 
-from retainlib.clv._base import FitResult, TimeUnit, maximise, rfm_arrays
+from retainlib.clv._base import FitResult, TimeUnit, maximise, rfm_arrays, thin
 from retainlib.clv._value import key_columns, with_keys
 from retainlib.errors import ConvergenceError, OptionError, SchemaError
 
@@ -54,8 +55,8 @@ _NAMES = ("p", "q", "v")
 
 
 def _spend_arrays(frame: pl.DataFrame | pl.LazyFrame) -> tuple[Array, Array, Array, int]:
-    """(x, zbar, weight, customers with x = 0) for the repeat customers, compressed on (x, zbar)."""
-    data = rfm_arrays(frame, model=_MODEL, monetary=True)
+    """(x, zbar, weight, customers with x = 0) for the repeat customers, one row each (spends rarely repeat)."""
+    data = rfm_arrays(frame, model=_MODEL, monetary=True, compress=False)
     assert data.monetary is not None
     repeat = data.frequency > 0
     bad = repeat & ~(data.monetary > 0)
@@ -67,60 +68,83 @@ def _spend_arrays(frame: pl.DataFrame | pl.LazyFrame) -> tuple[Array, Array, Arr
             option="monetary_value",
             value=count,
         )
-    grouped = (
-        pl.DataFrame({"x": data.frequency[repeat], "zbar": data.monetary[repeat], "w": data.weight[repeat]})
-        .group_by("x", "zbar")
-        .agg(pl.col("w").sum())
-    )
-    x, zbar, weight = (grouped.get_column(c).to_numpy().astype(np.float64) for c in ("x", "zbar", "w"))
+    x, zbar, weight = data.frequency[repeat], data.monetary[repeat], data.weight[repeat]
     return x, zbar, weight, int(data.weight[~repeat].sum())
 
 
 @attrs.frozen
 class _Spend:
-    """Repeat customers' x and zbar in compressed form, with the logs the likelihood needs precomputed."""
+    """Repeat customers' x and zbar in compressed form, with what the likelihood needs precomputed.
+
+    Terms in x alone (the gamma functions) are evaluated once per distinct x;
+    terms linear in p or q are reduced to constants here; only
+    ``log(v + x zbar)`` is left per row.
+    """
 
     x: Array
     zbar: Array
     w: Array
-    log_x: Array = attrs.field(init=False)
-    log_zbar: Array = attrs.field(init=False)
     total: Array = attrs.field(init=False)  # x zbar
+    x_values: Array = attrs.field(init=False)  # distinct x
+    x_weight: Array = attrs.field(init=False)  # customers per distinct x
+    n: float = attrs.field(init=False)  # customers
+    c_p: float = attrs.field(init=False)  # sum w x (log zbar + log x): the coefficient of p
+    c_0: float = attrs.field(init=False)  # sum w log zbar
+    wx: Array = attrs.field(init=False)  # w x per row
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "log_x", np.log(self.x))
-        object.__setattr__(self, "log_zbar", np.log(self.zbar))
-        object.__setattr__(self, "total", self.x * self.zbar)
+        values, index = np.unique(self.x, return_inverse=True)
+        set_ = object.__setattr__
+        set_(self, "total", self.x * self.zbar)
+        set_(self, "x_values", values)
+        set_(self, "x_weight", np.bincount(index, self.w, minlength=values.size).astype(np.float64))
+        set_(self, "n", float(self.w.sum()))
+        log_zbar = np.log(self.zbar)
+        set_(self, "c_p", float(np.dot(self.w * self.x, log_zbar + np.log(self.x))))
+        set_(self, "c_0", float(np.dot(self.w, log_zbar)))
+        set_(self, "wx", self.w * self.x)
 
 
 def _log_likelihood(params: Array, d: _Spend) -> float:
     p, q, v = params
     if not min(p, q, v) > 0:  # finite-difference steps can leave the parameter space
         return -math.inf
-    px = p * d.x
-    ll = (
-        gammaln(px + q)
-        - gammaln(px)
-        - gammaln(q)
-        + q * math.log(v)
-        + (px - 1) * d.log_zbar
-        + px * d.log_x
-        - (px + q) * np.log(v + d.total)
+    px = p * d.x_values
+    on_x = float(np.dot(d.x_weight, gammaln(px + q) - gammaln(px)))
+    log_total = np.log(v + d.total)
+    return float(
+        on_x
+        - d.n * gammaln(q)
+        + d.n * q * math.log(v)
+        + p * d.c_p
+        - d.c_0
+        - p * float(np.dot(d.wx, log_total))
+        - q * float(np.dot(d.w, log_total))
     )
-    return float(np.dot(d.w, ll))
 
 
 def _gradient(params: Array, d: _Spend) -> Array:
     p, q, v = params
     if not min(p, q, v) > 0:
         return np.full(3, np.nan)
-    px = p * d.x
+    px = p * d.x_values
     log_total = np.log(v + d.total)
+    inverse = 1.0 / (v + d.total)
     d_common = digamma(px + q)
-    dp = d.x * (d_common - digamma(px) + d.log_zbar + d.log_x - log_total)
-    dq = d_common - digamma(q) + math.log(v) - log_total
-    dv = q / v - (px + q) / (v + d.total)
-    return np.array([np.dot(d.w, dp), np.dot(d.w, dq), np.dot(d.w, dv)])
+    dp = float(np.dot(d.x_weight * d.x_values, d_common - digamma(px))) + d.c_p - float(np.dot(d.wx, log_total))
+    dq = float(np.dot(d.x_weight, d_common)) - d.n * digamma(q) + d.n * math.log(v) - float(np.dot(d.w, log_total))
+    dv = d.n * q / v - p * float(np.dot(d.wx, inverse)) - q * float(np.dot(d.w, inverse))
+    return np.array([dp, dq, dv])
+
+
+def _screen(x: Array, zbar: Array, w: Array) -> tuple[Callable[[Array], float], Callable[[Array], Array]] | None:
+    """Likelihood and gradient of a random subsample, to choose the start on (``None`` for small fits)."""
+    weight = thin(w)
+    if weight is None:
+        return None
+    keep = weight > 0
+    sample = _Spend(x[keep], zbar[keep], weight[keep])
+    return (lambda theta: _log_likelihood(theta, sample), lambda theta: _gradient(theta, sample))
 
 
 @attrs.frozen(kw_only=True)
@@ -191,6 +215,7 @@ class GammaGamma:
             starts=starts,
             model=_MODEL,
             gradient=lambda theta: _gradient(theta, data),
+            screen=_screen(x, zbar, w),
         )
         values = np.array(list(params.values()))
         if not np.all((values > 1e-10) & (values < 1e10)) or not all(map(math.isfinite, ses.values())):

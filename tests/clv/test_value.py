@@ -8,6 +8,8 @@ import attrs
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from retainlib.clv import MEAN_MONTH_DAYS, FitResult, TimeUnit
 from retainlib.clv._base import UnitName
@@ -155,3 +157,33 @@ def test_errors() -> None:
         model.customer_lifetime_value(CUSTOMERS, spend=[1.0])  # type: ignore[arg-type]
     with pytest.raises(OptionError, match="margin"):
         model.customer_lifetime_value(CUSTOMERS, spend=1.0, margin=math.inf)
+
+
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6), st.integers(0, 3)), min_size=1, max_size=40),
+    pareto=st.booleans(),
+)
+def test_distinct_rows_shortcut_equals_row_by_row(rows: list[tuple[int, int, int]], pareto: bool) -> None:
+    """expected_purchases_by_time (distinct (x, t_x, T) computed once) equals each t computed per row."""
+    from retainlib.clv import ParetoNBD
+
+    x = [float(a) for a, _, _ in rows]
+    tx = [float(b) if a > 0 else 0.0 for a, b, _ in rows]
+    T = [t + 6.0 + c for t, (_, _, c) in zip(tx, rows, strict=True)]
+    frame = pl.DataFrame({"customer_id": [str(i) for i in range(len(rows))], "frequency": x, "recency": tx, "T": T})
+    names = ("r", "alpha", "s", "beta") if pareto else ("r", "alpha", "a", "b")
+    params = dict(zip(names, (0.55, 10.6, 0.61, 11.7) if pareto else (0.24, 4.4, 0.79, 2.4), strict=True))
+    result = FitResult(
+        model="ParetoNBD" if pareto else "BetaGeo",
+        params=params,
+        standard_errors=dict.fromkeys(names, 0.1),
+        log_likelihood=0.0,
+        customers=len(rows),
+        unit=TimeUnit.of("W"),
+    )
+    model = ParetoNBD(result=result) if pareto else BetaGeo(result=result)
+    ends = np.array([1.0, 4.5, 13.0])
+    got = model.expected_purchases_by_time(frame, ends)
+    for j, t in enumerate(ends):
+        want = model.conditional_expected_purchases(frame, float(t)).get_column("expected_purchases").to_numpy()
+        np.testing.assert_allclose(got[:, j], want, rtol=1e-12, atol=0)

@@ -55,8 +55,8 @@ import numpy.typing as npt
 import polars as pl
 from scipy import special
 
-from retainlib.clv._base import FitResult, RFMArrays, TimeUnit, UnitName, maximise, rfm_arrays, subsample
-from retainlib.clv._value import SpendModel, customer_lifetime_value, key_columns, with_keys
+from retainlib.clv._base import FitResult, RFMArrays, TimeUnit, maximise, rfm_arrays, subsample
+from retainlib.clv._value import ValueMixin, key_columns, with_keys
 from retainlib.errors import ConvergenceError, OptionError
 
 __all__ = ["BetaGeo", "ModifiedBetaGeo"]
@@ -140,7 +140,7 @@ class _Data:
 
 
 @attrs.frozen(kw_only=True)
-class _BetaGeoFamily:
+class _BetaGeoFamily(ValueMixin):
     """Shared code of BG/NBD and MBG/NBD (``_modified`` switches the time-0 dropout)."""
 
     starts: tuple[tuple[float, float, float, float], ...] | None = None
@@ -427,30 +427,6 @@ class _BetaGeoFamily:
             tail = np.where(nn > 0, special.betainc(np.maximum(nn, 1.0), r, q), 0.0)
             dead = np.exp(special.betaln(a + 1, np.maximum(b + nn - 1, b)) - base) * tail
         return pl.DataFrame({"t": tt, "n": nn.astype(np.int64), "probability": alive + dead})
-
-    def customer_lifetime_value(
-        self,
-        rfm_frame: pl.DataFrame | pl.LazyFrame,
-        *,
-        spend: float | str | SpendModel,
-        horizon: tuple[float, UnitName] = (12, "month"),
-        discount_rate: tuple[float, UnitName] = (0.1, "year"),
-        margin: float = 1.0,
-        interval: tuple[float, UnitName] = (1, "month"),
-        intervals: bool = False,
-    ) -> pl.DataFrame:
-        """Discounted expected value per customer (see :func:`retainlib.clv._value.customer_lifetime_value`)."""
-        self._fitted()
-        return customer_lifetime_value(
-            self,
-            rfm_frame,
-            spend=spend,
-            horizon=horizon,
-            discount_rate=discount_rate,
-            margin=margin,
-            interval=interval,
-            intervals=intervals,
-        )
 
     def log_likelihood(self, rfm_frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         """Each row's log-likelihood at the fitted parameters (key columns kept)."""

@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import attrs
 import numpy as np
@@ -53,11 +53,9 @@ import numpy.typing as npt
 import polars as pl
 from scipy import integrate, special
 
-from retainlib.clv._base import FitResult, RFMArrays, TimeUnit, UnitName, maximise, rfm_arrays
+from retainlib.clv._base import FitResult, RFMArrays, TimeUnit, maximise, rfm_arrays
+from retainlib.clv._value import ValueMixin
 from retainlib.errors import OptionError
-
-if TYPE_CHECKING:
-    from retainlib.clv._value import SpendModel
 
 __all__ = ["ParetoNBD", "log_hyp2f1_1"]
 
@@ -229,7 +227,7 @@ def _growth(k: float, log_ratio: Array) -> Array:
 
 
 @attrs.frozen(kw_only=True)
-class ParetoNBD:
+class ParetoNBD(ValueMixin):
     """Pareto/NBD model: Poisson purchases at ``λ ~ Gamma(r, α)``, exponential lifetime at ``μ ~ Gamma(s, β)``.
 
     Attributes:
@@ -389,32 +387,6 @@ class ParetoNBD:
         tt, nn = (g.reshape(-1) for g in np.meshgrid(ts, ns, indexing="ij"))
         out = np.array([_probability_of_n(r, alpha, s, beta, t_i, n_i) for t_i, n_i in zip(tt, nn, strict=True)])
         return pl.DataFrame({"t": tt, "n": nn.astype(np.int64), "probability": out})
-
-    def customer_lifetime_value(
-        self,
-        rfm_frame: pl.DataFrame | pl.LazyFrame,
-        *,
-        spend: float | str | SpendModel,
-        horizon: tuple[float, UnitName] = (12, "month"),
-        discount_rate: tuple[float, UnitName] = (0.1, "year"),
-        margin: float = 1.0,
-        interval: tuple[float, UnitName] = (1, "month"),
-        intervals: bool = False,
-    ) -> pl.DataFrame:
-        """Discounted expected value per customer (see :func:`retainlib.clv._value.customer_lifetime_value`)."""
-        self._fitted()
-        from retainlib.clv._value import customer_lifetime_value
-
-        return customer_lifetime_value(
-            self,
-            rfm_frame,
-            spend=spend,
-            horizon=horizon,
-            discount_rate=discount_rate,
-            margin=margin,
-            interval=interval,
-            intervals=intervals,
-        )
 
     def log_likelihood(self, rfm_frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         """Each row's log-likelihood at the fitted parameters (key columns kept)."""

@@ -28,6 +28,7 @@ from retainlib.metrics._common import (
     finish,
     is_complete,
     last_instant,
+    over_by,
     periods,
     prepare,
     safe_ratio,
@@ -68,15 +69,15 @@ def _check_money(p: Prepared, fx: pl.DataFrame | pl.LazyFrame | None, to: str | 
         raise OptionError("with fx= everything is converted: drop 'currency' from by", option="by", value=p.by)
 
 
-def _snapshots(
-    p: Prepared, fx: pl.DataFrame | pl.LazyFrame | None, to: str | None
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """(per customer and snapshot index k: the MRR at τ_k, summed), and the per-segment window bounds.
+def _segments(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """(running segments with the snapshots they cover, ``_k0`` to ``_k1``), the window bounds, first starts.
 
     Snapshot ``k`` is the first instant of period ``k``.  A segment runs at
     ``τ_k`` for ``k`` from the first boundary at or after ``started_at`` to the
     last boundary before ``ended_at``; running segments run to the end of the
-    window (the snapshot that closes its last period).
+    window (the snapshot that closes its last period).  Only segments with
+    ``mrr > 0`` that cover a snapshot are kept.  ``firsts`` holds each
+    customer's first start of a paying segment (new vs reactivation).
     """
     cal = p.calendar
     keys = [*p.by, "customer_id"]
@@ -128,11 +129,27 @@ def _snapshots(
         )
     )
     bounds = bounds.filter(pl.col("_first").is_not_null())
-    running = (
-        segments.filter((pl.col("mrr") > 0) & (pl.col("_k1") >= pl.col("_k0")))
-        .select(*dict.fromkeys([*keys, "mrr", "currency"]), pl.int_ranges("_k0", pl.col("_k1") + 1).alias("_k"))
-        .explode("_k")
+    running = segments.filter((pl.col("mrr") > 0) & (pl.col("_k1") >= pl.col("_k0"))).select(
+        *dict.fromkeys([*keys, "mrr", "currency"]), "_k0", "_k1"
     )
+    firsts = (
+        segments.filter((pl.col("mrr") > 0) & pl.coalesce(pl.col("ended_at") > pl.col("started_at"), True))
+        .group_by(keys)
+        .agg(pl.col("started_at").min().alias("_first_start"))
+    )
+    return running, bounds, firsts
+
+
+def _snapshots(
+    p: Prepared, fx: pl.DataFrame | pl.LazyFrame | None, to: str | None
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(per customer and snapshot index k: the MRR at τ_k, summed), and the per-segment window bounds."""
+    cal = p.calendar
+    keys = [*p.by, "customer_id"]
+    segments, bounds, firsts = _segments(p)
+    running = segments.select(
+        *dict.fromkeys([*keys, "mrr", "currency"]), pl.int_ranges("_k0", pl.col("_k1") + 1).alias("_k")
+    ).explode("_k")
     if fx is not None:
         assert to is not None
         rates = (
@@ -156,29 +173,64 @@ def _snapshots(
             )
         )
     snapshots = running.group_by(*keys, "_k").agg(pl.col("mrr").sum().alias("_m"))
-    firsts = (
-        segments.filter((pl.col("mrr") > 0) & pl.coalesce(pl.col("ended_at") > pl.col("started_at"), True))
-        .group_by(keys)
-        .agg(pl.col("started_at").min().alias("_first_start"))
-    )
     return snapshots.join(firsts, on=keys, how="left", nulls_equal=True), bounds
 
 
-def _movements(
-    p: Prepared, fx: pl.DataFrame | pl.LazyFrame | None, to: str | None
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Per customer and period p: m0 = mrr(τ_p), m1 = mrr(τ_p+1), the movement; and the window bounds."""
-    _check_money(p, fx, to)
-    snaps, bounds = _snapshots(p, fx, to)
+def _changes(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Per customer, only the periods where its MRR changes: (keys, _period, m0, m1, _first_start); and bounds.
+
+    Without currency conversion a customer's MRR changes only where one of its
+    segments starts or stops covering snapshots: each segment is two events
+    (``+mrr`` at its first snapshot, ``-mrr`` after its last), and a running
+    sum per customer gives the MRR from each change to the next.  The rows of
+    period ``q`` hold ``m0 = mrr(τ_q)`` and ``m1 = mrr(τ_q+1)``, exactly as the
+    snapshot plan does for customers whose MRR moves, without one row per
+    customer and snapshot.  Rows before and after the window are kept (their
+    changes make the MRR at the window's start).
+    """
     keys = [*p.by, "customer_id"]
-    start = snaps.select(*keys, pl.col("_k").alias(PERIOD_INDEX), pl.col("_m").alias("m0"), "_first_start")
-    end = snaps.select(*keys, (pl.col("_k") - 1).alias(PERIOD_INDEX), pl.col("_m").alias("m1"), "_first_start")
-    cal = p.calendar
-    both = start.join(end, on=[*keys, PERIOD_INDEX], how="full", coalesce=True, nulls_equal=True).with_columns(
-        pl.col("m0").fill_null(_ZERO),
-        pl.col("m1").fill_null(_ZERO),
-        pl.coalesce("_first_start", "_first_start_right").alias("_first_start"),
+    segments, bounds, firsts = _segments(p)
+    events = pl.concat(
+        [
+            segments.select(*keys, pl.col("_k0").alias("_k"), pl.col("mrr").alias("_d")),
+            segments.select(*keys, (pl.col("_k1") + 1).alias("_k"), (-pl.col("mrr")).alias("_d")),
+        ]
     )
+    levels = (
+        events.group_by(*keys, "_k")
+        .agg(pl.col("_d").sum())
+        .with_columns(pl.col("_d").cum_sum().over(keys, order_by="_k").alias("m1"))
+        .with_columns(pl.col("m1").shift(1).over(keys, order_by="_k").fill_null(_ZERO).alias("m0"))
+    )
+    changes = levels.filter(pl.col("m0") != pl.col("m1")).select(
+        *keys, (pl.col("_k") - 1).alias(PERIOD_INDEX), pl.col("m0").cast(MONEY), pl.col("m1").cast(MONEY)
+    )
+    return changes.join(firsts, on=keys, how="left", nulls_equal=True), bounds
+
+
+def _movements(
+    p: Prepared, fx: pl.DataFrame | pl.LazyFrame | None, to: str | None, *, window_only: bool = True
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Per customer and period p: m0 = mrr(τ_p), m1 = mrr(τ_p+1), the movement; and the window bounds.
+
+    Without ``fx`` only the rows where the MRR moves (see :func:`_changes`);
+    with it one row per customer and snapshot (a rate change moves every
+    converted MRR).  ``window_only=False`` keeps rows outside the window.
+    """
+    _check_money(p, fx, to)
+    keys = [*p.by, "customer_id"]
+    if fx is None:
+        both, bounds = _changes(p)
+    else:
+        snaps, bounds = _snapshots(p, fx, to)
+        start = snaps.select(*keys, pl.col("_k").alias(PERIOD_INDEX), pl.col("_m").alias("m0"), "_first_start")
+        end = snaps.select(*keys, (pl.col("_k") - 1).alias(PERIOD_INDEX), pl.col("_m").alias("m1"), "_first_start")
+        both = start.join(end, on=[*keys, PERIOD_INDEX], how="full", coalesce=True, nulls_equal=True).with_columns(
+            pl.col("m0").fill_null(_ZERO),
+            pl.col("m1").fill_null(_ZERO),
+            pl.coalesce("_first_start", "_first_start_right").alias("_first_start"),
+        )
+    cal = p.calendar
     tau0 = cal.instant(cal.start(PERIOD_INDEX))
     m0, m1 = pl.col("m0"), pl.col("m1")
     movement = (
@@ -195,21 +247,83 @@ def _movements(
     )
     amount = (pl.when(m0 == 0).then(m1).when(m1 == 0).then(m0).otherwise((m1 - m0).abs())).cast(MONEY)
     rows = both.select(*keys, PERIOD_INDEX, "m0", "m1", movement.alias("movement"), amount.alias("amount"))
-    # Keep the periods of each segment's window only (snapshots outside are not reported).
-    rows = (
-        rows.join(bounds, on=list(p.by), how="inner", nulls_equal=True) if p.by else rows.join(bounds, how="cross")
-    ).filter(pl.col(PERIOD_INDEX).is_between(pl.col("_first"), pl.col("_last")))
-    return rows.drop("_first", "_last", "_end"), bounds
+    rows = rows.join(bounds, on=list(p.by), how="inner", nulls_equal=True) if p.by else rows.join(bounds, how="cross")
+    if window_only:
+        # Keep the periods of each segment's window only (snapshots outside are not reported).
+        rows = rows.filter(pl.col(PERIOD_INDEX).is_between(pl.col("_first"), pl.col("_last")))
+        return rows.drop("_first", "_last", "_end"), bounds
+    return rows, bounds
+
+
+def _rows_and_totals(
+    p: Prepared, fx: pl.DataFrame | pl.LazyFrame | None, to: str | None
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The movement rows inside the window (lazy) and the per-period totals of :func:`_totals`."""
+    if fx is not None:
+        rows, bounds = _movements(p, fx, to)
+        return rows, _totals(p, rows, bounds)
+    everything, bounds = _movements(p, fx, to, window_only=False)
+    inside = everything.filter(pl.col(PERIOD_INDEX).is_between(pl.col("_first"), pl.col("_last")))
+    return inside.drop("_first", "_last", "_end"), _change_totals(p, everything, bounds)
+
+
+def _money_sum(kind: str) -> pl.Expr:
+    return pl.col("amount").filter(pl.col("movement") == kind).sum().alias(kind)
+
+
+def _change_totals(p: Prepared, rows: pl.LazyFrame, bounds: pl.LazyFrame) -> pl.LazyFrame:
+    """:func:`_totals` from the rows of changes only (no fx): levels are running sums of the changes.
+
+    ``rows`` come from ``_movements(..., window_only=False)``: the changes before
+    the window give the MRR and the paying customers at its start.
+    """
+    q = pl.col(PERIOD_INDEX)
+    moved = rows.with_columns(
+        (pl.col("m1") - pl.col("m0")).alias("_dm"),
+        ((pl.col("m1") > 0).cast(pl.Int64) - (pl.col("m0") > 0).cast(pl.Int64)).alias("_dc"),
+    )
+    earlier = moved.filter(q < pl.col("_first"))
+    start_aggs = (pl.col("_dm").sum().alias("_m_init"), pl.col("_dc").sum().alias("_c_init"))
+    before = earlier.group_by(*p.by).agg(start_aggs) if p.by else earlier.select(start_aggs)
+    inside = (
+        moved.filter(q.is_between(pl.col("_first"), pl.col("_last")))
+        .group_by(*p.by, PERIOD_INDEX)
+        .agg(
+            pl.col("_dm").sum(),
+            pl.col("_dc").sum(),
+            *(_money_sum(k) for k in MOVEMENTS),
+            (pl.col("movement") == "churn").sum().cast(pl.UInt32).alias("customers_churned"),
+        )
+    )
+    grid = periods(bounds).select(*p.by, PERIOD_INDEX, "_end")
+    joined = grid.join(inside, on=[*p.by, PERIOD_INDEX], how="left", nulls_equal=True)
+    joined = (
+        joined.join(before, on=list(p.by), how="left", nulls_equal=True) if p.by else joined.join(before, how="cross")
+    )
+    mrr_end = pl.col("_m_init") + over_by(pl.col("_dm").cum_sum(), p.by)
+    customers_end = pl.col("_c_init") + over_by(pl.col("_dc").cum_sum(), p.by)
+    return (
+        joined.with_columns(
+            *(pl.col(c).fill_null(_ZERO).cast(MONEY) for c in ("_dm", "_m_init", *MOVEMENTS)),
+            pl.col("_dc", "_c_init").fill_null(0),
+            pl.col("customers_churned").fill_null(0),
+        )
+        .sort(*p.by, PERIOD_INDEX)
+        .with_columns(mrr_end.cast(MONEY).alias("mrr_end"), customers_end.alias("_ce"))
+        .with_columns(
+            (pl.col("mrr_end") - pl.col("_dm")).cast(MONEY).alias("mrr_start"),
+            (pl.col("_ce") - pl.col("_dc")).cast(pl.UInt32).alias("customers_start"),
+            pl.col("_ce").cast(pl.UInt32).alias("customers_end"),
+        )
+        .drop("_dm", "_dc", "_m_init", "_c_init", "_ce")
+    )
 
 
 def _totals(p: Prepared, rows: pl.LazyFrame, bounds: pl.LazyFrame) -> pl.LazyFrame:
-    def money(kind: str) -> pl.Expr:
-        return pl.col("amount").filter(pl.col("movement") == kind).sum().alias(kind)
-
     sums = rows.group_by(*p.by, PERIOD_INDEX).agg(
         pl.col("m0").sum().alias("mrr_start"),
         pl.col("m1").sum().alias("mrr_end"),
-        *(money(k) for k in MOVEMENTS),
+        *(_money_sum(k) for k in MOVEMENTS),
         (pl.col("m0") > 0).sum().cast(pl.UInt32).alias("customers_start"),
         (pl.col("m1") > 0).sum().cast(pl.UInt32).alias("customers_end"),
         (pl.col("movement") == "churn").sum().cast(pl.UInt32).alias("customers_churned"),
@@ -341,7 +455,7 @@ def mrr_movements(
         engine=engine,
         as_of=as_of,
     )
-    rows, bounds = _movements(p, fx, currency)
+    rows, totals = _rows_and_totals(p, fx, currency)
     cal = p.calendar
     if detail:
         result = (
@@ -358,7 +472,6 @@ def mrr_movements(
             )
         )
         return finish(result, p)
-    totals = _totals(p, rows, bounds)
     lost = pl.col("contraction") + pl.col("churn")
     result = totals.select(
         *p.by,
@@ -447,8 +560,7 @@ def mrr(
         engine=engine,
         as_of=as_of,
     )
-    rows, bounds = _movements(p, fx, currency)
-    totals = _totals(p, rows, bounds)
+    _, totals = _rows_and_totals(p, fx, currency)
     cal = p.calendar
     result = totals.select(
         *p.by,

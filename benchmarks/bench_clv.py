@@ -213,7 +213,7 @@ def _run_pymc(cols: dict[str, np.ndarray]) -> dict[str, Any]:
     )
     gg.fit(method="map", progressbar=False)
     t2 = time.perf_counter()
-    cep = bg.expected_purchases(future_t=HORIZON_WEEKS)  # type: ignore[arg-type,unused-ignore].values.reshape(-1)
+    cep = bg.expected_purchases(future_t=HORIZON_WEEKS).values.reshape(-1)  # type: ignore[arg-type,unused-ignore]
     t3 = time.perf_counter()
     alive = bg.expected_probability_alive().values.reshape(-1)
     t4 = time.perf_counter()
@@ -274,7 +274,7 @@ def _pnbd_pymc(cols: dict[str, np.ndarray]) -> dict[str, Any]:
     model = ParetoNBDModel(data=df, model_config=dict.fromkeys(("r", "alpha", "s", "beta"), Prior("HalfFlat")))
     model.fit(method="map", progressbar=False)
     t1 = time.perf_counter()
-    cep = model.expected_purchases(future_t=HORIZON_WEEKS)  # type: ignore[arg-type,unused-ignore].values.reshape(-1)
+    cep = model.expected_purchases(future_t=HORIZON_WEEKS).values.reshape(-1)  # type: ignore[arg-type,unused-ignore]
     t2 = time.perf_counter()
     alive = model.expected_probability_alive().values.reshape(-1)
     t3 = time.perf_counter()

@@ -771,3 +771,26 @@ def test_matches_lifetimes_when_installed(frame: pl.DataFrame, end: dt.date) -> 
         assert theirs_row["frequency_holdout"] == row["frequency_holdout"]
         assert theirs_row["duration_holdout"] == row["duration_holdout"]
     assert len(theirs) == ours.height
+
+
+@pytest.mark.parametrize("rows_per_part", [250, 700, 10**9])
+def test_customer_partitions_give_the_same_summary(rows_per_part: int) -> None:
+    """Large inputs run per hash partition of the customers; the summary is the same."""
+    from retainlib.datasets import synthetic_tables
+    from retainlib.metrics import _common
+
+    orders = synthetic_tables(400, seed=9, events=False)["orders"]
+    end, hold = dt.date(2023, 6, 30), dt.date(2024, 6, 30)
+    whole = [rfm(orders), rfm(orders, freq="W", observation_end=end, holdout_end=hold), rfm(orders.lazy()).collect()]
+    saved = _common.PARTITION_ROWS
+    try:
+        _common.PARTITION_ROWS = rows_per_part
+        parts = [
+            rfm(orders),
+            rfm(orders, freq="W", observation_end=end, holdout_end=hold),
+            rfm(orders.lazy()).collect(),
+        ]
+    finally:
+        _common.PARTITION_ROWS = saved
+    for got, want in zip(parts, whole, strict=True):
+        assert_frame_equal(got, want, check_row_order=False, check_exact=True)

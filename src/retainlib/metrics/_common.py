@@ -358,7 +358,7 @@ class MaskPlan:
         return 63 - mask.bitwise_leading_zeros().cast(pl.Int64)
 
 
-def mask_plan(p: Prepared, *, events: Sequence[str] | None = None) -> MaskPlan | None:
+def mask_plan(p: Prepared, *, events: Sequence[str] | None = None, partitioned: bool = False) -> MaskPlan | None:
     """The bit-mask plan of an orders or events table, or ``None`` when it does not apply.
 
     One ``group_by`` over the customers (one integer ``bitwise_or`` per
@@ -370,7 +370,9 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None) -> MaskPlan |
     It takes one small pre-pass (the minimum and maximum of the time column) to
     fix bit 0 and check the span; it returns ``None`` (the caller uses
     :func:`activity`) for subscriptions, for no activity at all, and for longer
-    spans (daily periods over years, say).
+    spans (daily periods over years, say).  ``partitioned`` builds the masks
+    per partition of the customers (:func:`by_customer_parts`), for kernels that
+    hold other per-customer state in the same query.
     """
     if p.table == "subscriptions":
         return None
@@ -389,12 +391,15 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None) -> MaskPlan |
     if size > MASK_PERIODS:
         return None
     bit = pl.lit(2, dtype=pl.Int64).pow(cal.timestamp_index(time_col) - base)
-    masks = (
-        rows.group_by(*p.by, "customer_id")
-        .agg(bit.bitwise_or().alias(MASK))
-        .group_by(*p.by, MASK)
-        .agg(pl.len().cast(pl.Int64).alias("_w"))
-    )
+
+    def distinct_masks(part: pl.LazyFrame) -> pl.LazyFrame:
+        per_customer = part.group_by(*p.by, "customer_id").agg(bit.bitwise_or().alias(MASK))
+        return per_customer.group_by(*p.by, MASK).agg(pl.len().cast(pl.Int64).alias("_w"))
+
+    if not partitioned:
+        return MaskPlan(base=base, size=size, masks=distinct_masks(rows))
+    # Distinct masks with counts are additive: partitions of the customers merge by summing.
+    masks = by_customer_parts(p, rows, distinct_masks).group_by(*p.by, MASK).agg(pl.col("_w").sum())
     return MaskPlan(base=base, size=size, masks=masks)
 
 

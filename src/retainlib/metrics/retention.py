@@ -28,6 +28,7 @@ from retainlib.metrics._common import (
     active_rows,
     activity,
     bit_counts,
+    by_customer_parts,
     check_single_currency,
     finish,
     is_complete,
@@ -361,7 +362,7 @@ def cohort_retention(
     if p.table == "orders":
         check_single_currency(p)
     cohort_keys = [*p.by, "_cohort"]
-    plan = mask_plan(p, events=events)
+    plan = mask_plan(p, events=events, partitioned=True)
     if plan is not None:
         classic, spans, sizes, bounds = _cohort_counts_from_masks(p, plan, events)
     else:
@@ -505,12 +506,20 @@ def _cohort_counts_from_masks(
     active = bit_counts(dist, cohort_keys, plan.size, {"_active": lambda k: plan.bit(norm, k)}, name="_k")
     if p.table == "orders":
         index = p.calendar.timestamp_index("ordered_at")
+
+        def by_cohort(part: pl.LazyFrame) -> pl.LazyFrame:
+            return (
+                part.select(*p.by, "customer_id", "amount", index.alias(PERIOD_INDEX))
+                .with_columns(pl.col(PERIOD_INDEX).min().over([*p.by, "customer_id"]).alias("_cohort"))
+                .group_by(*cohort_keys, (pl.col(PERIOD_INDEX) - pl.col("_cohort")).alias("_k"))
+                .agg(pl.col("amount").sum().alias("_revenue"))
+            )
+
+        # Sums by (cohort, k) are additive over partitions of the customers.
         revenue = (
-            active_rows(p, events)
-            .select(*p.by, "customer_id", "amount", index.alias(PERIOD_INDEX))
-            .with_columns(pl.col(PERIOD_INDEX).min().over([*p.by, "customer_id"]).alias("_cohort"))
-            .group_by(*cohort_keys, (pl.col(PERIOD_INDEX) - pl.col("_cohort")).alias("_k"))
-            .agg(pl.col("amount").sum().alias("_revenue"))
+            by_customer_parts(p, active_rows(p, events), by_cohort)
+            .group_by(*cohort_keys, "_k")
+            .agg(pl.col("_revenue").sum())
         )
         classic = active.join(revenue, on=[*cohort_keys, "_k"], how="left", nulls_equal=True)
     else:

@@ -77,3 +77,24 @@ def test_suite_quick_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     numbers = json.loads(raw.read_text(encoding="utf-8"))
     assert numbers["counts"]["20K"]["orders"] > 0
     assert all(r["status"] in ("ok", "not installed") for r in numbers["sizes"]["20K"])
+
+
+@pytest.mark.bench
+def test_100m_script_runs_small(tmp_path: Path) -> None:
+    """bench_100m.py end to end at 2,000 customers: data generated, every case in its own process, a table."""
+    out = tmp_path / "results-100M.md"
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "bench_100m.py"),
+        "--customers",
+        "2000",
+        "--data",
+        str(tmp_path / "store"),
+        "--out",
+        str(out),
+    ]
+    subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
+    text = out.read_text(encoding="utf-8")
+    for case in ("floor", "retention_rate", "cohort_retention", "rfm", "repeat_purchase_rate", "mrr_movements"):
+        assert f"| {case} |" in text
+    assert "engine=streaming" in text

@@ -362,13 +362,6 @@ def _best_optimum(
     return best
 
 
-def _screen_optimum(
-    screen: tuple[Callable[[Array], float], Callable[[Array], Array] | None], starts: Sequence[Sequence[float]]
-) -> optimize.OptimizeResult | None:
-    """The best optimum of the subsample over every start (``None`` when none is finite)."""
-    return _best_optimum(screen[0], screen[1], starts)
-
-
 def _refine(
     log_likelihood: Callable[[Array], float],
     gradient: Callable[[Array], Array] | None,
@@ -388,15 +381,8 @@ def _refine(
     small_objective, small_jac = _objective(*screen)
     factor: Array | None = None
     if jac is not None and small_jac is not None:
-        n = z0.size
-        h = 1e-4
-        hess = np.empty((n, n))
         with np.errstate(all="ignore"):
-            for i in range(n):
-                e = np.zeros(n)
-                e[i] = h
-                hess[i] = (small_jac(z0 + e) - small_jac(z0 - e)) / (2 * h)
-            hess = (hess + hess.T) / 2
+            hess = _jacobian(small_jac, z0)
             ratio = objective(z0) / small_objective(z0)
         if np.all(np.isfinite(hess)) and math.isfinite(ratio) and ratio > 0:
             try:
@@ -454,7 +440,7 @@ def maximise(
     """
     best: optimize.OptimizeResult | None = None
     if screen is not None and len(starts) > 1:
-        found = _screen_optimum(screen, starts)
+        found = _best_optimum(screen[0], screen[1], starts)
         if found is not None:
             best = _refine(log_likelihood, gradient, screen, np.asarray(found.x, dtype=np.float64))
     if best is None:

@@ -51,10 +51,10 @@ __all__ = [
     "by_customer_parts",
     "check_engine",
     "check_single_currency",
+    "customer_parts",
     "finish",
     "is_complete",
     "last_instant",
-    "mask_counts",
     "mask_plan",
     "over_by",
     "periods",
@@ -339,11 +339,14 @@ class MaskPlan:
         base: period index of bit 0 (the first period with activity in the data).
         size: number of periods from the first to the last with activity (at most :data:`MASK_PERIODS`).
         masks: lazy ``(by..., _mask, _w)``: each distinct mask of each segment and how many customers have it.
+        parts: number of customer partitions the masks were built in (1 unless ``partitioned``); the
+            kernel's other per-customer queries use the same (:func:`by_customer_parts`).
     """
 
     base: int
     size: int
     masks: pl.LazyFrame
+    parts: int = 1
 
     def bit(self, mask: pl.Expr, j: int) -> pl.Expr:
         """Whether bit ``j`` of ``mask`` is set (Boolean)."""
@@ -378,8 +381,8 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None, partitioned: 
         return None
     time_col = TABLES[p.table].time
     rows = active_rows(p, events)
-    span = rows.select(pl.col(time_col).min().alias("a"), pl.col(time_col).max().alias("b"))
-    first, last = span.collect(engine=p.engine).row(0)
+    span = rows.select(pl.col(time_col).min().alias("a"), pl.col(time_col).max().alias("b"), pl.len().alias("n"))
+    first, last, count = span.collect(engine=p.engine).row(0)
     if first is None:
         return None
     cal = p.calendar
@@ -396,11 +399,12 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None, partitioned: 
         per_customer = part.group_by(*p.by, "customer_id").agg(bit.bitwise_or().alias(MASK))
         return per_customer.group_by(*p.by, MASK).agg(pl.len().cast(pl.Int64).alias("_w"))
 
-    if not partitioned:
+    parts = customer_parts(count) if partitioned else 1
+    if parts == 1:
         return MaskPlan(base=base, size=size, masks=distinct_masks(rows))
     # Distinct masks with counts are additive: partitions of the customers merge by summing.
-    masks = by_customer_parts(p, rows, distinct_masks).group_by(*p.by, MASK).agg(pl.col("_w").sum())
-    return MaskPlan(base=base, size=size, masks=masks)
+    masks = by_customer_parts(rows, distinct_masks, parts).group_by(*p.by, MASK).agg(pl.col("_w").sum())
+    return MaskPlan(base=base, size=size, masks=masks, parts=parts)
 
 
 def last_instant(p: Prepared) -> pl.Expr:
@@ -473,16 +477,6 @@ def check_single_currency(p: Prepared) -> None:
         )
 
 
-def mask_counts(plan: MaskPlan, by: Sequence[str], counts: Mapping[str, Callable[[int], pl.Expr]]) -> pl.LazyFrame:
-    """Per segment and period: how many customers satisfy each condition, from the distinct masks.
-
-    ``counts`` maps an output column to a function of the bit offset ``j``
-    giving a Boolean expression over the mask columns; the result has the
-    ``by`` columns, ``_period`` (``base + j``) and one UInt32 column per entry.
-    """
-    return bit_counts(plan.masks, by, plan.size, counts, name=PERIOD_INDEX, start=plan.base)
-
-
 def bit_counts(
     frame: pl.LazyFrame,
     keys: Sequence[str],
@@ -516,20 +510,22 @@ def bit_counts(
 PARTITION_ROWS = 35_000_000
 
 
-def by_customer_parts(p: Prepared, frame: pl.LazyFrame, kernel: Callable[[pl.LazyFrame], pl.LazyFrame]) -> pl.LazyFrame:
-    """``kernel`` over ``frame``, run on disjoint hash partitions of the customers one after another.
+def customer_parts(rows: int) -> int:
+    """How many customer partitions :func:`by_customer_parts` uses for ``rows`` rows: one per :data:`PARTITION_ROWS`."""
+    return max(1, -(-int(rows) // PARTITION_ROWS))
+
+
+def by_customer_parts(frame: pl.LazyFrame, kernel: Callable[[pl.LazyFrame], pl.LazyFrame], parts: int) -> pl.LazyFrame:
+    """``kernel`` over ``frame``, run on ``parts`` disjoint hash partitions of the customers one after another.
 
     A per-customer aggregate holds state for every customer at once (tens of
     millions at 100M orders).  Customers never span partitions, so running
     ``kernel`` on each partition and concatenating the results (in sequence,
-    ``parallel=False``) gives the same rows with about ``1/k`` of the state;
-    ``k`` is one per :data:`PARTITION_ROWS` rows of ``p.frame`` (one small
-    count; for Parquet scans it reads only metadata).  With fewer rows it is
-    just ``kernel(frame)``.
+    ``parallel=False``) gives the same rows with about ``1/parts`` of the
+    state.  With one part it is just ``kernel(frame)``.  ``parts`` comes from
+    :func:`customer_parts` of the input's row count.
     """
-    rows = p.frame.select(pl.len()).collect(engine=p.engine).item()
-    k = max(1, -(-int(rows) // PARTITION_ROWS))
-    if k == 1:
+    if parts <= 1:
         return kernel(frame)
-    bucket = pl.col("customer_id").hash(seed=0) % k
-    return pl.concat([kernel(frame.filter(bucket == i)) for i in range(k)], parallel=False)
+    bucket = pl.col("customer_id").hash(seed=0) % parts
+    return pl.concat([kernel(frame.filter(bucket == i)) for i in range(parts)], parallel=False)

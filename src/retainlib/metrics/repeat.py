@@ -142,7 +142,6 @@ def repeat_purchase_rate(
                 p.calendar.timestamp_index("ordered_at").min().alias("_cohort"),
                 pl.len().cast(pl.UInt32).alias("_orders"),
             )
-            .with_columns(pl.lit(None, dtype=pl.Int64).alias("_second"))
         )
     else:
         # Per customer: first period, total orders, and the period of the second order.

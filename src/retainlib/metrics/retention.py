@@ -32,7 +32,6 @@ from retainlib.metrics._common import (
     check_single_currency,
     finish,
     is_complete,
-    mask_counts,
     mask_plan,
     over_by,
     periods,
@@ -184,14 +183,17 @@ def retention_rate(
     if plan is not None:
         # One bit per period per customer: retained in p = bits p-1 and p both set.
         m = pl.col(MASK)
-        counts = mask_counts(
-            plan,
+        counts = bit_counts(
+            plan.masks,
             p.by,
+            plan.size,
             {
                 "end": lambda j: plan.bit(m, j),
                 "retained": lambda j: plan.bit(m & (m * 2), j),
                 "new": lambda j: plan.first(m) == j,
             },
+            name=PERIOD_INDEX,
+            start=plan.base,
         )
         bounds = window(p, plan.masks.select(*p.by, (plan.base + plan.first(m)).alias(PERIOD_INDEX)))
     else:
@@ -517,7 +519,7 @@ def _cohort_counts_from_masks(
 
         # Sums by (cohort, k) are additive over partitions of the customers.
         revenue = (
-            by_customer_parts(p, active_rows(p, events), by_cohort)
+            by_customer_parts(active_rows(p, events), by_cohort, plan.parts)
             .group_by(*cohort_keys, "_k")
             .agg(pl.col("_revenue").sum())
         )

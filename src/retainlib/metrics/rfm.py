@@ -21,7 +21,17 @@ import polars as pl
 from retainlib.calendar import Period, PeriodName, WeekStart, check_tz
 from retainlib.dataset import Dataset
 from retainlib.errors import CurrencyError, OptionError, SchemaError
-from retainlib.metrics._common import By, Data, Engine, Prepared, _by_columns, by_customer_parts, finish, prepare
+from retainlib.metrics._common import (
+    By,
+    Data,
+    Engine,
+    Prepared,
+    _by_columns,
+    by_customer_parts,
+    customer_parts,
+    finish,
+    prepare,
+)
 from retainlib.tables import MONEY, MONEY_PLACES, TIMESTAMP
 
 __all__ = ["FREQS", "SEGMENTS", "SEGMENT_GRID", "Freq", "rfm", "rfm_segments"]
@@ -305,7 +315,8 @@ def rfm(
         _check_currencies(p, frame if last is None else frame.filter(placed < pl.lit(last, dtype=TIMESTAMP)))
 
     calibration = frame if end is None else frame.filter(placed < pl.lit(end, dtype=TIMESTAMP))
-    customers = by_customer_parts(p, calibration.with_columns(unit_index), lambda part: _summaries(part, keys))
+    parts = customer_parts(p.frame.select(pl.len()).collect(engine=p.engine).item())
+    customers = by_customer_parts(calibration.with_columns(unit_index), lambda part: _summaries(part, keys), parts)
     if end is None:  # the unit of the segment's last order
         end_unit = pl.col("_last").max().over(p.by) if p.by else pl.col("_last").max()
     else:

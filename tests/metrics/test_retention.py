@@ -29,6 +29,7 @@ UTC = dt.UTC
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "America/Santiago"]
 PERIODS: list[PeriodName] = ["day", "week", "month", "quarter", "year"]
 KINDS: list[CohortKind] = ["classic", "rolling"]
+REVENUE_COLUMNS = ("revenue", "revenue_retention", "cumulative_revenue_per_customer")
 
 
 @pytest.fixture(autouse=True, scope="module", params=["mask", "rows"])
@@ -118,9 +119,12 @@ def test_retention_rate_matches_reference(
 def test_cohort_retention_matches_reference(
     orders: list[ref.Order], period: PeriodName, tz: str, kind: CohortKind
 ) -> None:
-    got = rl.cohort_retention(frame(orders), period=period, tz=tz, kind=kind)
+    got = rl.cohort_retention(frame(orders), period=period, tz=tz, kind=kind, revenue=True)
     want = ref.cohort_retention(orders, period=period, tz=tz, kind=kind)
     approx_rows(rows(got), want)
+    # Without revenue=True the same rows come without the three revenue columns.
+    counts = rl.cohort_retention(frame(orders), period=period, tz=tz, kind=kind)
+    assert counts.equals(got.drop(*REVENUE_COLUMNS))
 
 
 @given(orders=orders_st, tz=st.sampled_from(ZONES))
@@ -149,7 +153,7 @@ def test_by_equals_filter_and_lazy_equals_eager(orders: list[ref.Order], period:
         if name == "retention_rate":
             out = rl.retention_rate(data, period=period, by=by)
         elif name == "cohort_retention":
-            out = rl.cohort_retention(data, period=period, by=by)
+            out = rl.cohort_retention(data, period=period, by=by, revenue=True)
         elif name == "repeat_purchase_rate":
             out = rl.repeat_purchase_rate(data, within=1, period=period, by=by)
         else:
@@ -214,7 +218,7 @@ def test_retention_rate_by_hand() -> None:
 
 def test_cohort_retention_by_hand() -> None:
     # Cohort Jan {a, b}: k0 both (30 = 10 + 20), k1 a (30), k2 b (50).  Cohort Feb {c}: k0 40, k1 60.
-    got = rl.cohort_retention(EXAMPLE)
+    got = rl.cohort_retention(EXAMPLE, revenue=True)
     assert got.select("cohort", "period_number", "cohort_size", "active", "revenue").rows() == [
         (dt.date(2024, 1, 1), 0, 2, 2, Decimal("30")),
         (dt.date(2024, 1, 1), 1, 2, 1, Decimal("30")),
@@ -295,6 +299,16 @@ def test_bad_input() -> None:
         rl.retention_rate(EXAMPLE, tz="Mars/Olympus")
     with pytest.raises(OptionError, match="kind"):
         rl.cohort_retention(EXAMPLE, kind="sideways")  # type: ignore[call-overload]
+    with pytest.raises(OptionError, match="revenue is True, False or None"):
+        rl.cohort_retention(EXAMPLE, revenue="yes")  # type: ignore[call-overload]
+    with pytest.raises(OptionError, match="comes with the revenue columns"):
+        rl.cohort_retention(EXAMPLE, measure="revenue", revenue=False)
+    events = rl.Dataset(
+        events=pl.DataFrame({"customer_id": ["a"], "occurred_at": ["2024-01-01T00:00:00Z"], "event": ["x"]})
+    )
+    with pytest.raises(SchemaError, match="revenue=True needs orders"):
+        rl.cohort_retention(events, revenue=True)
+    assert rl.cohort_retention(events).columns[-1] == "retention"
     with pytest.raises(OptionError, match="within"):
         rl.repeat_purchase_rate(EXAMPLE, within=-1)
     with pytest.raises(SchemaError, match="needs orders"):
@@ -311,8 +325,11 @@ def test_bad_input() -> None:
         rl.retention_rate(EXAMPLE, as_of=dt.datetime(2024, 3, 1))
     mixed = EXAMPLE.with_columns(currency=pl.Series(["USD", "EUR"] * 3))
     with pytest.raises(CurrencyError):
-        rl.cohort_retention(mixed)
-    assert rl.cohort_retention(mixed, by="currency").height > 0
+        rl.cohort_retention(mixed, revenue=True)
+    with pytest.raises(CurrencyError):
+        rl.cohort_retention(mixed, measure="revenue")
+    assert rl.cohort_retention(mixed, by="currency", revenue=True).height > 0
+    assert rl.cohort_retention(mixed).height > 0  # customer counts only: currencies don't matter
     assert rl.retention_rate(mixed).height == 2  # counts only: currencies don't matter
 
 
@@ -360,7 +377,7 @@ def test_spans_around_the_mask_limit(months: int) -> None:
     assert (plan is not None) == (months <= _common.MASK_PERIODS)
     approx_rows(rows(rl.retention_rate(data)), ref.retention_rate(orders, period="month", tz="UTC", week_start=0))
     for kind in KINDS:
-        got = rl.cohort_retention(data, kind=kind)
+        got = rl.cohort_retention(data, kind=kind, revenue=True)
         want = ref.cohort_retention(orders, kind=kind, period="month", tz="UTC")
         approx_rows(rows(got), want)
 
@@ -397,6 +414,7 @@ def test_customer_partitions_give_the_same_numbers() -> None:
             rl.retention_rate(o),
             rl.retention_rate(o, by="currency"),
             rl.cohort_retention(o),
+            rl.cohort_retention(o, revenue=True),
             rl.cohort_retention(o, kind="rolling", measure="revenue", period="quarter"),
         ]
 

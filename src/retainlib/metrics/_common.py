@@ -403,7 +403,7 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None, partitioned: 
     if parts == 1:
         return MaskPlan(base=base, size=size, masks=distinct_masks(rows))
     # Distinct masks with counts are additive: partitions of the customers merge by summing.
-    masks = by_customer_parts(rows, distinct_masks, parts).group_by(*p.by, MASK).agg(pl.col("_w").sum())
+    masks = by_customer_parts(rows, distinct_masks, parts, p.engine).group_by(*p.by, MASK).agg(pl.col("_w").sum())
     return MaskPlan(base=base, size=size, masks=masks, parts=parts)
 
 
@@ -515,17 +515,28 @@ def customer_parts(rows: int) -> int:
     return max(1, -(-int(rows) // PARTITION_ROWS))
 
 
-def by_customer_parts(frame: pl.LazyFrame, kernel: Callable[[pl.LazyFrame], pl.LazyFrame], parts: int) -> pl.LazyFrame:
+def by_customer_parts(
+    frame: pl.LazyFrame, kernel: Callable[[pl.LazyFrame], pl.LazyFrame], parts: int, engine: Engine
+) -> pl.LazyFrame:
     """``kernel`` over ``frame``, run on ``parts`` disjoint hash partitions of the customers one after another.
 
     A per-customer aggregate holds state for every customer at once (tens of
     millions at 100M orders).  Customers never span partitions, so running
-    ``kernel`` on each partition and concatenating the results (in sequence,
-    ``parallel=False``) gives the same rows with about ``1/parts`` of the
-    state.  With one part it is just ``kernel(frame)``.  ``parts`` comes from
-    :func:`customer_parts` of the input's row count.
+    ``kernel`` on each partition and concatenating the results gives the same
+    rows with about ``1/parts`` of the state.  Each partition is its own
+    collect with ``engine``, deferred to the collect of the returned
+    LazyFrame: the partitions of one lazy ``concat`` are not freed one by one
+    by the streaming engine (measured at 100M orders: 5.4 GiB peak for three
+    partitions in one query, 3.4 GiB collected in turn).  With one part it is
+    just ``kernel(frame)``.  ``parts`` comes from :func:`customer_parts` of the
+    input's row count.
     """
     if parts <= 1:
         return kernel(frame)
     bucket = pl.col("customer_id").hash(seed=0) % parts
-    return pl.concat([kernel(frame.filter(bucket == i)) for i in range(parts)], parallel=False)
+    queries = [kernel(frame.filter(bucket == i)) for i in range(parts)]
+
+    def run() -> pl.DataFrame:
+        return pl.concat([query.collect(engine=engine) for query in queries], rechunk=False)
+
+    return pl.defer(run, schema=queries[0].collect_schema())

@@ -149,7 +149,7 @@ def clv_historical(
         from retainlib.metrics.retention import cohort_retention
 
         cohorts = cohort_retention(
-            orders, by=by, as_of=as_of, period=period, tz=tz, week_start=week_start, table="orders"
+            orders, by=by, as_of=as_of, period=period, tz=tz, week_start=week_start, table="orders", revenue=True
         )
         names = cohorts.collect_schema().names()
         by_cols = names[: names.index("cohort")]

@@ -242,6 +242,14 @@ def _check_kind(kind: object) -> CohortKind:
     return kind
 
 
+def _check_revenue(revenue: object) -> bool:
+    if not isinstance(revenue, bool):
+        raise OptionError(
+            "revenue is True, False or None (None: with measure='revenue')", option="revenue", value=revenue
+        )
+    return revenue
+
+
 def _check_measure(measure: object) -> Measure:
     if measure not in ("customers", "revenue"):
         raise OptionError("measure is 'customers' or 'revenue'", option="measure", value=measure)
@@ -254,6 +262,7 @@ def cohort_retention(
     *,
     kind: CohortKind = ...,
     measure: Measure = ...,
+    revenue: bool | None = ...,
     period: PeriodName = ...,
     by: By = ...,
     as_of: dt.datetime | dt.date | None = ...,
@@ -269,6 +278,7 @@ def cohort_retention(
     *,
     kind: CohortKind = ...,
     measure: Measure = ...,
+    revenue: bool | None = ...,
     period: PeriodName = ...,
     by: By = ...,
     as_of: dt.datetime | dt.date | None = ...,
@@ -283,6 +293,7 @@ def cohort_retention(
     *,
     kind: CohortKind = "classic",
     measure: Measure = "customers",
+    revenue: bool | None = None,
     period: PeriodName = "month",
     by: By = None,
     as_of: dt.datetime | dt.date | None = None,
@@ -306,9 +317,11 @@ def cohort_retention(
         cumulative_revenue_per_customer = sum of revenue(0..k) / cohort_size
 
     With ``measure="revenue"`` the ``retention`` column holds the revenue
-    retention instead (the headline follows the measure); every other column is
-    the same.  Revenue needs orders (subscriptions and events give null
-    revenue; ``measure="revenue"`` on them is an error) in one currency, or
+    retention instead (the headline follows the measure).  The three revenue
+    columns come with ``measure="revenue"`` or ``revenue=True``: they need
+    each order's cohort, a second look at the orders that costs about as much
+    as the customer counts themselves, so customer retention does not pay for
+    them unless asked.  Revenue needs orders in one currency, or
     ``by="currency"``.
 
     Parameters
@@ -319,15 +332,20 @@ def cohort_retention(
         ``"classic"`` (active in exactly period k) or ``"rolling"`` (active in k or later).
     measure
         ``"customers"`` (default) or ``"revenue"``: what ``retention`` measures.
+    revenue
+        Add the columns ``revenue``, ``revenue_retention`` and
+        ``cumulative_revenue_per_customer``.  Default (``None``): only with
+        ``measure="revenue"``.  ``True`` needs an orders table.
 
     Returns
     -------
     DataFrame or LazyFrame
         ``by`` columns, cohort (pl.Date), period_number (periods since the
-        cohort's first), is_complete, cohort_size, active, retention, revenue
-        (exact, major units), revenue_retention, cumulative_revenue_per_customer
-        (per customer of the cohort, cumulative to period k).  Long format: one
-        row per cohort and k; :func:`triangle` pivots it.
+        cohort's first), is_complete, cohort_size, active, retention; with
+        revenue, also revenue (exact, major units), revenue_retention and
+        cumulative_revenue_per_customer (per customer of the cohort, cumulative
+        to period k).  Long format: one row per cohort and k; :func:`triangle`
+        pivots it.
 
     Examples
     --------
@@ -353,23 +371,29 @@ def cohort_retention(
         as_of=as_of,
         table=table,
     )
-    if measure == "revenue" and p.table != "orders":
+    with_revenue = measure == "revenue" if revenue is None else _check_revenue(revenue)
+    if measure == "revenue" and not with_revenue:
+        raise OptionError(
+            "measure='revenue' comes with the revenue columns: leave revenue=None", option="revenue", value=revenue
+        )
+    if with_revenue and p.table != "orders":
+        asked = "measure='revenue'" if measure == "revenue" else "revenue=True"
         raise SchemaError(
-            f"measure='revenue' needs orders; the {p.table} table has no order revenue",
+            f"{asked} needs orders; the {p.table} table has no order revenue",
             table=p.table,
             column="amount",
             expected="orders",
             actual=p.table,
         )
-    if p.table == "orders":
+    if with_revenue:
         check_single_currency(p)
     cohort_keys = [*p.by, "_cohort"]
-    plan = mask_plan(p, events=events, partitioned=True)
+    plan = mask_plan(p, events=events, partitioned=with_revenue)
     if plan is not None:
-        classic, spans, sizes, bounds = _cohort_counts_from_masks(p, plan, events)
+        classic, spans, sizes, bounds = _cohort_counts_from_masks(p, plan, events, with_revenue)
     else:
         active = activity(p, events=events)
-        if p.table != "orders":
+        if not with_revenue:
             active = active.with_columns(pl.lit(None, dtype=MONEY).alias("revenue"))
         flagged = _flags(p, active)
         per_k = flagged.with_columns((pl.col(PERIOD_INDEX) - pl.col("_cohort")).alias("_k"))
@@ -390,7 +414,7 @@ def cohort_retention(
         grid.join(classic, on=[*cohort_keys, "_k"], how="left", nulls_equal=True)
         .join(spans, on=[*cohort_keys, "_k"], how="left", nulls_equal=True)
         .with_columns(pl.col("_active", "_ending").fill_null(0))
-        .with_columns(pl.col("_revenue").fill_null(0) if p.table == "orders" else pl.col("_revenue"))
+        .with_columns(pl.col("_revenue").fill_null(0))
         .sort(*cohort_keys, "_k")
         .with_columns(
             # customers whose last active period is at k or later = size - those ending before k
@@ -415,9 +439,15 @@ def cohort_retention(
         (revenue_retention if measure == "revenue" else safe_ratio(active_col, pl.col("cohort_size"))).alias(
             "retention"
         ),
-        pl.col("_revenue").alias("revenue"),
-        revenue_retention.alias("revenue_retention"),
-        safe_ratio(pl.col("_cumulative"), pl.col("cohort_size")).alias("cumulative_revenue_per_customer"),
+        *(
+            [
+                pl.col("_revenue").alias("revenue"),
+                revenue_retention.alias("revenue_retention"),
+                safe_ratio(pl.col("_cumulative"), pl.col("cohort_size")).alias("cumulative_revenue_per_customer"),
+            ]
+            if with_revenue
+            else []
+        ),
     )
     return finish(result, p)
 
@@ -485,7 +515,7 @@ def triangle(result: pl.DataFrame | pl.LazyFrame, *, value: str = "retention") -
 
 
 def _cohort_counts_from_masks(
-    p: Prepared, plan: MaskPlan, events: Sequence[str] | None
+    p: Prepared, plan: MaskPlan, events: Sequence[str] | None, with_revenue: bool
 ) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
     """Cohort counts from per-customer activity masks: (classic, spans, sizes, bounds) as the row plan makes them.
 
@@ -506,7 +536,7 @@ def _cohort_counts_from_masks(
     spans = dist.group_by(*cohort_keys, pl.col("_span").alias("_k")).agg(weight.sum().cast(pl.UInt32).alias("_ending"))
     norm = pl.col("_norm")
     active = bit_counts(dist, cohort_keys, plan.size, {"_active": lambda k: plan.bit(norm, k)}, name="_k")
-    if p.table == "orders":
+    if with_revenue:
         index = p.calendar.timestamp_index("ordered_at")
 
         def by_cohort(part: pl.LazyFrame) -> pl.LazyFrame:
@@ -519,7 +549,7 @@ def _cohort_counts_from_masks(
 
         # Sums by (cohort, k) are additive over partitions of the customers.
         revenue = (
-            by_customer_parts(active_rows(p, events), by_cohort, plan.parts)
+            by_customer_parts(active_rows(p, events), by_cohort, plan.parts, p.engine)
             .group_by(*cohort_keys, "_k")
             .agg(pl.col("_revenue").sum())
         )

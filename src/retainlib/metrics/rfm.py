@@ -307,7 +307,7 @@ def rfm(
     )
     cal = p.calendar
     keys = [*p.by, "customer_id"]
-    unit_index = cal.timestamp_index("ordered_at").alias("_unit")
+    unit_index = cal.timestamp_index("ordered_at").cast(pl.Int32).alias("_unit")  # any datetime's unit fits
     placed = pl.col("ordered_at")
     frame = p.frame
     if p.eager:
@@ -316,7 +316,9 @@ def rfm(
 
     calibration = frame if end is None else frame.filter(placed < pl.lit(end, dtype=TIMESTAMP))
     parts = customer_parts(p.frame.select(pl.len()).collect(engine=p.engine).item())
-    customers = by_customer_parts(calibration.with_columns(unit_index), lambda part: _summaries(part, keys), parts)
+    customers = by_customer_parts(
+        calibration.with_columns(unit_index), lambda part: _summaries(part, keys), parts, p.engine
+    )
     if end is None:  # the unit of the segment's last order
         end_unit = pl.col("_last").max().over(p.by) if p.by else pl.col("_last").max()
     else:
@@ -327,7 +329,7 @@ def rfm(
         "frequency",
         _in_units(pl.col("_last") - pl.col("_first"), multiplier, row).alias("recency"),
         _in_units(end_unit - pl.col("_first"), multiplier, row).alias("T"),
-        _mean(pl.col("_repeat"), pl.col("frequency")).alias("monetary_value"),
+        "monetary_value",
     )
     if hold is not None:
         assert end is not None
@@ -354,36 +356,33 @@ def rfm(
 
 
 def _summaries(orders: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
-    """Per customer: first and last unit, ``frequency`` (distinct units - 1), ``_repeat`` (spend after unit one).
+    """Per customer: first and last unit, ``frequency`` (distinct units - 1) and ``monetary_value``.
 
-    One ``group_by`` over the customers does it all when no customer has two
-    orders in one unit (then the first unit's spend is the amount of the
-    earliest order, ``min_by``).  Customers with such a repeat (distinct units
-    fewer than orders) get their first unit's spend summed exactly in a second,
-    small query over their own orders only.
+    One query: a window gives each order its customer's first unit, then one
+    ``group_by`` over the customers sums the amounts, the amounts of the first
+    unit (all of its orders, exactly as lifetimes' per-unit sums), and counts
+    the distinct units.
     """
     unit = pl.col("_unit")
-    per = orders.group_by(keys).agg(
-        unit.min().alias("_first"),
-        unit.max().alias("_last"),
-        unit.n_unique().cast(pl.Int64).alias("_units"),
-        pl.len().cast(pl.Int64).alias("_orders"),
-        pl.col("amount").sum().alias("_total"),
-        pl.col("amount").min_by("_unit").alias("_head"),
-    )
-    shared = per.filter(pl.col("_orders") > pl.col("_units")).select(*keys, "_first")
-    heads = (
-        orders.join(shared, on=keys, how="inner", nulls_equal=True)
-        .filter(unit == pl.col("_first"))
+    first = pl.col("_first")
+    frequency = (pl.col("_units").cast(pl.Int64) - 1).alias("frequency")
+    return (
+        orders.with_columns(unit.min().over(keys).alias("_first"))
         .group_by(keys)
-        .agg(pl.col("amount").sum().alias("_head_exact"))
-    )
-    return per.join(heads, on=keys, how="left", nulls_equal=True).select(
-        *keys,
-        "_first",
-        "_last",
-        (pl.col("_units") - 1).alias("frequency"),
-        (pl.col("_total") - pl.coalesce("_head_exact", "_head")).alias("_repeat"),
+        .agg(
+            unit.min().alias("_first"),
+            unit.max().alias("_last"),
+            unit.n_unique().alias("_units"),
+            pl.col("amount").sum().alias("_total"),
+            pl.when(unit == first).then(pl.col("amount")).sum().alias("_head"),
+        )
+        .select(
+            *keys,
+            "_first",
+            "_last",
+            frequency,
+            _mean(pl.col("_total") - pl.col("_head"), frequency).alias("monetary_value"),
+        )
     )
 
 

@@ -27,7 +27,18 @@ else:
 from retainlib.metrics._common import Engine, check_engine
 
 HERE = Path(__file__).resolve().parent
-CASES = ("floor", "retention_rate", "cohort_retention", "rfm", "repeat_purchase_rate", "mrr_movements")
+CASES = (
+    "floor",
+    "retention_rate",
+    "cohort_customers",
+    "cohort_revenue",
+    "rfm",
+    "repeat_purchase_rate",
+    "mrr_movements",
+    "survival",
+)
+#: Days without an order after which a customer counts as churned in the survival case (as in bench_suite.py).
+WINDOW_DAYS = 90
 
 
 def _case(folder: Path, case: str, engine: Engine) -> dict[str, object]:
@@ -51,6 +62,11 @@ def _case(folder: Path, case: str, engine: Engine) -> dict[str, object]:
     elif case == "mrr_movements":
         subscriptions = pl.scan_parquet(folder / "subscriptions" / "*.parquet")
         result = rl.mrr_movements(subscriptions, engine=engine).collect(engine=engine)
+    elif case in ("cohort_customers", "cohort_revenue"):
+        measure = "customers" if case == "cohort_customers" else "revenue"
+        result = rl.cohort_retention(orders, measure=measure, engine=engine).collect(engine=engine)
+    elif case == "survival":
+        result = rl.survival(orders, window=WINDOW_DAYS).collect(engine=engine)
     else:
         kernel = getattr(rl, case)
         result = kernel(orders, engine=engine).collect(engine=engine)

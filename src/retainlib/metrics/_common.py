@@ -339,14 +339,14 @@ class MaskPlan:
         base: period index of bit 0 (the first period with activity in the data).
         size: number of periods from the first to the last with activity (at most :data:`MASK_PERIODS`).
         masks: lazy ``(by..., _mask, _w)``: each distinct mask of each segment and how many customers have it.
-        parts: number of customer partitions the masks were built in (1 unless ``partitioned``); the
-            kernel's other per-customer queries use the same (:func:`by_customer_parts`).
+        rows: number of input rows (from the pre-pass), for the partitions of the kernel's other
+            per-customer queries (:func:`customer_parts`).
     """
 
     base: int
     size: int
     masks: pl.LazyFrame
-    parts: int = 1
+    rows: int
 
     def bit(self, mask: pl.Expr, j: int) -> pl.Expr:
         """Whether bit ``j`` of ``mask`` is set (Boolean)."""
@@ -361,7 +361,7 @@ class MaskPlan:
         return 63 - mask.bitwise_leading_zeros().cast(pl.Int64)
 
 
-def mask_plan(p: Prepared, *, events: Sequence[str] | None = None, partitioned: bool = False) -> MaskPlan | None:
+def mask_plan(p: Prepared, *, events: Sequence[str] | None = None) -> MaskPlan | None:
     """The bit-mask plan of an orders or events table, or ``None`` when it does not apply.
 
     One ``group_by`` over the customers (one integer ``bitwise_or`` per
@@ -373,9 +373,8 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None, partitioned: 
     It takes one small pre-pass (the minimum and maximum of the time column) to
     fix bit 0 and check the span; it returns ``None`` (the caller uses
     :func:`activity`) for subscriptions, for no activity at all, and for longer
-    spans (daily periods over years, say).  ``partitioned`` builds the masks
-    per partition of the customers (:func:`by_customer_parts`), for kernels that
-    hold other per-customer state in the same query.
+    spans (daily periods over years, say).  The masks are never partitioned:
+    one Int64 per customer is small state (2.1 GiB peak at 100M orders).
     """
     if p.table == "subscriptions":
         return None
@@ -395,16 +394,9 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None, partitioned: 
         return None
     bit = pl.lit(2, dtype=pl.Int64).pow(cal.timestamp_index(time_col) - base)
 
-    def distinct_masks(part: pl.LazyFrame) -> pl.LazyFrame:
-        per_customer = part.group_by(*p.by, "customer_id").agg(bit.bitwise_or().alias(MASK))
-        return per_customer.group_by(*p.by, MASK).agg(pl.len().cast(pl.Int64).alias("_w"))
-
-    parts = customer_parts(count) if partitioned else 1
-    if parts == 1:
-        return MaskPlan(base=base, size=size, masks=distinct_masks(rows))
-    # Distinct masks with counts are additive: partitions of the customers merge by summing.
-    masks = by_customer_parts(rows, distinct_masks, parts, p.engine).group_by(*p.by, MASK).agg(pl.col("_w").sum())
-    return MaskPlan(base=base, size=size, masks=masks, parts=parts)
+    per_customer = rows.group_by(*p.by, "customer_id").agg(bit.bitwise_or().alias(MASK))
+    masks = per_customer.group_by(*p.by, MASK).agg(pl.len().cast(pl.Int64).alias("_w"))
+    return MaskPlan(base=base, size=size, masks=masks, rows=count)
 
 
 def last_instant(p: Prepared) -> pl.Expr:

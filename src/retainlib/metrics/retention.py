@@ -30,6 +30,7 @@ from retainlib.metrics._common import (
     bit_counts,
     by_customer_parts,
     check_single_currency,
+    customer_parts,
     finish,
     is_complete,
     mask_plan,
@@ -388,7 +389,7 @@ def cohort_retention(
     if with_revenue:
         check_single_currency(p)
     cohort_keys = [*p.by, "_cohort"]
-    plan = mask_plan(p, events=events, partitioned=with_revenue)
+    plan = mask_plan(p, events=events)
     if plan is not None:
         classic, spans, sizes, bounds = _cohort_counts_from_masks(p, plan, events, with_revenue)
     else:
@@ -549,7 +550,7 @@ def _cohort_counts_from_masks(
 
         # Sums by (cohort, k) are additive over partitions of the customers.
         revenue = (
-            by_customer_parts(active_rows(p, events), by_cohort, plan.parts, p.engine)
+            by_customer_parts(active_rows(p, events), by_cohort, customer_parts(plan.rows), p.engine)
             .group_by(*cohort_keys, "_k")
             .agg(pl.col("_revenue").sum())
         )

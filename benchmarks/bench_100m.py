@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from benchmarks import _harness
@@ -63,7 +63,7 @@ def _case(folder: Path, case: str, engine: Engine) -> dict[str, object]:
         subscriptions = pl.scan_parquet(folder / "subscriptions" / "*.parquet")
         result = rl.mrr_movements(subscriptions, engine=engine).collect(engine=engine)
     elif case in ("cohort_customers", "cohort_revenue"):
-        measure = "customers" if case == "cohort_customers" else "revenue"
+        measure: Literal["customers", "revenue"] = "customers" if case == "cohort_customers" else "revenue"
         result = rl.cohort_retention(orders, measure=measure, engine=engine).collect(engine=engine)
     elif case == "survival":
         result = rl.survival(orders, window=WINDOW_DAYS).collect(engine=engine)

@@ -89,6 +89,8 @@ def test_100m_script_runs_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         str(BENCHMARKS / "bench_100m.py"),
         "--customers",
         "2000",
+        "--repeat",
+        "2",
         "--data",
         str(tmp_path / "store"),
         "--out",
@@ -97,5 +99,5 @@ def test_100m_script_runs_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
     text = out.read_text(encoding="utf-8")
     for case in bench_100m.CASES:
-        assert f"| {case} |" in text
+        assert f"| {case} | 2 |" in text  # two runs each
     assert "engine=streaming" in text

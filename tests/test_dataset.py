@@ -151,9 +151,10 @@ def test_subscriptions_end_after_start_and_mrr_nonnegative() -> None:
 def test_mixed_currencies_are_refused_where_summed() -> None:
     ds = rl.Dataset(orders=_orders(currency=["USD", "EUR"]))
     assert ds.currencies() == ["EUR", "USD"]
-    with pytest.raises(CurrencyError) as info:
+    with pytest.raises(CurrencyError, match=r"the dataset's tables mix currencies \(EUR, USD\)") as info:
         ds.single_currency()
     assert info.value.currencies == ("EUR", "USD")
+    assert rl.Dataset(orders=_orders(currency=["USD", "USD"])).single_currency() == "USD"
 
 
 def test_from_frames_mapping_defaults_and_pandas() -> None:

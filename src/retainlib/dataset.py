@@ -313,12 +313,7 @@ class Dataset:
         retainlib never adds amounts in different currencies.
         """
         found = self.currencies()
-        if len(found) > 1:
-            raise CurrencyError(
-                f"the data mixes currencies ({', '.join(found)}); amounts in different currencies "
-                "are never added together: segment with by='currency' or convert them first",
-                currencies=found,
-            )
+        CurrencyError.check(found, "the dataset's tables")
         return found[0] if found else None
 
     # --- storage ------------------------------------------------------------------------

@@ -158,6 +158,16 @@ class CurrencyError(RetainlibError, ValueError):
         super().__init__(message)
         self.currencies = tuple(currencies)
 
+    @classmethod
+    def check(cls, found: Sequence[str], what: str) -> None:
+        """Raise when ``found`` (the distinct currencies of ``what``, e.g. "the orders") holds more than one."""
+        if len(found) > 1:
+            raise cls(
+                f"{what} mix currencies ({', '.join(found)}); amounts in different currencies are never "
+                "added together: pass by='currency' (or include it in by) or convert them first",
+                currencies=found,
+            )
+
 
 class SourceError(RetainlibError, ValueError):
     """A file cannot be read by a source: unknown source, empty file, bad encoding...

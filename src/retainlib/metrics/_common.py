@@ -461,12 +461,7 @@ def check_single_currency(p: Prepared) -> None:
     found = (
         p.frame.select(pl.col("currency").unique().sort()).collect(engine=p.engine).to_series().drop_nulls().to_list()
     )
-    if len(found) > 1:
-        raise CurrencyError(
-            f"the {p.table} mix currencies ({', '.join(found)}); amounts in different currencies are never "
-            "added together: pass by='currency' (or include it in by) or convert them first",
-            currencies=found,
-        )
+    CurrencyError.check(found, f"the {p.table}")
 
 
 def bit_counts(

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 from scipy import optimize
+from threadpoolctl import threadpool_limits
 
 from retainlib.errors import ConvergenceError, OptionError, SchemaError
 
@@ -438,32 +439,37 @@ def maximise(
     models whose degenerate fits are recognised otherwise than by a singular
     finite-difference Hessian).
     """
-    best: optimize.OptimizeResult | None = None
-    if screen is not None and len(starts) > 1:
-        found = _best_optimum(screen[0], screen[1], starts)
-        if found is not None:
-            best = _refine(log_likelihood, gradient, screen, np.asarray(found.x, dtype=np.float64))
-    if best is None:
-        best = _best_optimum(log_likelihood, gradient, starts)
-    if best is None:
-        raise ConvergenceError("no start reached a finite likelihood", model=model)
-    x = np.exp(best.x)
-    with np.errstate(all="ignore"):
-        use_gradient = hessian_from_gradient and gradient is not None
-        info = -(_jacobian(gradient, x) if use_gradient and gradient is not None else _hessian(log_likelihood, x))
-        try:
-            cov = np.linalg.inv(info)
-            variances = np.diag(cov)
-        except np.linalg.LinAlgError:
-            variances = np.full(x.size, np.inf)
-    ses = {
-        n: abs(math.sqrt(v)) if np.isfinite(v) and v >= 0 else math.inf for n, v in zip(names, variances, strict=True)
-    }
-    # L-BFGS-B may end with a line-search warning at a true optimum, so success is not
-    # required here: the message is returned and models check their own bounds.
-    return (
-        {n: float(v) for n, v in zip(names, x, strict=True)},
-        ses,
-        float(-best.fun),
-        str(best.message),
-    )
+    # One BLAS thread: the fits' BLAS calls are single dot products, and OpenBLAS's idle
+    # workers spin between them, taking a core from numpy's elementwise work (2.26M
+    # customers on 2 cores: BG/NBD fit 1.06 -> 0.73 s, Gamma-Gamma 0.45 -> 0.25 s).
+    with threadpool_limits(limits=1, user_api="blas"):
+        best: optimize.OptimizeResult | None = None
+        if screen is not None and len(starts) > 1:
+            found = _best_optimum(screen[0], screen[1], starts)
+            if found is not None:
+                best = _refine(log_likelihood, gradient, screen, np.asarray(found.x, dtype=np.float64))
+        if best is None:
+            best = _best_optimum(log_likelihood, gradient, starts)
+        if best is None:
+            raise ConvergenceError("no start reached a finite likelihood", model=model)
+        x = np.exp(best.x)
+        with np.errstate(all="ignore"):
+            use_gradient = hessian_from_gradient and gradient is not None
+            info = -(_jacobian(gradient, x) if use_gradient and gradient is not None else _hessian(log_likelihood, x))
+            try:
+                cov = np.linalg.inv(info)
+                variances = np.diag(cov)
+            except np.linalg.LinAlgError:
+                variances = np.full(x.size, np.inf)
+        ses = {
+            n: abs(math.sqrt(v)) if np.isfinite(v) and v >= 0 else math.inf
+            for n, v in zip(names, variances, strict=True)
+        }
+        # L-BFGS-B may end with a line-search warning at a true optimum, so success is not
+        # required here: the message is returned and models check their own bounds.
+        return (
+            {n: float(v) for n, v in zip(names, x, strict=True)},
+            ses,
+            float(-best.fun),
+            str(best.message),
+        )

@@ -72,8 +72,10 @@ class TransactionModel(Protocol):
 class RFMModel(Protocol):
     """A transaction model whose predictions depend on (frequency, recency, T) alone: see :class:`ValueMixin`."""
 
-    def expected_purchases_by_time(self, rfm_frame: pl.DataFrame, ends: npt.NDArray[np.float64]) -> Array:
-        """Rows: customers of ``rfm_frame`` (same order); columns: E[Y(t) | x, t_x, T] for each ``t`` of ``ends``."""
+    def distinct_purchases_by_time(
+        self, rfm_frame: pl.DataFrame, ends: npt.NDArray[np.float64]
+    ) -> tuple[Array, npt.NDArray[np.uint32]]:
+        """E[Y(t) | x, t_x, T] per distinct (x, t_x, T) and ``t`` of ``ends``; each customer's distinct row."""
         ...
 
 
@@ -94,15 +96,24 @@ class ValueMixin:
         row is computed once (about 40 % of the rows of a daily RFM summary of
         millions of customers) and the results gathered back.
         """
+        table, index = self.distinct_purchases_by_time(rfm_frame, ends)
+        out: Array = table[index]
+        return out
+
+    def distinct_purchases_by_time(
+        self, rfm_frame: pl.DataFrame, ends: npt.NDArray[np.float64]
+    ) -> tuple[Array, npt.NDArray[np.uint32]]:
+        """E[Y(t) | x, t_x, T] per distinct (x, t_x, T) row and horizon, and each customer's distinct row."""
         _, x, tx, T = self._rows(rfm_frame)  # type: ignore[attr-defined]
         rows = pl.DataFrame({"x": x, "tx": tx, "T": T})
         distinct = rows.unique(maintain_order=True).with_row_index("_u")
         index = rows.join(distinct, on=["x", "tx", "T"], how="left", maintain_order="left").get_column("_u")
         ux, utx, uT = (distinct.get_column(c).to_numpy() for c in ("x", "tx", "T"))
         conditional = self._conditional  # type: ignore[attr-defined]
-        table = np.column_stack([conditional(float(t), ux, utx, uT) for t in ends])
-        out: Array = table[index.to_numpy()]
-        return out
+        table = np.empty((ux.size, len(ends)))
+        for j, t in enumerate(ends):
+            table[:, j] = conditional(float(t), ux, utx, uT)
+        return table, index.to_numpy()
 
     def customer_lifetime_value(
         self,
@@ -271,7 +282,11 @@ def customer_lifetime_value(
     per_purchase = _spend_per_row(frame, spend) * float(margin)
     keys = frame.select(key_columns(frame))
     if isinstance(model, RFMModel):
-        by_time = model.expected_purchases_by_time(frame, ends)
+        table, index = model.distinct_purchases_by_time(frame, ends)
+        if not intervals:  # the discounted sum per distinct (x, t_x, T), then gathered to the customers
+            steps = np.diff(table, axis=1, prepend=0.0)
+            return with_keys(keys, clv=pl.Series("clv", (steps @ factors)[index]) * per_purchase)
+        by_time = table[index]
     else:
         by_time = np.column_stack(
             [

@@ -346,18 +346,32 @@ class _BetaGeoFamily(ValueMixin):
         shift = 1.0 if self._modified else 0.0
 
         def given_alive(a: float) -> Array:
-            c = a + b + x - 1.0 + shift
-            z = t / (alpha + T + t)
-            log_rest = np.log1p(-z)
-            with np.errstate(all="ignore"):
-                # (1-z)^(r+x) 2F1(r+x, b+x+shift; c; z), directly or after Euler's transformation,
-                # whichever has the smaller upper parameters (the faster, safer series)
-                direct = np.exp((r + x) * log_rest) * special.hyp2f1(r + x, b + x + shift, c, z)
-                euler = np.exp((a - 1.0) * log_rest) * special.hyp2f1(a + b - 1.0 + shift - r, a - 1.0, c, z)
-            use_euler = np.maximum(r + x, b + x + shift) > max(abs(a + b - 1.0 + shift - r), abs(a - 1.0))
-            first, second = np.where(use_euler, euler, direct), np.where(use_euler, direct, euler)
-            tail = np.where(np.isfinite(first), first, second)
-            out: Array = c / (a - 1.0) * (1.0 - tail)
+            xb, zb = np.broadcast_arrays(np.asarray(x, dtype=np.float64), t / (alpha + T + t))
+            xs, zs = xb.ravel(), zb.ravel()
+            c = a + b + xs - 1.0 + shift
+            log_rest = np.log1p(-zs)
+
+            def tail_of(rows: npt.NDArray[np.intp], euler: bool) -> Array:
+                # (1-z)^(r+x) 2F1(r+x, b+x+shift; c; z), directly or after Euler's transformation
+                xr, cr, zr, lr = xs[rows], c[rows], zs[rows], log_rest[rows]
+                with np.errstate(all="ignore"):
+                    if euler:
+                        out: Array = np.exp((a - 1.0) * lr) * special.hyp2f1(a + b - 1.0 + shift - r, a - 1.0, cr, zr)
+                    else:
+                        out = np.exp((r + xr) * lr) * special.hyp2f1(r + xr, b + xr + shift, cr, zr)
+                return out
+
+            # Each row takes the form with the smaller upper parameters (the faster, safer series),
+            # and the other one only where that is not finite.
+            use_euler = np.maximum(r + xs, b + xs + shift) > max(abs(a + b - 1.0 + shift - r), abs(a - 1.0))
+            tail = np.empty(xs.shape)
+            for euler in (True, False):
+                rows = np.flatnonzero(use_euler == euler)
+                tail[rows] = tail_of(rows, euler)
+                failed = rows[~np.isfinite(tail[rows])]
+                if failed.size:
+                    tail[failed] = tail_of(failed, not euler)
+            out: Array = (c / (a - 1.0) * (1.0 - tail)).reshape(xb.shape)
             return out
 
         if abs(a - 1.0) < _NEAR_ONE:  # 0/0 at a = 1: interpolate between a = 1 -/+ _NEAR_ONE (error ~1e-8)

@@ -359,9 +359,9 @@ def _summaries(orders: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
     """Per customer: first and last unit, ``frequency`` (distinct units - 1) and ``monetary_value``.
 
     One query: a window gives each order its customer's first unit, then one
-    ``group_by`` over the customers sums the amounts, the amounts of the first
-    unit (all of its orders, exactly as lifetimes' per-unit sums), and counts
-    the distinct units.
+    ``group_by`` over the customers sums the amounts after the first unit (all
+    of the first unit's orders left out, exactly as lifetimes' per-unit sums)
+    and counts the distinct units.
     """
     unit = pl.col("_unit")
     first = pl.col("_first")
@@ -373,15 +373,14 @@ def _summaries(orders: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
             unit.min().alias("_first"),
             unit.max().alias("_last"),
             unit.n_unique().alias("_units"),
-            pl.col("amount").sum().alias("_total"),
-            pl.when(unit == first).then(pl.col("amount")).sum().alias("_head"),
+            pl.when(unit != first).then(pl.col("amount")).sum().alias("_repeat"),
         )
         .select(
             *keys,
             "_first",
             "_last",
             frequency,
-            _mean(pl.col("_total") - pl.col("_head"), frequency).alias("monetary_value"),
+            _mean(pl.col("_repeat"), frequency).alias("monetary_value"),
         )
     )
 

@@ -341,12 +341,16 @@ class MaskPlan:
         masks: lazy ``(by..., _mask, _w)``: each distinct mask of each segment and how many customers have it.
         rows: number of input rows (from the pre-pass), for the partitions of the kernel's other
             per-customer queries (:func:`customer_parts`).
+        ends: each segment's end of observation (``by`` columns and ``_end``), read by the
+            pre-pass when it is the last timestamp of the rows the masks are made from (no
+            ``as_of``, no event filter), for :func:`window`; else ``None``.
     """
 
     base: int
     size: int
     masks: pl.LazyFrame
     rows: int
+    ends: pl.LazyFrame | None = None
 
     def bit(self, mask: pl.Expr, j: int) -> pl.Expr:
         """Whether bit ``j`` of ``mask`` is set (Boolean)."""
@@ -370,20 +374,31 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None) -> MaskPlan |
     periods between the first and the last activity, each customer's activity
     is one Int64, and the kernels count bits over the distinct masks.
 
-    It takes one small pre-pass (the minimum and maximum of the time column) to
-    fix bit 0 and check the span; it returns ``None`` (the caller uses
-    :func:`activity`) for subscriptions, for no activity at all, and for longer
-    spans (daily periods over years, say).  The masks are never partitioned:
-    one Int64 per customer is small state (2.1 GiB peak at 100M orders).
+    It takes one small pre-pass (the minimum and maximum of the time column per
+    segment) to fix bit 0 and check the span, and which also gives the
+    segments' ends of observation when they are those maxima; it returns
+    ``None`` (the caller uses :func:`activity`) for subscriptions, for no
+    activity at all, and for longer spans (daily periods over years, say).  The
+    masks are never partitioned: one Int64 per customer is small state (2.1 GiB
+    peak at 100M orders).
     """
     if p.table == "subscriptions":
         return None
     time_col = TABLES[p.table].time
     rows = active_rows(p, events)
-    span = rows.select(pl.col(time_col).min().alias("a"), pl.col(time_col).max().alias("b"), pl.len().alias("n"))
-    first, last, count = span.collect(engine=p.engine).row(0)
+    t = pl.col(time_col)
+    span = (
+        rows.group_by(*p.by).agg(t.min().alias("a"), t.max().alias("_end"), pl.len().alias("n"))
+        if p.by
+        else rows.select(t.min().alias("a"), t.max().alias("_end"), pl.len().alias("n"))
+    ).collect(engine=p.engine)
+    first, last, count = span["a"].min(), span["_end"].max(), int(span["n"].sum())
     if first is None:
         return None
+    # window()'s end of observation is the last timestamp of p.frame: the same rows here
+    # unless as_of or an event filter left some out.
+    same_rows = p.as_of is None and (p.table != "events" or events is None)
+    ends = span.lazy().select(*p.by, "_end") if same_rows else None
     cal = p.calendar
     base, top = pl.select(
         cal.timestamp_index(pl.lit(first, dtype=TIMESTAMP)).alias("a"),
@@ -396,7 +411,7 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None) -> MaskPlan |
 
     per_customer = rows.group_by(*p.by, "customer_id").agg(bit.bitwise_or().alias(MASK))
     masks = per_customer.group_by(*p.by, MASK).agg(pl.len().cast(pl.Int64).alias("_w"))
-    return MaskPlan(base=base, size=size, masks=masks, rows=count)
+    return MaskPlan(base=base, size=size, masks=masks, rows=count, ends=ends)
 
 
 def last_instant(p: Prepared) -> pl.Expr:
@@ -408,19 +423,22 @@ def last_instant(p: Prepared) -> pl.Expr:
     return pl.col(TABLES[p.table].time).max()
 
 
-def window(p: Prepared, active: pl.LazyFrame) -> pl.LazyFrame:
+def window(p: Prepared, active: pl.LazyFrame, ends: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Per segment: the observation window as period indices and its end instant.
 
     Columns: the ``by`` columns, ``_first`` (first period with activity),
     ``_last`` (the period holding the end of observation) and ``_end`` (the end
-    instant: ``as_of``, or the last timestamp in the segment's data).
+    instant: ``as_of``, or the last timestamp in the segment's data).  ``ends``
+    gives the ``_end`` per segment when a pre-pass already read it
+    (:attr:`MaskPlan.ends`); else it is one more aggregate over ``p.frame``.
     """
     cal = p.calendar
-    ends = (
-        p.frame.group_by(*p.by).agg(last_instant(p).alias("_end"))
-        if p.by
-        else p.frame.select(last_instant(p).alias("_end"))
-    )
+    if ends is None:
+        ends = (
+            p.frame.group_by(*p.by).agg(last_instant(p).alias("_end"))
+            if p.by
+            else p.frame.select(last_instant(p).alias("_end"))
+        )
     firsts = (
         active.group_by(*p.by).agg(pl.col(PERIOD_INDEX).min().alias("_first"))
         if p.by

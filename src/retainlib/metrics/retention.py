@@ -196,7 +196,7 @@ def retention_rate(
             name=PERIOD_INDEX,
             start=plan.base,
         )
-        bounds = window(p, plan.masks.select(*p.by, (plan.base + plan.first(m)).alias(PERIOD_INDEX)))
+        bounds = window(p, plan.masks.select(*p.by, (plan.base + plan.first(m)).alias(PERIOD_INDEX)), plan.ends)
     else:
         active = activity(p, events=events)
         flagged = _flags(p, active)
@@ -557,5 +557,5 @@ def _cohort_counts_from_masks(
         classic = active.join(revenue, on=[*cohort_keys, "_k"], how="left", nulls_equal=True)
     else:
         classic = active.with_columns(pl.lit(None, dtype=MONEY).alias("_revenue"))
-    bounds = window(p, dist.select(*p.by, pl.col("_cohort").alias(PERIOD_INDEX)))
+    bounds = window(p, dist.select(*p.by, pl.col("_cohort").alias(PERIOD_INDEX)), plan.ends)
     return classic, spans, sizes, bounds

@@ -190,8 +190,10 @@ def repeat_purchase_rate(orders: Iterable[Order], as_of: dt.datetime | None = No
     return len(counts), sum(1 for n in counts.values() if n >= 2)
 
 
-def repeat_within(orders: Sequence[Order], *, period: str, tz: str, within: int) -> list[tuple[dt.date, int, int]]:
-    kept, w = order_window(orders, period, tz, 0, None)
+def repeat_within(
+    orders: Sequence[Order], *, period: str, tz: str, within: int, as_of: dt.datetime | None = None
+) -> list[tuple[dt.date, int, int]]:
+    kept, w = order_window(orders, period, tz, 0, as_of)
     if w is None:
         return []
     index = {p: i for i, p in enumerate(w.periods)}
@@ -208,8 +210,10 @@ def repeat_within(orders: Sequence[Order], *, period: str, tz: str, within: int)
     return [(w.periods[c], n, r) for c, (n, r) in sorted(by_cohort.items())]
 
 
-def returning_customer_rate(orders: Sequence[Order], *, period: str, tz: str) -> list[tuple[dt.date, int, int]]:
-    kept, w = order_window(orders, period, tz, 0, None)
+def returning_customer_rate(
+    orders: Sequence[Order], *, period: str, tz: str, as_of: dt.datetime | None = None
+) -> list[tuple[dt.date, int, int]]:
+    kept, w = order_window(orders, period, tz, 0, as_of)
     if w is None:
         return []
     rows = []

@@ -127,21 +127,64 @@ def test_cohort_retention_matches_reference(
     assert counts.equals(got.drop(*REVENUE_COLUMNS))
 
 
-@given(orders=orders_st, tz=st.sampled_from(ZONES))
-def test_repeat_and_returning_match_reference(orders: list[ref.Order], tz: str) -> None:
-    customers, repeaters = ref.repeat_purchase_rate(orders)
-    got = rl.repeat_purchase_rate(frame(orders), tz=tz)
+@given(
+    orders=orders_st,
+    tz=st.sampled_from(ZONES),
+    period=st.sampled_from(PERIODS[1:4]),
+    use_as_of=st.booleans(),
+)
+def test_repeat_and_returning_match_reference(
+    orders: list[ref.Order], tz: str, period: PeriodName, use_as_of: bool
+) -> None:
+    as_of = dt.datetime(2024, 3, 1, tzinfo=UTC) if use_as_of else None
+    customers, repeaters = ref.repeat_purchase_rate(orders, as_of)
+    got = rl.repeat_purchase_rate(frame(orders), tz=tz, as_of=as_of)
     # One overall row; with no customers the rate is null (zero denominator).
     assert got.row(0) == (customers, repeaters, repeaters / customers if customers else None)
     for within in (0, 1, 2):
-        cohort = rl.repeat_purchase_rate(frame(orders), within=within, tz=tz)
+        cohort = rl.repeat_purchase_rate(frame(orders), within=within, period=period, tz=tz, as_of=as_of)
         assert cohort.select("cohort", "customers", "repeat_customers").rows() == ref.repeat_within(
-            orders, period="month", tz=tz, within=within
+            orders, period=period, tz=tz, within=within, as_of=as_of
         )
-    returning = rl.returning_customer_rate(frame(orders), period="month", tz=tz)
+    returning = rl.returning_customer_rate(frame(orders), period=period, tz=tz, as_of=as_of)
     assert returning.select("period", "customers", "returning_customers").rows() == ref.returning_customer_rate(
-        orders, period="month", tz=tz
+        orders, period=period, tz=tz, as_of=as_of
     )
+
+
+def test_repeat_and_returning_by_hand() -> None:
+    """Two orders in the first period make a customer returning there and a repeat buyer within 0 periods."""
+    at = [
+        ("a", "2024-01-03T10:00:00Z"),
+        ("a", "2024-01-20T10:00:00Z"),  # a: two orders in January, their first month
+        ("a", "2024-03-01T10:00:00Z"),
+        ("b", "2024-01-10T10:00:00Z"),  # b: one order in January, the second in February
+        ("b", "2024-02-15T10:00:00Z"),
+        ("c", "2024-02-01T10:00:00Z"),  # c: one order only
+        ("d", "2024-02-05T10:00:00Z"),  # d: two orders in February, their first month
+        ("d", "2024-02-06T10:00:00Z"),
+        ("e", "2024-03-10T10:00:00Z"),  # e: two orders at the same instant
+        ("e", "2024-03-10T10:00:00Z"),
+    ]
+    orders = pl.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(len(at))],
+            "customer_id": [c for c, _ in at],
+            "ordered_at": [t for _, t in at],
+            "amount": ["1"] * len(at),
+            "currency": ["EUR"] * len(at),
+        }
+    )
+    jan, feb, mar = dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)
+    returning = rl.returning_customer_rate(orders).select("period", "customers", "returning_customers")
+    # January: a (2 orders) returning, b (1) not; February: b (Jan + Feb) and d (2 in Feb) of b, c, d;
+    # March: a and e.
+    assert returning.rows() == [(jan, 2, 1), (feb, 3, 2), (mar, 2, 2)]
+    within0 = rl.repeat_purchase_rate(orders, within=0).select("cohort", "customers", "repeat_customers")
+    assert within0.rows() == [(jan, 2, 1), (feb, 2, 1), (mar, 1, 1)]
+    within1 = rl.repeat_purchase_rate(orders, within=1).select("cohort", "customers", "repeat_customers")
+    assert within1.rows() == [(jan, 2, 2), (feb, 2, 1), (mar, 1, 1)]
+    assert rl.repeat_purchase_rate(orders).row(0) == (5, 4, 0.8)
 
 
 @given(orders=orders_st, period=st.sampled_from(PERIODS))

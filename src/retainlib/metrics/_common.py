@@ -55,6 +55,7 @@ __all__ = [
     "finish",
     "is_complete",
     "last_instant",
+    "mask_period_counts",
     "mask_plan",
     "over_by",
     "periods",
@@ -338,7 +339,9 @@ class MaskPlan:
     Attributes:
         base: period index of bit 0 (the first period with activity in the data).
         size: number of periods from the first to the last with activity (at most :data:`MASK_PERIODS`).
-        masks: lazy ``(by..., _mask, _w)``: each distinct mask of each segment and how many customers have it.
+        masks: lazy ``(by..., _mask, _w)``: each distinct mask of each segment and how many customers
+            have it; with ``first_repeats=True`` also ``_twice`` (Boolean: two or more rows in the
+            first active period), the masks then being counted per (mask, ``_twice``).
         rows: number of input rows (from the pre-pass), for the partitions of the kernel's other
             per-customer queries (:func:`customer_parts`).
         ends: each segment's end of observation (``by`` columns and ``_end``), read by the
@@ -365,7 +368,12 @@ class MaskPlan:
         return 63 - mask.bitwise_leading_zeros().cast(pl.Int64)
 
 
-def mask_plan(p: Prepared, *, events: Sequence[str] | None = None) -> MaskPlan | None:
+#: Bits of the row number in the keys that find a customer's first and last row of the first period.
+_ROW_BITS = 40
+_ROW_MASK = (1 << _ROW_BITS) - 1
+
+
+def mask_plan(p: Prepared, *, events: Sequence[str] | None = None, first_repeats: bool = False) -> MaskPlan | None:
     """The bit-mask plan of an orders or events table, or ``None`` when it does not apply.
 
     One ``group_by`` over the customers (one integer ``bitwise_or`` per
@@ -381,6 +389,14 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None) -> MaskPlan |
     activity at all, and for longer spans (daily periods over years, say).  The
     masks are never partitioned: one Int64 per customer is small state (2.1 GiB
     peak at 100M orders).
+
+    ``first_repeats=True`` adds whether a customer has two or more rows in
+    their first active period (the returning customer rate and the repeat
+    rate within k periods need it), still in the one ``group_by``: with ``i``
+    each row's number and ``o`` its period's offset, the minima of
+    ``o * 2^40 + i`` and of ``o * 2^40 + (2^40 - 1 - i)`` both fall in the
+    first period, on its first and its last row; they are one row exactly when
+    the period has one.  (Two more fixed-size, mergeable aggregates.)
     """
     if p.table == "subscriptions":
         return None
@@ -407,10 +423,27 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None) -> MaskPlan |
     size = top - base + 1
     if size > MASK_PERIODS:
         return None
-    bit = pl.lit(2, dtype=pl.Int64).pow(cal.timestamp_index(time_col) - base)
+    offset = cal.timestamp_index(time_col) - base
+    bit = pl.lit(2, dtype=pl.Int64).pow(offset)
 
-    per_customer = rows.group_by(*p.by, "customer_id").agg(bit.bitwise_or().alias(MASK))
-    masks = per_customer.group_by(*p.by, MASK).agg(pl.len().cast(pl.Int64).alias("_w"))
+    keys = [*p.by, MASK]
+    if first_repeats:
+        row = pl.col("_row").cast(pl.Int64)
+        high = offset * (1 << _ROW_BITS)
+        per_customer = (
+            rows.with_row_index("_row")
+            .group_by(*p.by, "customer_id")
+            .agg(
+                bit.bitwise_or().alias(MASK),
+                (high + row).min().alias("_lo"),
+                (high + (_ROW_MASK - row)).min().alias("_hi"),
+            )
+            .select(*keys, ((pl.col("_lo") & _ROW_MASK) + (pl.col("_hi") & _ROW_MASK) != _ROW_MASK).alias("_twice"))
+        )
+        keys.append("_twice")
+    else:
+        per_customer = rows.group_by(*p.by, "customer_id").agg(bit.bitwise_or().alias(MASK))
+    masks = per_customer.group_by(*keys).agg(pl.len().cast(pl.Int64).alias("_w"))
     return MaskPlan(base=base, size=size, masks=masks, rows=count, ends=ends)
 
 
@@ -509,6 +542,21 @@ def bit_counts(
         .explode(name, *counts)
         .with_columns(pl.col(*counts).cast(pl.UInt32))
     )
+
+
+def mask_period_counts(
+    p: Prepared, plan: MaskPlan, counts: Mapping[str, Callable[[int], pl.Expr]]
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Per segment and period from the plan's masks: the ``counts`` (see :func:`bit_counts`) and the window.
+
+    ``counts`` maps each output column to a condition on the masks' columns for bit
+    ``j``; the result's periods are ``PERIOD_INDEX`` = ``plan.base + j``.  The second
+    frame is :func:`window` of the segments (their first period is the lowest bit
+    of any mask).
+    """
+    tallies = bit_counts(plan.masks, p.by, plan.size, counts, name=PERIOD_INDEX, start=plan.base)
+    firsts = plan.masks.select(*p.by, (plan.base + plan.first(pl.col(MASK))).alias(PERIOD_INDEX))
+    return tallies, window(p, firsts, plan.ends)
 
 
 #: Rows per customer partition of the kernels whose per-customer state is large (see :func:`by_customer_parts`).

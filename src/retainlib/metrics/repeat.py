@@ -16,6 +16,7 @@ from retainlib.calendar import PeriodName, WeekStart
 from retainlib.dataset import Dataset
 from retainlib.errors import OptionError
 from retainlib.metrics._common import (
+    MASK,
     PERIOD_INDEX,
     By,
     Data,
@@ -24,6 +25,8 @@ from retainlib.metrics._common import (
     activity,
     finish,
     is_complete,
+    mask_period_counts,
+    mask_plan,
     periods,
     prepare,
     safe_ratio,
@@ -133,6 +136,7 @@ def repeat_purchase_rate(
         as_of=as_of,
     )
     keys = [*p.by, "customer_id"]
+    plan = mask_plan(p, first_repeats=True) if k is not None else None
     if k is None:
         # Per customer: first period and number of orders, in one pass over the orders.
         customers = (
@@ -142,7 +146,19 @@ def repeat_purchase_rate(
                 p.calendar.timestamp_index("ordered_at").min().alias("_cohort"),
                 pl.len().cast(pl.UInt32).alias("_orders"),
             )
+            .with_columns(pl.lit(1, dtype=pl.Int64).alias("_w"))
         )
+        repeat = pl.col("_orders") >= 2
+    elif plan is not None:
+        # Per distinct activity mask: the cohort is its lowest bit; the second order falls in the
+        # cohort when the first period has two orders, else in the next set bit.
+        m = pl.col(MASK)
+        rest = m & (m - 1)
+        customers = plan.masks.with_columns(
+            (plan.base + plan.first(m)).alias("_cohort"),
+            pl.when(pl.col("_twice")).then(plan.first(m)).when(rest != 0).then(plan.first(rest)).alias("_second"),
+        )
+        repeat = (pl.col("_second") - plan.first(m)) <= k
     else:
         # Per customer: first period, total orders, and the period of the second order.
         ranked = (
@@ -154,14 +170,16 @@ def repeat_purchase_rate(
         )
         customers = ranked.group_by(keys).agg(
             pl.col(PERIOD_INDEX).min().alias("_cohort"),
-            pl.col("orders").sum().alias("_orders"),
             pl.col(PERIOD_INDEX).filter(pl.col("_cum") >= 2).min().alias("_second"),
+            pl.lit(1, dtype=pl.Int64).alias("_w"),
         )
-    repeat = pl.col("_orders") >= 2 if k is None else (pl.col("_second") - pl.col("_cohort")) <= k
+        repeat = (pl.col("_second") - pl.col("_cohort")) <= k
+    # Rows are customers, or distinct masks standing for _w customers each.
+    weight = pl.col("_w")
     group = [*p.by, "_cohort"] if per_cohort else list(p.by)
     counts = (customers.group_by(group) if group else customers.group_by(pl.lit(0).alias("_all"))).agg(
-        pl.len().cast(pl.UInt32).alias("customers"),
-        repeat.fill_null(False).sum().cast(pl.UInt32).alias("repeat_customers"),
+        weight.sum().cast(pl.UInt32).alias("customers"),
+        (repeat.fill_null(False).cast(pl.Int64) * weight).sum().cast(pl.UInt32).alias("repeat_customers"),
     )
     rate = safe_ratio(pl.col("repeat_customers"), pl.col("customers")).alias("repeat_purchase_rate")
     if not per_cohort:
@@ -169,7 +187,8 @@ def repeat_purchase_rate(
         if p.by:
             result = result.sort(*p.by)
         return finish(result, p)
-    bounds = window(p, customers.select(*p.by, pl.col("_cohort").alias(PERIOD_INDEX))).select(*p.by, "_end")
+    ends = plan.ends if plan is not None else None
+    bounds = window(p, customers.select(*p.by, pl.col("_cohort").alias(PERIOD_INDEX)), ends).select(*p.by, "_end")
     cal = p.calendar
     joined = (
         counts.join(bounds, on=list(p.by), how="left", nulls_equal=True) if p.by else counts.join(bounds, how="cross")
@@ -258,14 +277,28 @@ def returning_customer_rate(
         engine=engine,
         as_of=as_of,
     )
-    active = activity(p)
-    keys = [*p.by, "customer_id"]
-    flagged = active.with_columns(pl.col("orders").cum_sum().over(keys, order_by=PERIOD_INDEX).alias("_lifetime"))
-    counts = flagged.group_by(*p.by, PERIOD_INDEX).agg(
-        pl.len().cast(pl.UInt32).alias("customers"),
-        (pl.col("_lifetime") >= 2).sum().cast(pl.UInt32).alias("returning_customers"),
-    )
-    bounds = window(p, active)
+    plan = mask_plan(p, first_repeats=True)
+    if plan is not None:
+        # A customer active in period j is returning unless j is their first period and it has
+        # one order: an order in an earlier period, or two in the first, makes two by j's end.
+        m = pl.col(MASK)
+        counts, bounds = mask_period_counts(
+            p,
+            plan,
+            {
+                "customers": lambda j: plan.bit(m, j),
+                "returning_customers": lambda j: plan.bit(m, j) & ((plan.first(m) != j) | pl.col("_twice")),
+            },
+        )
+    else:
+        active = activity(p)
+        keys = [*p.by, "customer_id"]
+        flagged = active.with_columns(pl.col("orders").cum_sum().over(keys, order_by=PERIOD_INDEX).alias("_lifetime"))
+        counts = flagged.group_by(*p.by, PERIOD_INDEX).agg(
+            pl.len().cast(pl.UInt32).alias("customers"),
+            (pl.col("_lifetime") >= 2).sum().cast(pl.UInt32).alias("returning_customers"),
+        )
+        bounds = window(p, active)
     grid = periods(bounds).select(*p.by, PERIOD_INDEX, "_end")
     cal = p.calendar
     result = (

@@ -33,6 +33,7 @@ from retainlib.metrics._common import (
     customer_parts,
     finish,
     is_complete,
+    mask_period_counts,
     mask_plan,
     over_by,
     periods,
@@ -184,19 +185,15 @@ def retention_rate(
     if plan is not None:
         # One bit per period per customer: retained in p = bits p-1 and p both set.
         m = pl.col(MASK)
-        counts = bit_counts(
-            plan.masks,
-            p.by,
-            plan.size,
+        counts, bounds = mask_period_counts(
+            p,
+            plan,
             {
                 "end": lambda j: plan.bit(m, j),
                 "retained": lambda j: plan.bit(m & (m * 2), j),
                 "new": lambda j: plan.first(m) == j,
             },
-            name=PERIOD_INDEX,
-            start=plan.base,
         )
-        bounds = window(p, plan.masks.select(*p.by, (plan.base + plan.first(m)).alias(PERIOD_INDEX)), plan.ends)
     else:
         active = activity(p, events=events)
         flagged = _flags(p, active)

@@ -35,11 +35,15 @@ CASES = (
     "cohort_revenue",
     "rfm",
     "repeat_purchase_rate",
+    "repeat_within",
+    "returning_customer_rate",
     "mrr_movements",
     "survival",
 )
 #: Days without an order after which a customer counts as churned in the survival case (as in bench_suite.py).
 WINDOW_DAYS = 90
+#: The repeat_within case: share of each monthly cohort ordering again within this many months (as in bench_suite.py).
+REPEAT_WITHIN = 3
 
 
 def _case(folder: Path, case: str, engine: Engine) -> dict[str, object]:
@@ -68,6 +72,8 @@ def _case(folder: Path, case: str, engine: Engine) -> dict[str, object]:
         result = rl.cohort_retention(orders, measure=measure, engine=engine).collect(engine=engine)
     elif case == "survival":
         result = rl.survival(orders, window=WINDOW_DAYS).collect(engine=engine)
+    elif case == "repeat_within":
+        result = rl.repeat_purchase_rate(orders, within=REPEAT_WITHIN, engine=engine).collect(engine=engine)
     else:
         kernel = getattr(rl, case)
         result = kernel(orders, engine=engine).collect(engine=engine)

@@ -17,6 +17,8 @@ Cases (each library in the same run):
   PyMC-Marketing ``rfm_summary``;
 * ``cohort_customers`` / ``cohort_revenue``: ``rl.cohort_retention`` (measure customers,
   revenue) vs the pandas idiom; ``retention_rate`` and ``repeat_purchase_rate`` vs pandas;
+* ``repeat_within`` (``rl.repeat_purchase_rate(within=3)``) and ``returning_customer_rate``:
+  retainlib only, for their ratio to the floor;
 * ``mrr_movements`` on the subscriptions table vs a pandas month-snapshot idiom;
 * ``survival``: ``rl.survival`` of the orders (90-day inactivity window) vs lifelines
   ``KaplanMeierFitter`` on the same lifetimes computed with pandas;
@@ -64,6 +66,8 @@ SIZES = {"20K": 20_000, "1M": 283_000, "10M": 2_850_000, "100M": 28_300_000}
 QUICK_SIZE = "20K"
 SEED = 1
 WINDOW_DAYS = 90
+#: The repeat_within case: share of each monthly cohort ordering again within this many months.
+REPEAT_WITHIN = 3
 #: case -> libraries, retainlib (or polars for the floor) first.
 CASES: dict[str, tuple[str, ...]] = {
     "floor": ("polars",),
@@ -72,6 +76,8 @@ CASES: dict[str, tuple[str, ...]] = {
     "cohort_revenue": ("retainlib", "pandas"),
     "retention_rate": ("retainlib", "pandas"),
     "repeat_purchase_rate": ("retainlib", "pandas"),
+    "repeat_within": ("retainlib",),
+    "returning_customer_rate": ("retainlib",),
     "mrr_movements": ("retainlib", "pandas"),
     "survival": ("retainlib", "lifelines"),
     "clv": ("retainlib", "lifetimes", "pymc-marketing"),
@@ -129,6 +135,10 @@ def _polars_case(case: str, folder: Path, engine: Any) -> int:
         query = _kernel(rl.retention_rate, _orders(folder), engine)
     elif case == "repeat_purchase_rate":
         query = _kernel(rl.repeat_purchase_rate, _orders(folder), engine)
+    elif case == "repeat_within":
+        query = _kernel(rl.repeat_purchase_rate, _orders(folder), engine, within=REPEAT_WITHIN)
+    elif case == "returning_customer_rate":
+        query = _kernel(rl.returning_customer_rate, _orders(folder), engine)
     elif case == "mrr_movements":
         query = _kernel(rl.mrr_movements, pl.scan_parquet(str(folder / "subscriptions" / "*.parquet")), engine)
     elif case == "survival":

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import polars as pl
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -77,6 +78,28 @@ def test_suite_quick_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     numbers = json.loads(raw.read_text(encoding="utf-8"))
     assert numbers["counts"]["20K"]["orders"] > 0
     assert all(r["status"] in ("ok", "not installed") for r in numbers["sizes"]["20K"])
+
+
+@pytest.mark.bench
+def test_suite_orders_by_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--order time`` runs on a copy of the store with the orders sorted by time, and says so."""
+    suite = _load("bench_suite", monkeypatch)
+    folder = suite.store(tmp_path, "20K", "time")
+    assert folder.name == "store-20K-bytime"
+    orders = pl.read_parquet(folder / "orders" / "*.parquet")
+    generated = pl.read_parquet(tmp_path / "store-20K" / "orders" / "*.parquet")
+    assert orders.height == generated.height
+    assert orders["ordered_at"].is_sorted()
+    assert orders.sort("order_id").equals(generated.sort("order_id"))
+    assert (folder / "subscriptions").is_dir()
+    out = tmp_path / "results.md"
+    command = [sys.executable, str(BENCHMARKS / "bench_suite.py"), "--quick", "--data-dir", str(tmp_path)]
+    options = ["--order", "time", "--cases", "floor", "rfm", "retention_rate", "--out", str(out)]
+    subprocess.run([*command, *options], check=True, capture_output=True, timeout=600)
+    text = out.read_text(encoding="utf-8")
+    assert "Orders: sorted by time" in text
+    assert "| rfm | retainlib |" in text
+    assert "| cohort_customers |" not in text
 
 
 @pytest.mark.bench

@@ -43,6 +43,7 @@ import importlib.util
 import inspect
 import json
 import math
+import shutil
 import subprocess
 import sys
 import time
@@ -227,8 +228,6 @@ def store(data_dir: Path, size: str, order: str = "customer") -> Path:
     same orders sorted by ``ordered_at``, as exports from a shop or a billing system come
     (``store-<size>-bytime``; the other tables copied as they are).
     """
-    import shutil
-
     from retainlib.datasets import write_synthetic_parquet
 
     folder = data_dir / f"store-{size}"

@@ -148,17 +148,15 @@ def repeat_purchase_rate(
             )
             .with_columns(pl.lit(1, dtype=pl.Int64).alias("_w"))
         )
-        repeat = pl.col("_orders") >= 2
     elif plan is not None:
         # Per distinct activity mask: the cohort is its lowest bit; the second order falls in the
         # cohort when the first period has two orders, else in the next set bit.
         m = pl.col(MASK)
         rest = m & (m - 1)
+        second = pl.when(pl.col("_twice")).then(plan.first(m)).when(rest != 0).then(plan.first(rest))
         customers = plan.masks.with_columns(
-            (plan.base + plan.first(m)).alias("_cohort"),
-            pl.when(pl.col("_twice")).then(plan.first(m)).when(rest != 0).then(plan.first(rest)).alias("_second"),
+            (plan.base + plan.first(m)).alias("_cohort"), (plan.base + second).alias("_second")
         )
-        repeat = (pl.col("_second") - plan.first(m)) <= k
     else:
         # Per customer: first period, total orders, and the period of the second order.
         ranked = (
@@ -173,7 +171,7 @@ def repeat_purchase_rate(
             pl.col(PERIOD_INDEX).filter(pl.col("_cum") >= 2).min().alias("_second"),
             pl.lit(1, dtype=pl.Int64).alias("_w"),
         )
-        repeat = (pl.col("_second") - pl.col("_cohort")) <= k
+    repeat = pl.col("_orders") >= 2 if k is None else (pl.col("_second") - pl.col("_cohort")) <= k
     # Rows are customers, or distinct masks standing for _w customers each.
     weight = pl.col("_w")
     group = [*p.by, "_cohort"] if per_cohort else list(p.by)

@@ -97,7 +97,7 @@ def main() -> None:
     import polars as pl
 
     if not (args.data / "orders").exists():
-        from retainlib.datasets import write_synthetic_parquet
+        from retainlib.samples import write_synthetic_parquet
 
         write_synthetic_parquet(args.data, args.customers, seed=1)
     n = pl.scan_parquet(args.data / "orders" / "*.parquet").select(pl.len()).collect().item()

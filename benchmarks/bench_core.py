@@ -34,7 +34,7 @@ def _case(name: str, customers: int, workdir: str) -> dict[str, float]:
     import polars as pl
 
     import retainlib as rl
-    from retainlib.datasets import synthetic_store, synthetic_tables
+    from retainlib.samples import synthetic_store, synthetic_tables
 
     tables = synthetic_tables(customers=customers, seed=1, events=False) if name != "generate" else None
     csv_path = Path(workdir) / f"orders_{customers}.csv"

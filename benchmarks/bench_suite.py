@@ -6,7 +6,7 @@ Run by hand, from the repository root (the ``bench`` group holds lifetimes and P
         --sizes 1M 10M --repeat 3 --json benchmarks/results.json
     python3 -m uv run --group bench --all-packages python benchmarks/bench_suite.py --quick --out /tmp/r.md
 
-Data: the synthetic store (``retainlib.datasets.write_synthetic_parquet``, seed 1)
+Data: the synthetic store (``retainlib.samples.write_synthetic_parquet``, seed 1)
 cached as Parquet under ``benchmarks/data/store-<size>/`` (generated when missing).
 
 Cases (each library in the same run):
@@ -228,7 +228,7 @@ def store(data_dir: Path, size: str, order: str = "customer") -> Path:
     same orders sorted by ``ordered_at``, as exports from a shop or a billing system come
     (``store-<size>-bytime``; the other tables copied as they are).
     """
-    from retainlib.datasets import write_synthetic_parquet
+    from retainlib.samples import write_synthetic_parquet
 
     folder = data_dir / f"store-{size}"
     if not (folder / "retainlib.json").exists():

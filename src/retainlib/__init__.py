@@ -2,15 +2,15 @@
 
 The public API is what ``__all__`` lists, plus the documented submodules
 :mod:`retainlib.tables`, :mod:`retainlib.calendar`, :mod:`retainlib.errors`,
-:mod:`retainlib.plugins`, :mod:`retainlib.report`, :mod:`retainlib.datasets`
+:mod:`retainlib.plugins`, :mod:`retainlib.report`, :mod:`retainlib.samples`
 and :mod:`retainlib.testing`.  Importing retainlib loads no plugin and reads
 no data.
 """
 
+from retainlib._dataset import Dataset
 from retainlib._merge import merge
 from retainlib._read import read, sources
 from retainlib.calendar import Calendar, Period, PeriodName
-from retainlib.dataset import Dataset
 from retainlib.errors import (
     CurrencyError,
     DataError,

@@ -14,7 +14,6 @@ from rich.console import Console
 
 from retainlib._render import rich_table
 from retainlib.calendar import Calendar, PeriodName, check_period
-from retainlib.datasets import synthetic_store
 from retainlib.metrics import (
     cohort_retention,
     compare,
@@ -26,6 +25,7 @@ from retainlib.metrics import (
     returning_customer_rate,
     triangle,
 )
+from retainlib.samples import synthetic_store
 
 __all__ = ["run_demo"]
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 import attrs
 import pluggy
 
-from retainlib.dataset import Dataset
+from retainlib._dataset import Dataset
 from retainlib.errors import OptionError, PluginError, RetainlibError, SourceError
 from retainlib.plugins import PROJECT, ReadResult, Source, Specs
 

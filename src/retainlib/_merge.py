@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from retainlib.dataset import Dataset
+from retainlib._dataset import Dataset
 from retainlib.errors import OptionError
 from retainlib.tables import TABLES
 

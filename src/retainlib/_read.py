@@ -9,9 +9,9 @@ from typing import Any
 
 import attrs
 
+from retainlib._dataset import Dataset
 from retainlib._host import default_host
 from retainlib._merge import merge
-from retainlib.dataset import Dataset
 from retainlib.errors import OptionError
 
 __all__ = ["read", "sources"]

@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from retainlib._dataset import Dataset
 from retainlib._host import default_host
 from retainlib._read import read
 from retainlib._render import rich_table
-from retainlib.dataset import Dataset
 from retainlib.errors import RetainlibError
 from retainlib.plugins import watching_progress
 from retainlib.report import LoadReport

@@ -24,7 +24,7 @@ from typing import Protocol
 import attrs
 import pluggy
 
-from retainlib.dataset import Dataset
+from retainlib._dataset import Dataset
 from retainlib.errors import PluginError
 from retainlib.report import LoadReport
 

@@ -42,7 +42,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("retainlib.testing needs hypothesis, a development dependency: pip install hypothesis") from exc
 
-from retainlib.dataset import Dataset
+from retainlib._dataset import Dataset
 from retainlib.errors import OptionError
 from retainlib.report import REJECTS_SCHEMA, LoadReport
 from retainlib.tables import CURRENCY_PATTERN, TABLES, Kind, TableSpec

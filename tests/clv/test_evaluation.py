@@ -15,11 +15,11 @@ import pytest
 from scipy.special import hyp2f1
 
 import retainlib
+from retainlib._dataset import Dataset
 from retainlib.clv._base import TimeUnit
 from retainlib.clv.bgnbd import BetaGeo, ModifiedBetaGeo
 from retainlib.clv.evaluation import calibration_holdout, plot_calibration_holdout, plot_tracking, tracking
 from retainlib.clv.pareto import ParetoNBD
-from retainlib.dataset import Dataset
 from retainlib.errors import OptionError, SchemaError
 
 if TYPE_CHECKING:

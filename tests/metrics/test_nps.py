@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from retainlib._dataset import Dataset
 from retainlib.calendar import Period, PeriodName
-from retainlib.dataset import Dataset
 from retainlib.errors import DataError, OptionError, SchemaError
 from retainlib.metrics.nps import nps, z_value
 from retainlib.testing import responses as responses_strategy
@@ -317,7 +317,7 @@ def test_empty_input() -> None:
 
 
 def test_by_from_customers_table_and_synthetic_store() -> None:
-    from retainlib.datasets import synthetic_store
+    from retainlib.samples import synthetic_store
 
     ds = synthetic_store(customers=300, seed=3)
     got = nps(ds, by="channel", period="quarter")

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 import retainlib as rl
 from retainlib.calendar import PeriodName
-from retainlib.datasets import synthetic_store, synthetic_tables
 from retainlib.errors import CurrencyError, OptionError, SchemaError
 from retainlib.metrics import _common
 from retainlib.metrics.retention import CohortKind
+from retainlib.samples import synthetic_store, synthetic_tables
 from retainlib.tables import MONEY, TIMESTAMP
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -388,7 +388,7 @@ def test_by_from_the_customers_table() -> None:
 
 
 def test_sample_store_runs_every_kernel() -> None:
-    from retainlib.datasets import synthetic_store
+    from retainlib.samples import synthetic_store
 
     store = synthetic_store(customers=1500, seed=2)
     rates = rl.retention_rate(store, by="country")

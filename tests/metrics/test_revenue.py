@@ -232,7 +232,7 @@ def test_bad_input() -> None:
 
 
 def test_sample_store() -> None:
-    from retainlib.datasets import synthetic_store
+    from retainlib.samples import synthetic_store
 
     store = synthetic_store(customers=1500, seed=4)
     moves = rl.mrr_movements(store, by="plan")

@@ -776,8 +776,8 @@ def test_matches_lifetimes_when_installed(frame: pl.DataFrame, end: dt.date) -> 
 @pytest.mark.parametrize("rows_per_part", [250, 700, 10**9])
 def test_customer_partitions_give_the_same_summary(rows_per_part: int) -> None:
     """Large inputs run per hash partition of the customers; the summary is the same."""
-    from retainlib.datasets import synthetic_tables
     from retainlib.metrics import _common
+    from retainlib.samples import synthetic_tables
 
     orders = synthetic_tables(400, seed=9, events=False)["orders"]
     end, hold = dt.date(2023, 6, 30), dt.date(2024, 6, 30)

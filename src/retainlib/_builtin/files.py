@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from retainlib import _conform
-from retainlib.dataset import Dataset
+from retainlib._dataset import Dataset
 from retainlib.errors import OptionError, SchemaError, SourceError
 from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.report import FileLoad, LoadReport

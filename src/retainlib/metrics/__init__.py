@@ -5,8 +5,8 @@ Every kernel takes a canonical table (polars DataFrame or LazyFrame) or a
 gives a DataFrame).  They are re-exported from :mod:`retainlib`.
 """
 
-from retainlib.metrics.clv import clv_formula, clv_historical
 from retainlib.metrics.compare import compare
+from retainlib.metrics.historical_clv import clv_formula, clv_historical
 from retainlib.metrics.nps import nps
 from retainlib.metrics.repeat import repeat_purchase_rate, returning_customer_rate
 from retainlib.metrics.retention import cohort_retention, retention_rate, triangle

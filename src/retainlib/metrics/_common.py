@@ -28,8 +28,8 @@ import attrs
 import polars as pl
 
 from retainlib import _conform
+from retainlib._dataset import Dataset
 from retainlib.calendar import Calendar, PeriodName, WeekStart, check_tz
-from retainlib.dataset import Dataset
 from retainlib.errors import CurrencyError, OptionError, SchemaError
 from retainlib.tables import MONEY, TABLES, TIMESTAMP, TableName
 

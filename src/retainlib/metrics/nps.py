@@ -13,8 +13,8 @@ import polars as pl
 from scipy import special
 
 from retainlib import _conform
+from retainlib._dataset import Dataset
 from retainlib.calendar import PeriodName, WeekStart
-from retainlib.dataset import Dataset
 from retainlib.errors import OptionError
 from retainlib.metrics._common import PERIOD_INDEX, By, Data, finish, is_complete, prepare
 from retainlib.tables import RESPONSES, TIMESTAMP

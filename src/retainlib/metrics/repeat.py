@@ -12,8 +12,8 @@ from typing import overload
 
 import polars as pl
 
+from retainlib._dataset import Dataset
 from retainlib.calendar import PeriodName, WeekStart
-from retainlib.dataset import Dataset
 from retainlib.errors import OptionError
 from retainlib.metrics._common import (
     MASK,

@@ -13,8 +13,8 @@ from typing import Literal, overload
 
 import polars as pl
 
+from retainlib._dataset import Dataset
 from retainlib.calendar import PeriodName, WeekStart
-from retainlib.dataset import Dataset
 from retainlib.errors import OptionError, SchemaError
 from retainlib.metrics._common import (
     ANY_ACTIVITY,

@@ -18,8 +18,8 @@ from typing import Final, Literal, TypeVar, get_args, overload
 
 import polars as pl
 
+from retainlib._dataset import Dataset
 from retainlib.calendar import Period, PeriodName, WeekStart, check_tz
-from retainlib.dataset import Dataset
 from retainlib.errors import CurrencyError, OptionError, SchemaError
 from retainlib.metrics._common import (
     By,

@@ -32,8 +32,8 @@ from typing import Final, Literal
 import attrs
 import polars as pl
 
+from retainlib._dataset import Dataset
 from retainlib.calendar import PeriodName, WeekStart
-from retainlib.dataset import Dataset
 from retainlib.errors import OptionError, SchemaError
 from retainlib.metrics import _common
 from retainlib.metrics._common import (
@@ -336,7 +336,7 @@ def support_retention(
 
     Examples
     --------
-    >>> from retainlib.datasets import synthetic_store
+    >>> from retainlib.samples import synthetic_store
     >>> ds = synthetic_store(customers=500, seed=1)
     >>> out = support_retention(ds, window=90, period="quarter")
     >>> out.filter(breakdown="group").columns

@@ -26,8 +26,8 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from retainlib._dataset import Dataset
 from retainlib.calendar import check_tz
-from retainlib.dataset import Dataset
 from retainlib.errors import DataError, OptionError, Problem, SchemaError
 from retainlib.metrics._common import By, Data, Prepared, _by_columns, last_instant, prepare
 from retainlib.tables import TIMESTAMP

@@ -59,8 +59,8 @@ from pathlib import Path
 
 import polars as pl
 
+from retainlib import Dataset
 from retainlib.calendar import Calendar, check_tz
-from retainlib.dataset import Dataset
 from retainlib.errors import OptionError, SourceError
 from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.report import FileLoad, LoadReport

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
-from retainlib.dataset import Dataset
+from retainlib import Dataset
 from retainlib.errors import OptionError, SourceError
 from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.report import FileLoad, LoadReport

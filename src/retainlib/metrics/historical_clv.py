@@ -22,8 +22,8 @@ from typing import Final, Literal, overload
 import attrs
 import polars as pl
 
+from retainlib._dataset import Dataset
 from retainlib.calendar import PeriodName, WeekStart, check_period
-from retainlib.dataset import Dataset
 from retainlib.errors import OptionError
 from retainlib.metrics._common import (
     PERIOD_INDEX,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from retainlib import CurrencyError, Dataset, OptionError, SchemaError
 from retainlib.calendar import Period, PeriodName
 from retainlib.metrics._common import as_of_instant
-from retainlib.metrics.clv import clv_formula, clv_historical
+from retainlib.metrics.historical_clv import clv_formula, clv_historical
 from retainlib.tables import TABLES
 from retainlib.testing import orders, subscriptions
 

@@ -225,7 +225,7 @@ class Dataset:
 
         A table is ``folder/<table>.parquet`` or a folder ``folder/<table>/``
         of ``.parquet`` part files with the same schema (as
-        :func:`retainlib.datasets.write_synthetic_parquet` writes), read as one.
+        :func:`retainlib.samples.write_synthetic_parquet` writes), read as one.
         """
         root = Path(folder)
         if not root.is_dir():

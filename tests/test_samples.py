@@ -1,4 +1,4 @@
-"""Tests of the synthetic store (:mod:`retainlib.datasets`)."""
+"""Tests of the synthetic store (:mod:`retainlib.samples`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retainlib.datasets import synthetic_tables, write_synthetic_parquet
 from retainlib.errors import OptionError
+from retainlib.samples import synthetic_tables, write_synthetic_parquet
 from retainlib.tables import MONEY, TABLES, TIMESTAMP
 
 NAMES = ("customers", "orders", "subscriptions", "tickets", "responses", "events")
@@ -349,9 +349,9 @@ def test_events_are_modest(store: dict[str, pl.DataFrame]) -> None:
 
 def test_parquet_writer_gives_the_same_tables_in_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import retainlib as rl
-    from retainlib import datasets
+    from retainlib import samples
 
-    monkeypatch.setattr(datasets, "_BLOCK", 700)  # several blocks, hence several part files
+    monkeypatch.setattr(samples, "_BLOCK", 700)  # several blocks, hence several part files
     folder = write_synthetic_parquet(tmp_path / "store", 2_000, seed=5, events=True)
     assert sorted(p.name for p in (folder / "orders").iterdir()) == [f"part-0000{b}.parquet" for b in range(3)]
     expected = synthetic_tables(2_000, seed=5, events=True)

@@ -3,7 +3,7 @@
 :func:`synthetic_tables` builds the six canonical tables (customers, orders,
 subscriptions, tickets, responses, events) of an imaginary shop that sells
 both one-off orders and subscriptions; :func:`synthetic_store` wraps them in a
-:class:`~retainlib.dataset.Dataset`.  The data is meant to exercise every
+:class:`~retainlib._dataset.Dataset`.  The data is meant to exercise every
 metric of the library (retention, cohorts, repeat purchase, RFM, CLV/BTYD,
 MRR movements, NPS, retention after support, survival) and to serve as a
 benchmark, so it is generated fully vectorised with numpy and polars and
@@ -62,7 +62,7 @@ from retainlib.errors import OptionError
 from retainlib.tables import CURRENCY_PATTERN, MONEY, SATISFACTION, TABLES, TIMESTAMP
 
 if TYPE_CHECKING:
-    from retainlib.dataset import Dataset
+    from retainlib._dataset import Dataset
 
 __all__ = ["synthetic_store", "synthetic_tables", "write_synthetic_parquet"]
 
@@ -879,7 +879,7 @@ def synthetic_store(
     subscription_share: float = 0.3,
     events: bool = True,
 ) -> Dataset:
-    """A :class:`~retainlib.dataset.Dataset` over :func:`synthetic_tables`.
+    """A :class:`~retainlib._dataset.Dataset` over :func:`synthetic_tables`.
 
     Parameters
     ----------
@@ -897,7 +897,7 @@ def synthetic_store(
     OptionError
         As for :func:`synthetic_tables`.
     """
-    from retainlib.dataset import Dataset
+    from retainlib._dataset import Dataset
 
     tables = synthetic_tables(
         customers,

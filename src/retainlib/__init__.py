@@ -12,6 +12,7 @@ from retainlib._merge import merge
 from retainlib._read import read, sources
 from retainlib.calendar import Calendar, Period, PeriodName
 from retainlib.errors import (
+    ConvergenceError,
     CurrencyError,
     DataError,
     OptionError,
@@ -49,6 +50,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Calendar",
+    "ConvergenceError",
     "CurrencyError",
     "Customer",
     "DataError",

@@ -286,6 +286,16 @@ class Dataset:
         current.update(tables)
         return Dataset(**current, validate="full", source=self.source, report=self.report)
 
+    def relabel(self, *, source: str | None = None, report: LoadReport | None = None) -> Dataset:
+        """The same tables with another source label and/or load report (nothing validated again)."""
+        copy = object.__new__(Dataset)
+        copy.__attrs_init__(
+            **{name: getattr(self, name) for name in TABLES},
+            source=self.source if source is None else source,
+            report=self.report if report is None else report,
+        )
+        return copy
+
     def collect(self) -> Dataset:
         """A copy whose tables are materialised in memory (still exposed as LazyFrames)."""
         frames = pl.collect_all(list(self.tables.values()))

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import attrs
 import pluggy
+import polars as pl
 
 from retainlib._dataset import Dataset
 from retainlib.errors import OptionError, PluginError, RetainlibError, SourceError
@@ -30,6 +31,8 @@ log = logging.getLogger("retainlib.plugins")
 #: Built-in plugins, registered like any other.
 DEFAULT_PLUGINS: tuple[str, ...] = ("retainlib._builtin.files",)
 HEAD_BYTES = 64 * 1024
+#: Detector scores are capped here: a plugin cannot outbid every other source by returning a huge number.
+MAX_SCORE = 100
 
 
 @attrs.frozen(kw_only=True)
@@ -54,18 +57,26 @@ class Host:
     Attributes:
         manager: the underlying pluggy manager.
         sources: every source by name.
-        failures: plugins that failed to load.
+        failures: plugins that failed to load, and sources refused (not a ``Source``, or a name already taken).
+        conflicts: source names claimed by several plugins (none of them is used), with the plugins.
     """
 
     manager: pluggy.PluginManager = attrs.field(repr=False)
     sources: Mapping[str, Source]
     failures: tuple[PluginFailure, ...] = ()
+    conflicts: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
     def source(self, name: str) -> Source:
         """The source called ``name``, or an error listing the known ones."""
         try:
             return self.sources[name]
         except KeyError:
+            if name in self.conflicts:
+                raise PluginError(
+                    f"source {name!r} is provided by several plugins ({', '.join(self.conflicts[name])}); "
+                    "uninstall all but one",
+                    plugin=self.conflicts[name][0],
+                ) from None
             close = difflib.get_close_matches(name, list(self.sources), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise OptionError(
@@ -82,12 +93,14 @@ class Host:
             if source.detector is None:
                 continue
             try:
-                score = int(source.detector(path, head))
+                raw = source.detector(path, head)
+                if isinstance(raw, bool) or not isinstance(raw, int):
+                    raise TypeError(f"returned {type(raw).__name__}, not an int")
             except Exception as exc:  # a faulty detector must not hide the others
                 log.warning("detector of source %r failed on %s: %s", source.name, path, exc)
                 continue
-            if score > 0:
-                scores.append((score, source.name))
+            if raw > 0:
+                scores.append((min(raw, MAX_SCORE), source.name))
         if not scores:
             raise SourceError(
                 "no source recognises this file; name one, e.g. "
@@ -121,12 +134,42 @@ class Host:
             raise
         except (OSError, UnicodeError) as exc:
             raise SourceError(f"cannot read: {exc}", source=source.name) from exc
+        except Exception as exc:  # a reader's own bug or an unhandled input: name the plugin, never a raw error
+            raise SourceError(
+                f"source {source.name!r} (plugin {source.plugin!r}) failed: {type(exc).__name__}: {exc}",
+                source=source.name,
+            ) from exc
         if not isinstance(result, ReadResult):
             raise PluginError(
                 f"source {source.name!r} returned {type(result).__name__}, not a ReadResult", plugin=source.plugin
             )
         result.report.check()
-        return attrs.evolve(result.dataset, report=result.report, source=result.dataset.source or source.name)
+        _check_loaded(source, result)
+        return result.dataset.relabel(report=result.report, source=result.dataset.source or source.name)
+
+
+def _check_loaded(source: Source, result: ReadResult) -> None:
+    """Refuse a report claiming more loaded rows for a table than the dataset holds."""
+    claimed: dict[str, int] = {}
+    for load in result.report.files:
+        if load.table and load.records:
+            claimed[load.table] = claimed.get(load.table, 0) + load.records
+    tables = result.dataset.tables
+    absent = [t for t in claimed if t not in tables]
+    if absent:
+        raise PluginError(
+            f"source {source.name!r} reported rows loaded into {', '.join(absent)} but returned no such table",
+            plugin=source.plugin,
+        )
+    names = list(claimed)
+    heights = pl.collect_all([tables[t].select(pl.len()) for t in names])
+    for table, height in zip(names, heights, strict=True):
+        if claimed[table] > int(height.item()):
+            raise PluginError(
+                f"source {source.name!r} reported {claimed[table]} rows loaded into {table} "
+                f"but the dataset holds {int(height.item())}",
+                plugin=source.plugin,
+            )
 
 
 def _head(path: Path) -> bytes:
@@ -181,8 +224,10 @@ def build_host(*, entry_points: bool = True, plugins: Iterable[object] = ()) -> 
         ) from exc
 
     sources: dict[str, Source] = {}
+    conflicts: dict[str, tuple[str, ...]] = {}
     for impl in pm.hook.retainlib_sources.get_hookimpls():
         plugin_name = impl.plugin_name
+        builtin = plugin_name in DEFAULT_PLUGINS
         try:
             produced: list[object] = list(cast(Iterable[object], impl.function() or ()))
         except Exception as exc:
@@ -190,20 +235,48 @@ def build_host(*, entry_points: bool = True, plugins: Iterable[object] = ()) -> 
                 PluginFailure(name=plugin_name, target="retainlib_sources", error=f"{type(exc).__name__}: {exc}")
             )
             continue
-        for source in produced:
-            if not isinstance(source, Source):
-                raise PluginError(
-                    f"plugin {plugin_name!r} yielded {type(source).__name__} from retainlib_sources, not a Source",
-                    plugin=plugin_name,
+        for item in produced:
+            if not isinstance(item, Source):
+                failures.append(
+                    PluginFailure(
+                        name=plugin_name,
+                        target="retainlib_sources",
+                        error=f"yielded {type(item).__name__}, not a Source (ignored)",
+                    )
                 )
-            if source.name in sources:
-                raise PluginError(
-                    f"two sources named {source.name!r}: from plugins {sources[source.name].plugin!r} "
-                    f"and {plugin_name!r}; uninstall or block one",
-                    plugin=plugin_name,
-                )
-            sources[source.name] = attrs.evolve(source, plugin=plugin_name)
-    return Host(manager=pm, sources=dict(sorted(sources.items())), failures=tuple(failures))
+                continue
+            source = attrs.evolve(item, plugin=plugin_name)
+            if source.name in conflicts:
+                conflicts[source.name] += (plugin_name,)
+                failures.append(_clash(source.name, plugin_name, conflicts[source.name][0]))
+                continue
+            held = sources.get(source.name)
+            if held is None:
+                sources[source.name] = source
+            elif held.plugin in DEFAULT_PLUGINS or builtin:  # a built-in's name stays the built-in's
+                if builtin:
+                    sources[source.name] = source
+                    held, plugin_name = source, held.plugin
+                failures.append(_clash(source.name, plugin_name, held.plugin))
+            else:
+                # Two plugins claim one name: neither is used, and reading it says why.
+                del sources[source.name]
+                conflicts[source.name] = (held.plugin, plugin_name)
+                failures.append(_clash(source.name, plugin_name, held.plugin))
+    return Host(
+        manager=pm,
+        sources=dict(sorted(sources.items())),
+        failures=tuple(failures),
+        conflicts=conflicts,
+    )
+
+
+def _clash(name: str, plugin: str, holder: str) -> PluginFailure:
+    return PluginFailure(
+        name=plugin,
+        target="retainlib_sources",
+        error=f"source name {name!r} is already taken by plugin {holder!r} (this plugin's source is not used)",
+    )
 
 
 @functools.cache

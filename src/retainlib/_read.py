@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from retainlib._dataset import Dataset
 from retainlib._host import default_host
 from retainlib._merge import merge
@@ -66,4 +64,4 @@ def read(source_or_path: str | os.PathLike[str], /, *paths: str | os.PathLike[st
     merged = merge(results)
     reports = [r.report for r in results if r.report is not None]
     report = reports[0].combine(reports[1:])
-    return attrs.evolve(merged, report=report)
+    return merged.relabel(report=report)

@@ -24,6 +24,16 @@ REJECTS_SCHEMA = pl.Schema(
 )
 
 
+#: First characters that make a spreadsheet cell a formula (CSV injection).
+_FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def _inert(column: str) -> pl.Expr:
+    """The text column, with a leading ``'`` where a spreadsheet would read a cell as a formula."""
+    cell = pl.col(column)
+    return pl.when(cell.str.contains(_FORMULA_START)).then(pl.lit("'") + cell).otherwise(cell).alias(column)
+
+
 def _rejects(frame: pl.DataFrame | None) -> pl.DataFrame:
     if frame is None:
         return pl.DataFrame(schema=REJECTS_SCHEMA)
@@ -38,8 +48,11 @@ class FileLoad:
         file: the file's path (or a label such as ``"<frame>"``).
         table: the canonical table its rows went to (``""`` when none did).
         rows_read: records found in the file (header excluded).
-        rows_loaded: records that became rows of the table.
+        rows_loaded: records that went into the table.
         rejected: one row per rejected record (file, line, table, column, reason).
+        rows_out: the table rows the loaded records became, when a source groups
+            records (line items aggregated into orders); ``None`` means one row per
+            loaded record.
     """
 
     file: str
@@ -47,6 +60,12 @@ class FileLoad:
     rows_read: int
     rows_loaded: int
     rejected: pl.DataFrame = attrs.field(factory=lambda: _rejects(None), converter=_rejects)
+    rows_out: int | None = None
+
+    @property
+    def records(self) -> int:
+        """Rows of the table this file's loaded records became."""
+        return self.rows_loaded if self.rows_out is None else self.rows_out
 
     @property
     def rows_rejected(self) -> int:
@@ -120,9 +139,16 @@ class LoadReport:
                 )
 
     def write_rejects(self, path: str | Path) -> Path:
-        """Write every rejected record to a CSV file and return its path."""
+        """Write every rejected record to a CSV file and return its path.
+
+        Text cells that a spreadsheet would run as a formula (starting with
+        ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, as a file named
+        ``=HYPERLINK(...).csv`` would) are written with a leading ``'``.
+        """
         out = Path(path)
-        self.rejects.write_csv(out)
+        self.rejects.with_columns(
+            _inert(name) for name, dtype in REJECTS_SCHEMA.items() if dtype == pl.String
+        ).write_csv(out)
         return out
 
     def combine(self, others: Iterable[LoadReport]) -> LoadReport:

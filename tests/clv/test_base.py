@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ from scipy import special
 
 from retainlib.clv import MEAN_MONTH_DAYS, FitResult, TimeUnit
 from retainlib.clv._base import maximise, rfm_arrays
-from retainlib.errors import OptionError, SchemaError
+from retainlib.errors import DataError, OptionError, SchemaError
 
 
 def test_time_units_convert_explicitly() -> None:
@@ -54,9 +55,43 @@ def test_rfm_arrays_compress_and_check() -> None:
         ({"recency": [1.0, 5.0, 5.0, 0.0]}, "recency != 0 while frequency = 0"),
         ({"frequency": [0.5, 2, 2, 0]}, "not a whole number"),
         ({"T": [-1.0, 8.0, 8.0, 10.0]}, "negative"),
+        ({"T": [math.inf, 8.0, 8.0, 10.0]}, "not a finite number"),
+        ({"monetary_value": [0.0, math.nan, 3.0, 0.0]}, "monetary_value: missing or not a finite number while"),
     ]:
-        with pytest.raises(OptionError, match=rule):
-            rfm_arrays(frame.with_columns(**{k: pl.Series(v) for k, v in bad.items()}), model="m")
+        with pytest.raises(DataError, match=rule) as caught:
+            rfm_arrays(frame.with_columns(**{k: pl.Series(v) for k, v in bad.items()}), model="m", monetary=True)
+        (row,) = {p.rows["row"].item() for p in caught.value.problems}  # every rule names the one bad row
+        assert frame["customer_id"][row - 1] == next(iter(caught.value.problems)).rows["customer_id"].item()
+    # A non-repeat customer's spend is not used: missing is fine there.
+    no_spend = frame.with_columns(monetary_value=pl.Series([None, 3.0, 3.0, None], dtype=pl.Float64))
+    assert rfm_arrays(no_spend, model="m", monetary=True).customers == 4
+
+
+def test_rfm_arrays_list_every_bad_row_of_every_rule() -> None:
+    frame = pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "frequency": [1.0, 0.0, 2.0, 0.0, 1.0],
+            "recency": [9.0, 3.0, 12.0, 0.0, None],
+            "T": [8.0, 5.0, 10.0, 4.0, 5.0],
+        }
+    )
+    with pytest.raises(DataError) as caught:
+        rfm_arrays(frame.lazy(), model="m")
+    error = caught.value
+    assert {(p.column, p.reason, tuple(p.rows["customer_id"])) for p in error.problems} == {
+        ("recency", "recency > T", ("a", "c")),
+        ("recency", "recency != 0 while frequency = 0", ("b",)),
+        ("recency", "missing or not a finite number", ("e",)),
+    }
+    assert error.rows == 4
+    # Without customer_id the rows are still numbered (1-based, input order), all of them.
+    many = pl.DataFrame({"frequency": [1.0] * 12, "recency": [9.0] * 12, "T": [8.0] * 12})
+    with pytest.raises(DataError) as caught:
+        rfm_arrays(many, model="m")
+    (problem,) = caught.value.problems
+    assert problem.count == 12 and problem.rows["row"].to_list() == list(range(1, 13))
+    assert problem.rows.columns == ["row", "frequency", "recency", "T"]
 
 
 def test_maximise_finds_a_known_optimum_with_standard_errors() -> None:
@@ -70,7 +105,8 @@ def test_maximise_finds_a_known_optimum_with_standard_errors() -> None:
         k, b = theta
         return float(n * (k * math.log(b) - special.gammaln(k)) + (k - 1) * sum_log - b * sum_x)
 
-    params, ses, value, _ = maximise(ll, names=["k", "b"], starts=[[1.0, 1.0], [5.0, 0.2]], model="gamma")
+    optimum = maximise(ll, names=["k", "b"], starts=[[1.0, 1.0], [5.0, 0.2]], model="gamma")
+    params, ses, value = optimum.params, optimum.standard_errors, optimum.log_likelihood
     k, b = params["k"], params["b"]
     # First-order conditions: log b - digamma(k) + mean log x = 0 and k / b = mean x.
     assert k / b == pytest.approx(xs.mean(), rel=1e-5)
@@ -79,6 +115,9 @@ def test_maximise_finds_a_known_optimum_with_standard_errors() -> None:
     expected = np.sqrt(np.diag(np.linalg.inv(info)))
     assert [ses["k"], ses["b"]] == pytest.approx(expected.tolist(), rel=1e-3)
     assert value == pytest.approx(ll(np.array([k, b])))
+    # The information of the log-parameters is D I D with D = diag(k, b).
+    scaled = info * np.outer([k, b], [k, b])
+    np.testing.assert_allclose(optimum.information, scaled, rtol=1e-3)
 
 
 def test_fit_results_round_trip_through_json() -> None:
@@ -92,6 +131,16 @@ def test_fit_results_round_trip_through_json() -> None:
     )
     back = FitResult.from_json(result.to_json())
     assert back == result
+    # Excluded customers travel too; files written before "excluded" kept Gamma-Gamma's count on top.
+    gg = FitResult(
+        model="GammaGamma", params={}, standard_errors={}, log_likelihood=-1.0, customers=3, excluded={"no_repeat": 2}
+    )
+    assert FitResult.from_json(gg.to_json()).excluded == {"no_repeat": 2}
+    old = json.loads(gg.to_json())
+    old["excluded_no_repeat"] = old.pop("excluded")["no_repeat"]
+    assert FitResult.from_json(json.dumps(old)).excluded == {"no_repeat": 2}
+    with pytest.raises(OptionError, match="malformed"):
+        FitResult.from_json(json.dumps({"format": "retainlib-clv-model", "model": "BetaGeo"}))
     assert back.aic == pytest.approx(2 * 2 + 2 * 9582.4)
     with pytest.raises(OptionError, match="not a saved retainlib model"):
         FitResult.from_json('{"format": "pickle"}')

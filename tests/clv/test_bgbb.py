@@ -15,7 +15,7 @@ from scipy import optimize
 
 from retainlib.clv import TimeUnit
 from retainlib.clv.bgbb import BetaGeoBetaBinom, _gradient, _log_likelihood_rows
-from retainlib.errors import ConvergenceError, OptionError, SchemaError
+from retainlib.errors import ConvergenceError, DataError, OptionError, SchemaError
 
 
 def _donations(shared_data: Path) -> pl.DataFrame:
@@ -148,11 +148,15 @@ def test_extreme_inputs_are_finite() -> None:
 
 def test_single_customer_and_degenerate_data() -> None:
     one = pl.DataFrame({"frequency": [2], "recency": [3], "T": [6]})
-    # One customer cannot identify four parameters: the optimum runs off to the boundary, reported clearly.
-    with pytest.raises(ConvergenceError, match="boundary"):
+    # One customer cannot identify four parameters, nor can 50 identical ones: reported clearly.
+    with pytest.raises(ConvergenceError, match="from 1 customer"):
         BetaGeoBetaBinom().fit(one)
-    with pytest.raises(ConvergenceError, match="boundary"):
+    with pytest.raises(ConvergenceError, match="no variation"):
         BetaGeoBetaBinom().fit(pl.DataFrame({"frequency": [6] * 50, "recency": [6] * 50, "T": [6] * 50}))
+    # Everybody transacted at every opportunity: p -> 1 for all, the optimum runs off to the edge.
+    full = pl.DataFrame({"frequency": [6, 4], "recency": [6, 4], "T": [6, 4]})
+    with pytest.raises(ConvergenceError, match="no interior maximum"):
+        BetaGeoBetaBinom().fit(full)
 
 
 def test_customer_lifetime_value(donations_model: tuple[BetaGeoBetaBinom, pl.DataFrame]) -> None:
@@ -200,13 +204,13 @@ def test_json_round_trip() -> None:
 def test_errors() -> None:
     with pytest.raises(OptionError, match="not fitted"):
         _ = BetaGeoBetaBinom().params
-    with pytest.raises(OptionError, match="frequency > recency"):
+    with pytest.raises(DataError, match="frequency > recency"):
         BetaGeoBetaBinom().fit(pl.DataFrame({"frequency": [3, 1], "recency": [2, 1], "T": [6, 6]}))
-    with pytest.raises(OptionError, match="whole number"):
+    with pytest.raises(DataError, match="whole number"):
         BetaGeoBetaBinom().fit(pl.DataFrame({"frequency": [1, 1], "recency": [1.5, 1], "T": [6, 6]}))
-    with pytest.raises(OptionError, match="recency > T"):
+    with pytest.raises(DataError, match="recency > T"):
         BetaGeoBetaBinom().fit(pl.DataFrame({"frequency": [1, 1], "recency": [7, 1], "T": [6, 6]}))
-    with pytest.raises(OptionError, match="weight"):
+    with pytest.raises(DataError, match="weight"):
         BetaGeoBetaBinom().fit(pl.DataFrame({"frequency": [1], "recency": [1], "T": [6], "weight": [-1]}))
     with pytest.raises(SchemaError):
         BetaGeoBetaBinom().fit(pl.DataFrame({"frequency": [1], "recency": [1]}))

@@ -20,7 +20,7 @@ from retainlib.clv._base import TimeUnit
 from retainlib.clv.bgnbd import BetaGeo, ModifiedBetaGeo
 from retainlib.clv.evaluation import calibration_holdout, plot_calibration_holdout, plot_tracking, tracking
 from retainlib.clv.pareto import ParetoNBD
-from retainlib.errors import OptionError, SchemaError
+from retainlib.errors import DataError, OptionError, SchemaError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -137,7 +137,7 @@ def test_calibration_holdout_errors() -> None:
         calibration_holdout(BetaGeo(), frame)
     with pytest.raises(OptionError, match="frequency_holdout"):
         calibration_holdout(PUBLISHED, frame.with_columns(pl.col("frequency_holdout").cast(pl.Float64) - 0.5))
-    with pytest.raises(OptionError, match="recency > T"):
+    with pytest.raises(DataError, match="recency > T"):
         calibration_holdout(PUBLISHED, frame.with_columns(pl.col("recency") + 100))
 
 

@@ -13,7 +13,7 @@ import pytest
 from retainlib.clv import TimeUnit
 from retainlib.clv._value import SpendModel
 from retainlib.clv.gamma_gamma import GammaGamma
-from retainlib.errors import ConvergenceError, OptionError, SchemaError
+from retainlib.errors import ConvergenceError, DataError, OptionError, SchemaError
 
 
 def _cbs(shared_data: Path) -> pl.DataFrame:
@@ -107,17 +107,73 @@ def test_extreme_inputs_are_finite() -> None:
 
 def test_single_customer_gives_a_clear_error() -> None:
     one = pl.DataFrame({"frequency": [3], "recency": [5.0], "T": [8.0], "monetary_value": [20.0]})
-    with pytest.raises(OptionError, match="at least two"):
+    with pytest.raises(ConvergenceError, match="from 1 customer"):
         GammaGamma().fit(one)
     identical = pl.concat([one] * 5)
-    # Identical spends: the MLE runs off to infinity (no heterogeneity, no spread), which is reported.
-    with pytest.raises(ConvergenceError, match="boundary"):
+    # Identical spends: no heterogeneity, no spread: reported, never fitted.
+    with pytest.raises(ConvergenceError, match="same \\(frequency, monetary_value\\)"):
         GammaGamma().fit(identical)
-    # Two customers: no between-customer spread to speak of, so q and v run off together (a singular
-    # information matrix), which is reported rather than returned as a meaningless fit.
+    # Two customers: no between-customer spread to speak of, so q and v run off together towards
+    # infinity; where the optimiser stops on that ridge depends on the machine, the error does not.
     two = pl.DataFrame({"frequency": [3, 1], "recency": [5.0, 1.0], "T": [8.0, 8.0], "monetary_value": [20.0, 30.0]})
-    with pytest.raises(ConvergenceError, match="singular"):
+    with pytest.raises(ConvergenceError, match="no interior maximum") as caught:
         GammaGamma().fit(two)
+    assert "Fit on more customers" in str(caught.value)
+    # Nobody with a repeat purchase: nothing to fit, and the message says who was left out.
+    none = pl.DataFrame({"frequency": [0, 0], "recency": [0.0, 0.0], "T": [8.0, 8.0], "monetary_value": [0.0, 0.0]})
+    with pytest.raises(ConvergenceError, match="from 0 customers \\(customers left out: no_repeat: 2\\)"):
+        GammaGamma().fit(none)
+
+
+def test_customers_without_positive_spend_are_left_out_and_counted() -> None:
+    """Repeat customers whose mean repeat spend is 0 (free orders) or negative (refunds) are excluded like the
+    customers without repeats, counted in the result, and get no expected spend (null)."""
+    good = _simulate(3.0, 5.0, 20.0, customers=300, seed=8).with_columns(customer_id=pl.int_range(pl.len()))
+    odd = pl.DataFrame(
+        {
+            "frequency": [1, 2, 0, 4],
+            "recency": [4.0, 6.0, 0.0, 9.0],
+            "T": [73.0, 70.0, 60.0, 10.0],
+            "monetary_value": [0.0, -5.0, 0.0, 1e-3],
+            "customer_id": [1000, 1001, 1002, 1003],
+        }
+    )
+    frame = pl.concat([good, odd], how="vertical_relaxed")
+    model = GammaGamma().fit(frame)
+    assert model.excluded_non_positive_spend == 2 and model.excluded_no_repeat == 1
+    assert model.result is not None
+    assert model.result.excluded == {"no_repeat": 1, "non_positive_spend": 2}
+    assert model.result.customers == 301  # rows read = used + excluded
+    assert model.result.customers + sum(model.result.excluded.values()) == frame.height
+    # The fit is the fit of the customers it used.
+    assert model.params == GammaGamma().fit(frame.filter(pl.col("monetary_value") > 0)).params
+    assert GammaGamma.from_json(model.to_json()).result == model.result
+    spend = model.conditional_expected_average_profit(frame.lazy()).filter(pl.col("customer_id") >= 1000)
+    values = spend["expected_spend"].to_list()
+    assert values[0] is None and values[1] is None  # left out of the fit: not scored
+    assert values[2] == pytest.approx(model.population_mean_spend)
+    p, q, v = model.params["p"], model.params["q"], model.params["v"]
+    assert values[3] == pytest.approx(p * (v + 4 * 1e-3) / (4 * p + q - 1))
+
+
+def test_readme_recipe_on_the_cdnow_master(shared_data: Path) -> None:
+    """The README's ``GammaGamma().fit(summary.filter(pl.col("frequency") > 0))`` on all 23,570 CDNOW customers:
+    one customer's repeat purchases cost $0, so his mean spend is 0; he is left out and counted."""
+    import retainlib as rl
+
+    master = shared_data / "reference" / "cdnow" / "lifetimes-0.11.3" / "CDNOW_master.txt"
+    summary = rl.rfm(rl.read("cdnow", master).collect(), freq="W")
+    repeat = summary.filter(pl.col("frequency") > 0)
+    zero = repeat.filter(pl.col("monetary_value") <= 0)
+    assert zero.height == 1
+    model = GammaGamma().fit(repeat, unit=TimeUnit.of("W"))
+    assert model.excluded_non_positive_spend == 1 and model.excluded_no_repeat == 0
+    assert model.result is not None and model.result.customers == repeat.height - 1
+    assert all(0 < se < math.inf for se in model.result.standard_errors.values())
+    spend = model.conditional_expected_average_profit(summary)
+    assert spend.height == summary.height
+    missing = spend.filter(pl.col("expected_spend").is_null())["customer_id"].to_list()
+    assert missing == zero["customer_id"].to_list()
 
 
 def test_is_a_spend_model_and_ignores_spend_of_non_repeaters() -> None:
@@ -141,7 +197,7 @@ def test_json_round_trip() -> None:
     )
     model = GammaGamma().fit(frame, unit=TimeUnit.of("W"))
     text = model.to_json()
-    assert "pickle" not in text and json.loads(text)["excluded_no_repeat"] == 2
+    assert "pickle" not in text and json.loads(text)["excluded"] == {"no_repeat": 2, "non_positive_spend": 0}
     back = GammaGamma.from_json(text)
     assert back == model
     assert back.conditional_expected_average_profit(frame).equals(model.conditional_expected_average_profit(frame))
@@ -154,16 +210,19 @@ def test_json_round_trip() -> None:
 def test_errors() -> None:
     with pytest.raises(OptionError, match="not fitted"):
         _ = GammaGamma().params
-    refunds = _simulate(3.0, 5.0, 20.0, customers=50, seed=4).with_columns(
-        monetary_value=pl.when(pl.int_range(pl.len()) < 3).then(-5.0).otherwise(pl.col("monetary_value"))
+    broken = _simulate(3.0, 5.0, 20.0, customers=50, seed=4).with_columns(
+        monetary_value=pl.when(pl.int_range(pl.len()).is_in([3, 7])).then(None).otherwise(pl.col("monetary_value"))
     )
-    with pytest.raises(OptionError, match=r"3 customer.*refunds"):
-        GammaGamma().fit(refunds)
+    with pytest.raises(
+        DataError, match=r"monetary_value: missing or not a finite number while frequency > 0 \(2 rows\)"
+    ):
+        GammaGamma().fit(broken)
     with pytest.raises(SchemaError):
         GammaGamma().fit(pl.DataFrame({"frequency": [1, 2], "recency": [1.0, 2.0], "T": [3.0, 3.0]}))
     model = GammaGamma().fit(_simulate(3.0, 5.0, 20.0, customers=200, seed=5))
-    with pytest.raises(OptionError, match="refunds"):
-        model.conditional_expected_average_profit(refunds)
+    with pytest.raises(DataError) as caught:
+        model.conditional_expected_average_profit(broken)
+    assert caught.value.problems[0].rows["row"].to_list() == [4, 8]
     with pytest.raises(SchemaError):
         model.conditional_expected_average_profit(pl.DataFrame({"frequency": [1]}))
     heavy_tail = attrs_evolve_q(model, 0.5)

@@ -145,9 +145,9 @@ def test_input_shapes_and_errors() -> None:
         survivor_counts(pl.DataFrame({"period_number": [0, 1]}))
     with pytest.raises(OptionError, match="finite"):
         survivor_counts([100, math.nan])
-    with pytest.raises(OptionError, match="nobody churned"):
+    with pytest.raises(ConvergenceError, match="nobody churned"):
         ShiftedBetaGeometric().fit([100, 100, 100])
-    with pytest.raises(OptionError, match="churned in period 1"):
+    with pytest.raises(ConvergenceError, match="churned in period 1"):
         ShiftedBetaGeometric().fit([100, 0, 0])
     with pytest.raises(OptionError, match="not fitted"):
         _ = ShiftedBetaGeometric().params

@@ -1,9 +1,14 @@
 """Predictive customer lifetime value: buy-till-you-die and contractual models.
 
-Models are attrs classes: ``BetaGeo().fit(rfm_frame, unit=TimeUnit.of("D", 7))``
-returns a fitted copy whose ``params`` use the papers' names, with standard
-errors, log-likelihood and AIC in ``result``, vectorised predictions returning
-polars frames, and JSON save/load (never pickle).
+Models are attrs classes sharing one life cycle (``retainlib.clv._model.CLVModel``):
+``BetaGeo().fit(rfm_frame, unit=TimeUnit.of("D", 7))`` returns a fitted copy whose
+``params`` use the papers' names, with standard errors, log-likelihood and AIC in
+``result``; ``Model.from_params(..., unit=...)``; vectorised predictions returning
+polars frames; ``to_json``/``from_json`` and ``save``/``load`` (never pickle).
+Rows breaking the RFM rules raise one :class:`~retainlib.errors.DataError`
+listing them all; data that cannot identify a model (one customer, identical
+customers, a likelihood without interior maximum) raise
+:class:`~retainlib.errors.ConvergenceError`.
 
 ==============================  ======================================  ==========================
 model                           data                                    parameters

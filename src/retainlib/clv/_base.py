@@ -1,5 +1,7 @@
 """What every predictive CLV model shares: input, time units, fitting, results, JSON.
 
+(The models' common life cycle, built on these, is :class:`retainlib.clv._model.CLVModel`.)
+
 * :class:`TimeUnit` names the unit of an RFM summary (``rl.rfm(freq="W")``
   gives weeks; ``freq="D", freq_multiplier=7`` gives 7-day units) so that
   horizons and discount rates are converted explicitly, never by a silent
@@ -7,10 +9,12 @@
 * :func:`rfm_arrays` reads an RFM frame (columns of :func:`retainlib.rfm`) into
   the *compressed* form: unique ``(frequency, recency, T)`` rows with a count,
   checking the input invariants (``0 <= recency <= T``, ``recency = 0`` when
-  ``frequency = 0``) with clear errors.
+  ``frequency = 0``...) on every row: one :class:`~retainlib.errors.DataError`
+  lists every broken rule with all its rows (:func:`check_rows`).
 * :func:`maximise` fits by maximum likelihood with scipy (parameters in log
   space, several starts, a clear :class:`ConvergenceError`), and gives
-  standard errors from the observed information (finite-difference Hessian).
+  standard errors from the observed information (finite-difference Hessian),
+  returned with that information as an :class:`Optimum`.
 * :class:`FitResult` holds what a fit found (parameters, standard errors,
   log-likelihood, AIC, the unit); models serialise it to JSON, never pickle.
 """
@@ -29,16 +33,22 @@ import polars as pl
 from scipy import optimize
 from threadpoolctl import threadpool_limits
 
-from retainlib.errors import ConvergenceError, OptionError, SchemaError
+from retainlib.errors import ConvergenceError, DataError, OptionError, Problem, SchemaError
 
 __all__ = [
     "MEAN_MONTH_DAYS",
     "FitResult",
+    "Optimum",
     "RFMArrays",
+    "Rule",
     "TimeUnit",
     "UnitName",
+    "check_rows",
+    "finite_rule",
     "maximise",
+    "nonnegative",
     "rfm_arrays",
+    "spend_rule",
 ]
 
 Array = npt.NDArray[np.float64]
@@ -120,6 +130,13 @@ class RFMArrays:
     def customers(self) -> int:
         return int(self.weight.sum())
 
+    @property
+    def time_scale(self) -> float:
+        """The customers' mean ``T`` (at least 1e-6; 1 without customers): the scale of starting points."""
+        if not self.weight.sum() > 0:
+            return 1.0
+        return max(float(np.average(self.T, weights=self.weight)), 1e-6)
+
 
 #: Fits of more customers than this screen their starting points on a random subsample of this size.
 SCREEN_CUSTOMERS = 50_000
@@ -171,6 +188,75 @@ def _require(frame: pl.DataFrame, columns: Sequence[str], model: str) -> None:
         )
 
 
+def nonnegative(values: float | Sequence[float] | npt.ArrayLike, name: str, *, integer: bool = False) -> Array:
+    """``values`` (a number or a sequence: times, counts) as a flat float array, checked finite and ``>= 0``.
+
+    ``integer`` also requires whole numbers.  Raises :class:`OptionError` naming ``name``.
+    """
+    out = np.atleast_1d(np.asarray(values, dtype=np.float64)).reshape(-1)
+    if not np.all(np.isfinite(out)) or np.any(out < 0):
+        raise OptionError(f"{name} must be finite and non-negative", option=name, value=values)
+    if integer and np.any(out != np.floor(out)):
+        raise OptionError(f"{name} must be whole numbers", option=name, value=values)
+    return out
+
+
+#: A check of an RFM input: (column at fault, reason in words, polars expression true on the bad rows).
+Rule = tuple[str, str, pl.Expr]
+
+
+def finite_rule(column: str) -> Rule:
+    """The rule "``column`` is present and a finite number"."""
+    return (column, "missing or not a finite number", pl.col(column).is_null() | ~pl.col(column).is_finite())
+
+
+def spend_rule(frequency: str = "frequency") -> Rule:
+    """The rule "a repeat customer's ``monetary_value`` is present and finite" (others' spend is not used)."""
+    spend = pl.col("monetary_value")
+    return (
+        "monetary_value",
+        f"missing or not a finite number while {frequency} > 0",
+        (pl.col(frequency) > 0) & (spend.is_null() | ~spend.is_finite()),
+    )
+
+
+def _rfm_rules(f: str, r: str, t: str, monetary: bool) -> list[Rule]:
+    """The invariants of an RFM summary (columns ``f``, ``r``, ``t`` of :func:`retainlib.rfm`)."""
+    rules = [finite_rule(c) for c in (f, r, t)]
+    if monetary:
+        rules.append(spend_rule(f))
+    rules += [
+        (f, "negative or not a whole number", (pl.col(f) < 0) | (pl.col(f) != pl.col(f).floor())),
+        (r, "negative", pl.col(r) < 0),
+        (t, "negative", pl.col(t) < 0),
+        (r, f"{r} > {t}", pl.col(r) > pl.col(t) * (1 + 1e-12)),
+        (r, f"{r} != 0 while {f} = 0", (pl.col(f) == 0) & (pl.col(r) != 0)),
+    ]
+    return rules
+
+
+def check_rows(frame: pl.DataFrame, numbers: pl.DataFrame, rules: Sequence[Rule], *, table: str = "rfm") -> None:
+    """Raise one :class:`DataError` listing every row of ``frame`` that breaks a rule, rule by rule.
+
+    ``numbers`` is ``frame``'s columns as the rules read them (cast to numbers).
+    Each :class:`~retainlib.errors.Problem` holds *all* its rows: ``row`` (the
+    1-based row number of the input), ``customer_id`` when the frame has one,
+    and the values of the RFM columns as given.
+    """
+    flags = numbers.select(bad.fill_null(False).alias(f"_{i}") for i, (_, _, bad) in enumerate(rules))
+    counts = flags.sum().row(0)
+    if not any(counts):
+        return
+    shown = [c for c in ("customer_id", *numbers.columns) if c in frame.columns]
+    rows = frame.select(shown).with_row_index("row", offset=1)
+    problems = [
+        Problem(table=table, column=column, reason=reason, count=int(count), rows=rows.filter(flags[f"_{i}"]))
+        for i, ((column, reason, _), count) in enumerate(zip(rules, counts, strict=True))
+        if count
+    ]
+    raise DataError(problems, rows=int(flags.select(pl.any_horizontal(pl.all()).sum()).item()))
+
+
 def rfm_arrays(
     data: pl.DataFrame | pl.LazyFrame,
     *,
@@ -178,46 +264,38 @@ def rfm_arrays(
     monetary: bool = False,
     columns: Sequence[str] = ("frequency", "recency", "T"),
     compress: bool = True,
+    rules: Sequence[Rule] = (),
+    weight: str | None = None,
 ) -> RFMArrays:
     """Check an RFM frame and compress it (one row per unique values, with a count).
 
     ``compress=False`` keeps one row per customer (weight 1, input order), for
-    models whose inputs rarely repeat (continuous spend).
+    models whose inputs rarely repeat (continuous spend).  ``rules`` adds a
+    model's own invariants to the shared ones.  ``weight`` names a column
+    counting the customers of each row (finite, ``>= 0``); without it each row
+    is one customer.
 
-    Raises :class:`SchemaError` for missing columns and
-    :class:`~retainlib.errors.DataError`-like :class:`OptionError` for broken
-    invariants (negative values, recency > T, recency != 0 when frequency = 0,
-    non-integer frequency).
+    Raises :class:`SchemaError` for missing columns and one
+    :class:`~retainlib.errors.DataError` listing every broken invariant with all
+    its rows (missing or non-finite values, negative values, recency > T,
+    recency != 0 when frequency = 0, non-integer frequency; with ``monetary``,
+    a missing or non-finite ``monetary_value`` of a repeat customer).
     """
     frame = data.collect() if isinstance(data, pl.LazyFrame) else data
     wanted = [*columns, "monetary_value"] if monetary else list(columns)
-    _require(frame, wanted, model)
+    counted = [weight] if weight is not None else []
+    _require(frame, [*wanted, *counted], model)
     f, r, t = columns
-    numbers = frame.select(pl.col(c).cast(pl.Float64, strict=False) for c in wanted)
-    problems = {
-        "a value is missing or not a number": pl.any_horizontal(
-            pl.col(c).is_null() | pl.col(c).is_nan() for c in wanted
-        ),
-        f"{f} is negative or not a whole number": (pl.col(f) < 0) | (pl.col(f) != pl.col(f).floor()),
-        f"{r} or {t} is negative": (pl.col(r) < 0) | (pl.col(t) < 0),
-        f"{r} > {t}": pl.col(r) > pl.col(t) * (1 + 1e-12),
-        f"{r} != 0 while {f} = 0": (pl.col(f) == 0) & (pl.col(r) != 0),
-    }
-    # One pass counts every broken rule; rows are listed only for the first rule broken.
-    counts = numbers.select(bad.fill_null(True).sum().alias(reason) for reason, bad in problems.items()).row(0)
-    for (reason, bad), count in zip(problems.items(), counts, strict=True):
-        if count:
-            rows = numbers.with_row_index("row", offset=1).filter(bad.fill_null(True)).head(5)
-            raise OptionError(
-                f"{model}: {count} row(s) of the RFM input break the rule '{reason}'; first rows:\n{rows}",
-                option="rfm",
-                value=reason,
-            )
+    numbers = frame.select(pl.col(c).cast(pl.Float64, strict=False) for c in [*wanted, *counted])
+    weight_rules: list[Rule] = [rule for w in counted for rule in (finite_rule(w), (w, "negative", pl.col(w) < 0))]
+    check_rows(frame, numbers, [*_rfm_rules(f, r, t, monetary), *weight_rules, *rules])
+    count = pl.col(weight) if weight is not None else pl.lit(1.0, dtype=pl.Float64)
     if compress:
         # First-appearance order: deterministic for a given input, cheaper than sorting.
-        grouped = numbers.group_by(wanted, maintain_order=True).agg(pl.len().alias("_weight"))
+        total = count.sum() if weight is not None else pl.len()
+        grouped = numbers.group_by(wanted, maintain_order=True).agg(total.alias("_weight"))
     else:
-        grouped = numbers.with_columns(pl.lit(1, dtype=pl.Int64).alias("_weight"))
+        grouped = numbers.with_columns(count.alias("_weight"))
     return RFMArrays(
         frequency=grouped[f].to_numpy().astype(np.float64),
         recency=grouped[r].to_numpy().astype(np.float64),
@@ -239,8 +317,10 @@ class FitResult:
         log_likelihood: the maximised log-likelihood (with the papers' constants).
         customers: customers in the fit.
         unit: the time unit of the RFM input (``None`` for discrete-time models).
-        converged: what the optimiser said.
+        converged: whether the optimiser met its tolerance (L-BFGS-B's message starts with "CONVERGENCE").
         message: the optimiser's message.
+        excluded: customers of the input left out of the fit, by reason (Gamma-Gamma: ``no_repeat``,
+            ``non_positive_spend``); empty when every customer was used.
     """
 
     model: str
@@ -251,6 +331,7 @@ class FitResult:
     unit: TimeUnit | None = None
     converged: bool = True
     message: str = ""
+    excluded: Mapping[str, int] = attrs.field(factory=dict)
 
     @property
     def aic(self) -> float:
@@ -266,8 +347,9 @@ class FitResult:
                 "model": self.model,
                 "params": dict(self.params),
                 "standard_errors": {k: (None if math.isinf(v) else v) for k, v in self.standard_errors.items()},
-                "log_likelihood": self.log_likelihood,
+                "log_likelihood": self.log_likelihood if math.isfinite(self.log_likelihood) else None,
                 "customers": self.customers,
+                "excluded": dict(self.excluded),
                 "unit": None if self.unit is None else self.unit.to_json(),
                 "converged": self.converged,
                 "message": self.message,
@@ -285,22 +367,38 @@ class FitResult:
         if not isinstance(data, dict) or data.get("format") != "retainlib-clv-model":
             raise OptionError("not a saved retainlib model", option="json", value=str(data)[:80])
         unit = data.get("unit")
-        return cls(
-            model=str(data["model"]),
-            params={k: float(v) for k, v in data["params"].items()},
-            standard_errors={k: math.inf if v is None else float(v) for k, v in data["standard_errors"].items()},
-            log_likelihood=float(data["log_likelihood"]),
-            customers=int(data["customers"]),
-            unit=None if unit is None else TimeUnit(name=unit["name"], count=float(unit["count"])),
-            converged=bool(data.get("converged", True)),
-            message=str(data.get("message", "")),
+        # Files of version 1 written before "excluded" kept Gamma-Gamma's count at the top level.
+        excluded = data.get(
+            "excluded", {"no_repeat": data["excluded_no_repeat"]} if "excluded_no_repeat" in data else {}
         )
+        try:
+            return cls(
+                model=str(data["model"]),
+                params={k: float(v) for k, v in data["params"].items()},
+                standard_errors={k: math.inf if v is None else float(v) for k, v in data["standard_errors"].items()},
+                log_likelihood=math.nan if data["log_likelihood"] is None else float(data["log_likelihood"]),
+                customers=int(data["customers"]),
+                unit=None if unit is None else TimeUnit(name=unit["name"], count=float(unit["count"])),
+                converged=bool(data.get("converged", True)),
+                message=str(data.get("message", "")),
+                excluded={str(k): int(v) for k, v in excluded.items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise OptionError(
+                f"a saved retainlib model with a missing or malformed field: {exc!r}", option="json", value=text[:80]
+            ) from None
+
+
+def _steps(x: Array) -> Array:
+    """Finite-difference steps: 1e-4 relative, absolute below 1, and never more than half the (positive) value."""
+    out: Array = np.minimum(np.maximum(np.abs(x), 1.0) * 1e-4, np.abs(x) / 2)
+    return out
 
 
 def _hessian(f: Callable[[Array], float], x: Array) -> Array:
-    """Central finite-difference Hessian of ``f`` at ``x`` (steps 1e-4 relative, absolute below 1)."""
+    """Central finite-difference Hessian of ``f`` at ``x`` (steps: :func:`_steps`)."""
     n = x.size
-    h = np.maximum(np.abs(x), 1.0) * 1e-4
+    h = _steps(x)
     out = np.empty((n, n))
     for i in range(n):
         for j in range(i, n):
@@ -314,9 +412,9 @@ def _hessian(f: Callable[[Array], float], x: Array) -> Array:
 
 
 def _jacobian(gradient: Callable[[Array], Array], x: Array) -> Array:
-    """Central finite differences of an analytic gradient (the Hessian), symmetrised; steps as in :func:`_hessian`."""
+    """Central finite differences of an analytic gradient (the Hessian), symmetrised; steps: :func:`_steps`."""
     n = x.size
-    h = np.maximum(np.abs(x), 1.0) * 1e-4
+    h = _steps(x)
     out = np.empty((n, n))
     for i in range(n):
         e = np.zeros(n)
@@ -414,6 +512,26 @@ def _refine(
     return res
 
 
+@attrs.frozen(kw_only=True)
+class Optimum:
+    """What :func:`maximise` found.
+
+    Attributes:
+        params: parameter name -> estimate.
+        standard_errors: parameter name -> standard error (``inf`` when the information matrix is singular).
+        log_likelihood: the maximised log-likelihood.
+        message: the optimiser's message.
+        information: the observed information matrix of the *log*-parameters (k x k; may hold
+            non-finite values): scale-free, so that flat directions can be told from merely wide ones.
+    """
+
+    params: dict[str, float]
+    standard_errors: dict[str, float]
+    log_likelihood: float
+    message: str
+    information: Array
+
+
 def maximise(
     log_likelihood: Callable[[Array], float],
     *,
@@ -423,8 +541,8 @@ def maximise(
     gradient: Callable[[Array], Array] | None = None,
     screen: tuple[Callable[[Array], float], Callable[[Array], Array] | None] | None = None,
     hessian_from_gradient: bool = False,
-) -> tuple[dict[str, float], dict[str, float], float, str]:
-    """Maximise a log-likelihood over positive parameters; return (params, standard errors, LL, message).
+) -> Optimum:
+    """Maximise a log-likelihood over positive parameters (see :class:`Optimum` for what it returns).
 
     The search runs on log-parameters with L-BFGS-B from each start (positive
     values in the papers' parametrisation) and keeps the best finite optimum.
@@ -466,10 +584,12 @@ def maximise(
             for n, v in zip(names, variances, strict=True)
         }
         # L-BFGS-B may end with a line-search warning at a true optimum, so success is not
-        # required here: the message is returned and models check their own bounds.
-        return (
-            {n: float(v) for n, v in zip(names, x, strict=True)},
-            ses,
-            float(-best.fun),
-            str(best.message),
+        # required here: the message is returned, and the models' shared check
+        # (retainlib.clv._model) decides whether the optimum is interior.
+        return Optimum(
+            params={n: float(v) for n, v in zip(names, x, strict=True)},
+            standard_errors=ses,
+            log_likelihood=float(-best.fun),
+            message=str(best.message),
+            information=np.asarray(info * np.outer(x, x), dtype=np.float64),
         )

@@ -29,22 +29,25 @@ Conventions
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from retainlib.clv._base import FitResult, TimeUnit, UnitName
+from retainlib.clv._base import FitResult, TimeUnit, UnitName, nonnegative, rfm_arrays
+from retainlib.clv._model import CLVModel, RFMInput
 from retainlib.errors import OptionError, SchemaError
 
 Array = npt.NDArray[np.float64]
 
 __all__ = [
     "RFMModel",
+    "RFMTransactionModel",
     "SpendModel",
     "TransactionModel",
-    "ValueMixin",
     "customer_lifetime_value",
     "key_columns",
     "with_keys",
@@ -70,7 +73,10 @@ class TransactionModel(Protocol):
 
 @runtime_checkable
 class RFMModel(Protocol):
-    """A transaction model whose predictions depend on (frequency, recency, T) alone: see :class:`ValueMixin`."""
+    """A transaction model whose predictions depend on (frequency, recency, T) alone.
+
+    See :class:`RFMTransactionModel`.
+    """
 
     def distinct_purchases_by_time(
         self, rfm_frame: pl.DataFrame, ends: npt.NDArray[np.float64]
@@ -79,15 +85,44 @@ class RFMModel(Protocol):
         ...
 
 
-class ValueMixin:
-    """What BG/NBD, MBG/NBD and Pareto/NBD share for CLV: a ``customer_lifetime_value`` method,
-    and expected purchases computed once per distinct (x, t_x, T) row for all horizons at once.
+@attrs.frozen(kw_only=True)
+class RFMTransactionModel(CLVModel[RFMInput]):
+    """What BG/NBD, MBG/NBD and Pareto/NBD share beyond :class:`CLVModel`: reading (frequency, recency, T)
+    rows for predictions, a ``customer_lifetime_value`` method, and expected purchases computed once per
+    distinct (x, t_x, T) row for all horizons at once.
 
-    The class provides ``_rows(frame) -> (keys, x, t_x, T)``, ``_conditional(t, x, t_x, T)``
-    and ``_fitted()``.
+    Subclasses provide ``_conditional(t, x, t_x, T)`` (E[Y(t) | x, t_x, T]).
     """
 
-    __slots__ = ()
+    def _conditional(self, t: float, x: Array, tx: Array, T: Array) -> Array:
+        """E[Y(t) | x, t_x, T] per row, at the fitted parameters."""
+        raise NotImplementedError
+
+    def _alive(self, x: Array, tx: Array, T: Array) -> Array:
+        """P(alive at T | x, t_x, T) per row, at the fitted parameters."""
+        raise NotImplementedError
+
+    def expected_purchases(self, t: float | Sequence[float] | npt.ArrayLike) -> pl.DataFrame:
+        """E[X(t)]: expected repeat purchases of a new customer in (0, t]; columns ``t``, ``expected_purchases``."""
+        raise NotImplementedError
+
+    def conditional_expected_purchases(self, rfm_frame: pl.DataFrame | pl.LazyFrame, t: float) -> pl.DataFrame:
+        """E[Y(t) | x, t_x, T]: expected purchases in the next ``t`` units, per row (key columns kept)."""
+        (t_value,) = nonnegative(t, "t")
+        keys, x, tx, T = self._rows(rfm_frame)
+        return with_keys(keys, expected_purchases=self._conditional(float(t_value), x, tx, T))
+
+    def probability_alive(self, rfm_frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+        """P(alive at T | x, t_x, T) per row (key columns kept)."""
+        keys, x, tx, T = self._rows(rfm_frame)
+        return with_keys(keys, probability_alive=self._alive(x, tx, T))
+
+    def _rows(self, rfm_frame: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, Array, Array, Array]:
+        """(key columns, x, t_x, T) of an RFM frame, in input order, after the checks of :func:`rfm_arrays`."""
+        frame = rfm_frame.collect() if isinstance(rfm_frame, pl.LazyFrame) else rfm_frame
+        rfm_arrays(frame, model=self.name)
+        x, tx, T = (frame.get_column(c).cast(pl.Float64).to_numpy() for c in ("frequency", "recency", "T"))
+        return frame.select(key_columns(frame)), x, tx, T
 
     def expected_purchases_by_time(self, rfm_frame: pl.DataFrame, ends: npt.NDArray[np.float64]) -> Array:
         """E[Y(t) | x, t_x, T] for each ``t`` of ``ends``: customers x horizons.
@@ -104,12 +139,12 @@ class ValueMixin:
         self, rfm_frame: pl.DataFrame, ends: npt.NDArray[np.float64]
     ) -> tuple[Array, npt.NDArray[np.uint32]]:
         """E[Y(t) | x, t_x, T] per distinct (x, t_x, T) row and horizon, and each customer's distinct row."""
-        _, x, tx, T = self._rows(rfm_frame)  # type: ignore[attr-defined]
+        _, x, tx, T = self._rows(rfm_frame)
         rows = pl.DataFrame({"x": x, "tx": tx, "T": T})
         distinct = rows.unique(maintain_order=True).with_row_index("_u")
         index = rows.join(distinct, on=["x", "tx", "T"], how="left", maintain_order="left").get_column("_u")
         ux, utx, uT = (distinct.get_column(c).to_numpy() for c in ("x", "tx", "T"))
-        conditional = self._conditional  # type: ignore[attr-defined]
+        conditional = self._conditional
         table = np.empty((ux.size, len(ends)))
         for j, t in enumerate(ends):
             table[:, j] = conditional(float(t), ux, utx, uT)
@@ -127,9 +162,9 @@ class ValueMixin:
         intervals: bool = False,
     ) -> pl.DataFrame:
         """Discounted expected value per customer (see :func:`retainlib.clv._value.customer_lifetime_value`)."""
-        self._fitted()  # type: ignore[attr-defined]
+        _ = self.fitted
         return customer_lifetime_value(
-            self,  # type: ignore[arg-type]
+            self,
             rfm_frame,
             spend=spend,
             horizon=horizon,

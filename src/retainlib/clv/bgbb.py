@@ -33,10 +33,9 @@ with log-beta functions and ``logaddexp``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import ClassVar
 
 import attrs
 import numpy as np
@@ -44,9 +43,10 @@ import numpy.typing as npt
 import polars as pl
 from scipy.special import betaln, digamma, gammaln
 
-from retainlib.clv._base import FitResult, TimeUnit, UnitName, maximise, rfm_arrays
+from retainlib.clv._base import Rule, UnitName, nonnegative, rfm_arrays
+from retainlib.clv._model import CLVModel, Likelihood, RFMInput
 from retainlib.clv._value import SpendModel, _spend_per_row, key_columns, with_keys
-from retainlib.errors import ConvergenceError, OptionError
+from retainlib.errors import OptionError
 
 __all__ = ["BetaGeoBetaBinom"]
 
@@ -55,39 +55,30 @@ _MODEL = "BetaGeoBetaBinom"
 _NAMES = ("alpha", "beta", "gamma", "delta")
 
 
+#: BG/BB's invariants beyond those of every RFM summary (checked together with them).
+_DISCRETE: list[Rule] = [
+    *((c, "not a whole number (BG/BB counts opportunities)", pl.col(c) != pl.col(c).floor()) for c in ("recency", "T")),
+    (
+        "frequency",
+        "frequency > recency (x transactions need x opportunities up to t_x)",
+        pl.col("frequency") > pl.col("recency"),
+    ),
+]
+
+
 def _check_discrete(frame: pl.DataFrame) -> tuple[Array, Array, Array]:
-    """Columns x, t_x, n of the frame, with the BG/BB invariants checked (after rfm_arrays' checks)."""
-    rfm_arrays(frame, model=_MODEL)
-    x, tx, n = (frame.get_column(c).cast(pl.Float64).to_numpy() for c in ("frequency", "recency", "T"))
-    problems = {
-        "recency or T is not a whole number (BG/BB counts opportunities)": (tx != np.floor(tx)) | (n != np.floor(n)),
-        "frequency > recency (x transactions need x opportunities up to t_x)": x > tx,
-    }
-    for reason, bad in problems.items():
-        if bad.any():
-            raise OptionError(
-                f"{_MODEL}: {int(bad.sum())} row(s) break the rule '{reason}'; first rows: "
-                f"{np.flatnonzero(bad)[:5].tolist()} (0-based)",
-                option="rfm",
-                value=reason,
-            )
-    return x, tx, n
+    """Columns x, t_x, n of the frame, in input order, with every invariant checked (one DataError)."""
+    data = rfm_arrays(frame, model=_MODEL, compress=False, rules=_DISCRETE)
+    return data.frequency, data.recency, data.T
 
 
 def _compressed(data: pl.DataFrame | pl.LazyFrame) -> tuple[Array, Array, Array, Array]:
-    """Unique (x, t_x, n) rows and their weights."""
+    """Unique (x, t_x, n) rows with a positive total weight, and their weights."""
     frame = data.collect() if isinstance(data, pl.LazyFrame) else data
-    x, tx, n = _check_discrete(frame)
-    if "weight" in frame.columns:
-        w = frame.get_column("weight").cast(pl.Float64).to_numpy()
-        if not (np.all(np.isfinite(w)) and np.all(w >= 0)):
-            raise OptionError(f"{_MODEL}: weight must be finite and >= 0", option="weight", value="weight")
-    else:
-        w = np.ones_like(x)
-    keys, inverse = np.unique(np.stack([x, tx, n], axis=1), axis=0, return_inverse=True)
-    weight = np.bincount(inverse.ravel(), weights=w).astype(np.float64)
-    keep = weight > 0
-    return keys[keep, 0].copy(), keys[keep, 1].copy(), keys[keep, 2].copy(), weight[keep]
+    weight = "weight" if "weight" in frame.columns else None
+    summary = rfm_arrays(frame, model=_MODEL, rules=_DISCRETE, weight=weight)
+    keep = summary.weight > 0
+    return summary.frequency[keep], summary.recency[keep], summary.T[keep], summary.weight[keep]
 
 
 def _blocks(rows: int, gaps: Array) -> list[Array]:
@@ -142,15 +133,8 @@ def _gradient(params: Array, x: Array, tx: Array, n: Array, w: Array) -> Array:
     return out
 
 
-def _as_whole(values: int | Sequence[int] | npt.ArrayLike, name: str) -> Array:
-    out = np.atleast_1d(np.asarray(values, dtype=np.float64)).ravel()
-    if not np.all(np.isfinite(out)) or np.any(out < 0) or np.any(out != np.floor(out)):
-        raise OptionError(f"{name} must be whole numbers >= 0", option=name, value=out.tolist()[:10])
-    return out
-
-
 @attrs.frozen(kw_only=True)
-class BetaGeoBetaBinom:
+class BetaGeoBetaBinom(CLVModel[RFMInput]):
     """BG/BB model for discrete opportunities; ``BetaGeoBetaBinom().fit(rfm)`` returns a fitted copy.
 
     Attributes:
@@ -169,32 +153,15 @@ class BetaGeoBetaBinom:
     ['probability_alive']
     """
 
-    result: FitResult | None = None
+    name: ClassVar[str] = _MODEL
+    param_names: ClassVar[tuple[str, ...]] = _NAMES
 
-    @property
-    def fitted(self) -> FitResult:
-        """The fit result; :class:`OptionError` before :meth:`fit`."""
-        if self.result is None:
-            raise OptionError(f"{_MODEL} is not fitted: call fit(rfm) first", option="model", value=None)
-        return self.result
+    def _theta_array(self) -> Array:
+        return np.array(self._theta())
 
-    @property
-    def params(self) -> dict[str, float]:
-        """``{"alpha": ..., "beta": ..., "gamma": ..., "delta": ...}``."""
-        return dict(self.fitted.params)
-
-    def _theta(self) -> Array:
-        return np.array([self.params[k] for k in _NAMES])
-
-    def fit(self, rfm_frame: pl.DataFrame | pl.LazyFrame, *, unit: TimeUnit | None = None) -> BetaGeoBetaBinom:
-        """Fit by maximum likelihood on the compressed (x, t_x, n) rows (columns: see the module docs).
-
-        Raises :class:`OptionError` for broken invariants and
-        :class:`ConvergenceError` when no interior optimum is found.
-        """
-        x, tx, n, w = _compressed(rfm_frame)
-        if w.sum() <= 0:
-            raise OptionError(f"{_MODEL}: no customers to fit", option="rfm", value=0)
+    def _likelihood(self, data: pl.DataFrame | pl.LazyFrame) -> Likelihood:
+        """The compressed (x, t_x, n) rows' likelihood and gradient (columns: see the module docs)."""
+        x, tx, n, w = _compressed(data)
 
         def ll(theta: Array) -> float:
             if not np.all(theta > 0):
@@ -206,26 +173,14 @@ class BetaGeoBetaBinom:
                 return np.full(4, np.nan)
             return _gradient(theta, x, tx, n, w)
 
-        starts = [(1.0, 1.0, 1.0, 1.0), (1.0, 1.0, 0.5, 3.0), (2.0, 0.5, 2.0, 10.0)]
-        params, ses, log_l, message = maximise(ll, names=_NAMES, starts=starts, model=_MODEL, gradient=grad)
-        values = np.array(list(params.values()))
-        if not np.all((values > 1e-8) & (values < 1e8)) or not all(map(math.isfinite, ses.values())):
-            raise ConvergenceError(
-                "the likelihood has no interior optimum (parameters ran to the boundary or the information "
-                "matrix is singular); too few or too homogeneous customers",
-                model=_MODEL,
-                detail=str(params),
-            )
-        result = FitResult(
-            model=_MODEL,
-            params=params,
-            standard_errors=ses,
-            log_likelihood=log_l,
+        return Likelihood(
+            log_likelihood=ll,
+            gradient=grad,
+            starts=[(1.0, 1.0, 1.0, 1.0), (1.0, 1.0, 0.5, 3.0), (2.0, 0.5, 2.0, 10.0)],
             customers=round(w.sum()),
-            unit=unit,
-            message=message,
+            distinct=x.size,
+            summary="(frequency, recency, T)",
         )
-        return attrs.evolve(self, result=result)
 
     def _rows(self, rfm_frame: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, Array, Array, Array]:
         frame = rfm_frame.collect() if isinstance(rfm_frame, pl.LazyFrame) else rfm_frame
@@ -235,7 +190,7 @@ class BetaGeoBetaBinom:
 
     def _survival_sum(self, start: Array, periods: float) -> Array:
         """sum_{t=1}^{periods} B(gamma, delta + start + t) / B(gamma, delta), per entry of ``start``."""
-        _, _, gamma, delta = self._theta()
+        _, _, gamma, delta = self._theta_array()
         b_gd = betaln(gamma, delta)
         total = np.zeros_like(start)
         for t in range(1, int(periods) + 1):
@@ -245,7 +200,7 @@ class BetaGeoBetaBinom:
     def probability_alive(self, rfm_frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         """P(alive in period n + 1 | x, t_x, n) per row (key columns kept), FHS 2010 eq. 11."""
         keys, x, tx, n = self._rows(rfm_frame)
-        theta = self._theta()
+        theta = self._theta_array()
         alpha, beta, gamma, delta = theta
         log_alive = (
             betaln(alpha + x, beta + n - x)
@@ -258,9 +213,9 @@ class BetaGeoBetaBinom:
 
     def conditional_expected_purchases(self, rfm_frame: pl.DataFrame | pl.LazyFrame, t: int) -> pl.DataFrame:
         """E[X(n, n + t) | x, t_x, n]: expected transactions in the next ``t`` opportunities, per row."""
-        (periods,) = _as_whole(t, "t")
+        (periods,) = nonnegative(t, "t", integer=True)
         keys, x, tx, n = self._rows(rfm_frame)
-        theta = self._theta()
+        theta = self._theta_array()
         alpha, beta, _, _ = theta
         log_front = betaln(alpha + x + 1, beta + n - x) - betaln(alpha, beta) - _log_likelihood_rows(theta, x, tx, n)
         return with_keys(keys, expected_purchases=np.exp(log_front) * self._survival_sum(n, periods))
@@ -286,7 +241,7 @@ class BetaGeoBetaBinom:
         ``intervals=True`` one row per customer and opportunity (``interval``, ``t_end``,
         ``expected_purchases``, ``discount_factor``, ``clv``).
         """
-        (periods,) = _as_whole(horizon, "horizon")
+        (periods,) = nonnegative(horizon, "horizon", integer=True)
         if periods < 1:
             raise OptionError("horizon must be at least one opportunity", option="horizon", value=horizon)
         if isinstance(discount_rate, tuple):
@@ -308,7 +263,7 @@ class BetaGeoBetaBinom:
         frame = rfm_frame.collect() if isinstance(rfm_frame, pl.LazyFrame) else rfm_frame
         keys, x, tx, n = self._rows(frame)
         per_purchase = _spend_per_row(frame, spend).to_numpy() * float(margin)
-        theta = self._theta()
+        theta = self._theta_array()
         alpha, beta, gamma, delta = theta
         log_front = betaln(alpha + x + 1, beta + n - x) - betaln(alpha, beta) - _log_likelihood_rows(theta, x, tx, n)
         k = np.arange(1, int(periods) + 1, dtype=np.float64)
@@ -332,8 +287,8 @@ class BetaGeoBetaBinom:
 
         Columns ``t`` and ``expected_purchases``.
         """
-        ts = _as_whole(t, "t")
-        alpha, beta, gamma, delta = self._theta()
+        ts = nonnegative(t, "t", integer=True)
+        alpha, beta, gamma, delta = self._theta_array()
         b_gd = betaln(gamma, delta)
         steps = np.arange(1, int(ts.max(initial=0)) + 1, dtype=np.float64)
         cumulative = np.concatenate([[0.0], np.cumsum(np.exp(betaln(gamma, delta + steps) - b_gd))])
@@ -347,8 +302,8 @@ class BetaGeoBetaBinom:
 
         One row per (t, n) pair (all combinations); columns t, n, probability (0 when n > t).  FHS 2010 eq. 7.
         """
-        ts, ns = _as_whole(t, "t"), _as_whole(n, "n")
-        alpha, beta, gamma, delta = self._theta()
+        ts, ns = nonnegative(t, "t", integer=True), nonnegative(n, "n", integer=True)
+        alpha, beta, gamma, delta = self._theta_array()
         b_ab, b_gd = betaln(alpha, beta), betaln(gamma, delta)
         tt, nn = (g.reshape(-1) for g in np.meshgrid(ts, ns, indexing="ij"))
         out = np.zeros_like(tt)
@@ -376,16 +331,3 @@ class BetaGeoBetaBinom:
             value = value + np.where(on, term, 0.0)
         out[possible] = value
         return pl.DataFrame({"t": tt.astype(np.int64), "n": nn.astype(np.int64), "probability": out})
-
-    def to_json(self) -> str:
-        """Parameters and metadata as JSON text (never pickle)."""
-        data: dict[str, Any] = json.loads(self.fitted.to_json())
-        return json.dumps(data, indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> BetaGeoBetaBinom:
-        """A fitted model from :meth:`to_json` text."""
-        result = FitResult.from_json(text)
-        if result.model != _MODEL or set(result.params) != set(_NAMES):
-            raise OptionError(f"not a saved {_MODEL} model (model {result.model!r})", option="json", value=text[:80])
-        return cls(result=result)

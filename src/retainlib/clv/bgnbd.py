@@ -46,8 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import attrs
 import numpy as np
@@ -55,28 +54,17 @@ import numpy.typing as npt
 import polars as pl
 from scipy import special
 
-from retainlib.clv._base import FitResult, RFMArrays, TimeUnit, maximise, rfm_arrays, subsample
-from retainlib.clv._value import ValueMixin, key_columns, with_keys
-from retainlib.errors import ConvergenceError, OptionError
+from retainlib.clv._base import RFMArrays, nonnegative, rfm_arrays, subsample
+from retainlib.clv._model import Likelihood
+from retainlib.clv._value import RFMTransactionModel, with_keys
+from retainlib.errors import OptionError
 
 __all__ = ["BetaGeo", "ModifiedBetaGeo"]
 
 Array = npt.NDArray[np.float64]
 _NAMES: tuple[str, ...] = ("r", "alpha", "a", "b")
-#: A fit whose parameters leave this range has no interior maximum (e.g. a single customer):
-#: :meth:`fit` raises :class:`ConvergenceError` rather than return meaningless numbers.
-_BOUNDS: tuple[float, float] = (1e-6, 1e6)
 #: The expectations divide by a - 1; closer than this to a = 1 they are interpolated linearly in a.
 _NEAR_ONE = 1e-4
-
-
-def _as_array(values: float | Sequence[float] | npt.ArrayLike, name: str, *, integer: bool = False) -> Array:
-    out = np.atleast_1d(np.asarray(values, dtype=np.float64)).reshape(-1)
-    if not np.all(np.isfinite(out)) or np.any(out < 0):
-        raise OptionError(f"{name} must be finite and non-negative", option=name, value=values)
-    if integer and np.any(out != np.floor(out)):
-        raise OptionError(f"{name} must be whole numbers", option=name, value=values)
-    return out
 
 
 def _tanh_sinh(step: float = 1 / 128, reach: float = 3.2) -> tuple[Array, Array, Array]:
@@ -140,13 +128,13 @@ class _Data:
 
 
 @attrs.frozen(kw_only=True)
-class _BetaGeoFamily(ValueMixin):
+class _BetaGeoFamily(RFMTransactionModel):
     """Shared code of BG/NBD and MBG/NBD (``_modified`` switches the time-0 dropout)."""
 
     starts: tuple[tuple[float, float, float, float], ...] | None = None
-    result: FitResult | None = None
 
-    _model: ClassVar[str] = "BetaGeo"
+    name: ClassVar[str] = "BetaGeo"
+    param_names: ClassVar[tuple[str, ...]] = _NAMES
     _modified: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ fitting
@@ -218,26 +206,13 @@ class _BetaGeoFamily(ValueMixin):
     def _default_starts(self, data: RFMArrays) -> list[tuple[float, float, float, float]]:
         if self.starts is not None:
             return [tuple(s) for s in self.starts]  # type: ignore[misc]
-        scale = float(np.average(data.T, weights=data.weight)) if data.customers else 1.0
-        scale = max(scale, 1e-6)
+        scale = data.time_scale
         return [(1.0, 1.0, 1.0, 1.0), (0.5, scale / 4, 1.0, 3.0), (2.0, scale, 0.5, 1.0)]
 
-    def fit(self, rfm_frame: pl.DataFrame | pl.LazyFrame, *, unit: TimeUnit | None = None) -> Self:
-        """Maximum-likelihood fit on the compressed RFM summary; returns a fitted copy.
-
-        ``unit`` is the unit of ``recency`` and ``T`` (``TimeUnit(name="day", count=7)``
-        for ``rl.rfm(freq="D", freq_multiplier=7)``); it is needed for
-        :meth:`customer_lifetime_value`.  Raises :class:`ConvergenceError` when no
-        start reaches a finite likelihood or the estimates run to 0 or infinity
-        (outside 1e-6..1e6: a likelihood without interior maximum, e.g. one
-        customer); ``result.converged`` is ``False`` when the information matrix
-        is singular (some standard error is infinite).
-        """
-        data = rfm_arrays(rfm_frame, model=self._model)
-        if data.customers == 0:
-            raise OptionError(f"{self._model}: the RFM frame has no customers", option="rfm", value=0)
-
-        prepared = _Data.from_rfm(data)
+    def _likelihood(self, data: pl.DataFrame | pl.LazyFrame) -> Likelihood:
+        """The compressed RFM summary's likelihood, with its analytic gradient (see :meth:`CLVModel.fit`)."""
+        summary = rfm_arrays(data, model=self.name)
+        prepared = _Data.from_rfm(summary)
 
         # The optimiser asks for the likelihood and then the gradient at the same point:
         # the terms they share are computed once per point.
@@ -256,75 +231,21 @@ class _BetaGeoFamily(ValueMixin):
         def grad(theta: Array) -> Array:
             return self._gradient(theta, prepared, terms(theta))
 
-        sample = subsample(data)
+        sample = subsample(summary)
         screen = None
         if sample is not None:
             small = _Data.from_rfm(sample)
             screen = (lambda theta: self._ll(theta, small), lambda theta: self._gradient(theta, small))
-        params, ses, log_lik, message = maximise(
-            ll,
-            names=_NAMES,
-            starts=self._default_starts(data),
-            model=self._model,
+        return Likelihood(
+            log_likelihood=ll,
             gradient=grad,
+            starts=self._default_starts(summary),
+            customers=summary.customers,
+            distinct=summary.frequency.size,
+            summary="(frequency, recency, T)",
             screen=screen,
             hessian_from_gradient=True,
         )
-        off = {k: v for k, v in params.items() if not _BOUNDS[0] < v < _BOUNDS[1]}
-        if off:
-            raise ConvergenceError(
-                "the likelihood has no interior maximum: parameters ran towards 0 or infinity "
-                "(too few customers, or data the model cannot describe)",
-                model=self._model,
-                detail=", ".join(f"{k}={v:.3g}" for k, v in off.items()),
-            )
-        result = FitResult(
-            model=self._model,
-            params=params,
-            standard_errors=ses,
-            log_likelihood=log_lik,
-            customers=data.customers,
-            unit=unit,
-            converged=all(math.isfinite(v) for v in ses.values()),
-            message=message,
-        )
-        return attrs.evolve(self, result=result)
-
-    # --------------------------------------------------------------- accessors
-    def _fitted(self) -> FitResult:
-        if self.result is None:
-            raise OptionError(
-                f"{self._model} is not fitted; call fit() first (or from_json())", option="model", value=self._model
-            )
-        return self.result
-
-    def _theta(self) -> tuple[float, float, float, float]:
-        p = self._fitted().params
-        return p["r"], p["alpha"], p["a"], p["b"]
-
-    @property
-    def params(self) -> dict[str, float]:
-        """The fitted parameters r, alpha, a, b."""
-        return dict(self._fitted().params)
-
-    @classmethod
-    def from_params(cls, r: float, alpha: float, a: float, b: float, *, unit: TimeUnit | None = None) -> Self:
-        """A model with given parameters (no fit): for published parameters or simulation."""
-        for name, value in zip(_NAMES, (r, alpha, a, b), strict=True):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise OptionError(f"{name} must be a positive finite number", option=name, value=value)
-        params = {"r": float(r), "alpha": float(alpha), "a": float(a), "b": float(b)}
-        nan = dict.fromkeys(params, math.inf)
-        result = FitResult(
-            model=cls._model, params=params, standard_errors=nan, log_likelihood=math.nan, customers=0, unit=unit
-        )
-        return cls(result=result)
-
-    def _rows(self, rfm_frame: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, Array, Array, Array]:
-        frame = rfm_frame.collect() if isinstance(rfm_frame, pl.LazyFrame) else rfm_frame
-        rfm_arrays(frame, model=self._model)  # checks columns and invariants
-        cols = [frame.get_column(c).cast(pl.Float64).to_numpy() for c in ("frequency", "recency", "T")]
-        return frame.select(key_columns(frame)), cols[0], cols[1], cols[2]
 
     # ------------------------------------------------------------- predictions
     def _log_alive_odds(self, x: Array, tx: Array, T: Array) -> Array:
@@ -389,38 +310,27 @@ class _BetaGeoFamily(ValueMixin):
             value[bad] = _given_alive_by_quadrature(a, b + xx[bad] + shift, m[bad], k[bad])
         if not np.all(np.isfinite(value)):
             raise OptionError(
-                f"{self._model}: expected purchases cannot be evaluated at these parameters "
+                f"{self.name}: expected purchases cannot be evaluated at these parameters "
                 f"(r={r:.3g}, alpha={alpha:.3g}, a={a:.3g}, b={b:.3g}); are they a degenerate fit?",
                 option="params",
-                value=self._fitted().params,
+                value=self.params,
             )
         out: Array = np.where(tt == 0, 0.0, self._alive(xx, np.broadcast_to(tx, tt.shape), TT) * value)
         return out
 
     def expected_purchases(self, t: float | Sequence[float] | npt.ArrayLike) -> pl.DataFrame:
         """E[X(t)]: expected repeat purchases of a new customer in (0, t]; columns ``t``, ``expected_purchases``."""
-        ts = _as_array(t, "t")
+        ts = nonnegative(t, "t")
         zero = np.zeros_like(ts)
         return pl.DataFrame({"t": ts, "expected_purchases": self._conditional(ts, zero, zero, zero)})
-
-    def conditional_expected_purchases(self, rfm_frame: pl.DataFrame | pl.LazyFrame, t: float) -> pl.DataFrame:
-        """E[Y(t) | x, t_x, T]: expected purchases in the next ``t`` units, per row (key columns kept)."""
-        (t_value,) = _as_array(t, "t")
-        keys, x, tx, T = self._rows(rfm_frame)
-        return with_keys(keys, expected_purchases=self._conditional(t_value, x, tx, T))
-
-    def probability_alive(self, rfm_frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-        """P(alive at T | x, t_x, T) per row (key columns kept)."""
-        keys, x, tx, T = self._rows(rfm_frame)
-        return with_keys(keys, probability_alive=self._alive(x, tx, T))
 
     def probability_of_purchases(
         self, t: float | Sequence[float] | npt.ArrayLike, n: int | Sequence[int] | npt.ArrayLike
     ) -> pl.DataFrame:
         """P(X(t) = n) for a new customer: one row per (t, n) pair (all combinations); columns t, n, probability."""
         r, alpha, a, b = self._theta()
-        ts = _as_array(t, "t")
-        ns = _as_array(n, "n", integer=True)
+        ts = nonnegative(t, "t")
+        ns = nonnegative(n, "n", integer=True)
         tt, nn = (g.reshape(-1) for g in np.meshgrid(ts, ns, indexing="ij"))
         shift = 1.0 if self._modified else 0.0
         q = tt / (alpha + tt)
@@ -448,32 +358,6 @@ class _BetaGeoFamily(ValueMixin):
         theta = np.asarray(self._theta())
         return with_keys(keys, log_likelihood=self._individual_ll(theta, x, tx, T))
 
-    # -------------------------------------------------------------------- JSON
-    def to_json(self) -> str:
-        """The fitted model as JSON (parameters, standard errors, LL, unit); never pickle."""
-        return self._fitted().to_json()
-
-    @classmethod
-    def from_json(cls, text: str) -> Self:
-        """A fitted model from :meth:`to_json` text."""
-        result = FitResult.from_json(text)
-        if result.model != cls._model:
-            raise OptionError(
-                f"the JSON holds a {result.model} model, not {cls._model}", option="json", value=result.model
-            )
-        if set(result.params) != set(_NAMES):
-            raise OptionError("the JSON lacks parameters r, alpha, a, b", option="json", value=sorted(result.params))
-        return cls(result=result)
-
-    def save(self, path: str | Path) -> None:
-        """Write :meth:`to_json` to ``path``."""
-        Path(path).write_text(self.to_json(), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
-        """Read a model written by :meth:`save`."""
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
-
 
 @attrs.frozen(kw_only=True)
 class BetaGeo(_BetaGeoFamily):
@@ -495,7 +379,7 @@ class BetaGeo(_BetaGeoFamily):
     1.197
     """
 
-    _model: ClassVar[str] = "BetaGeo"
+    name: ClassVar[str] = "BetaGeo"
     _modified: ClassVar[bool] = False
 
 
@@ -511,5 +395,5 @@ class ModifiedBetaGeo(_BetaGeoFamily):
         result: the fit (``None`` before :meth:`fit`).
     """
 
-    _model: ClassVar[str] = "ModifiedBetaGeo"
+    name: ClassVar[str] = "ModifiedBetaGeo"
     _modified: ClassVar[bool] = True

@@ -20,22 +20,27 @@ only when ``q > 1``).
 Parameter names: ``params`` has keys ``p``, ``q`` and ``v`` as in the papers
 and in lifetimes; BTYD and some published tables call ``v`` "gamma".
 
-Input treatment:
+Input treatment (the model describes positive spend of repeat purchases):
 
 * customers with ``frequency = 0`` carry no spend information and are left out
-  of the fit; their count is kept in :attr:`GammaGamma.excluded_no_repeat` (and
-  in the JSON);
-* ``monetary_value <= 0`` for a customer with ``frequency > 0`` (refunds,
-  free orders) is an error (:class:`~retainlib.errors.OptionError` saying how
-  many customers): filter or net refunds out before fitting.
+  of the fit; their count is ``result.excluded["no_repeat"]``
+  (:attr:`GammaGamma.excluded_no_repeat`, kept in the JSON);
+* customers with ``frequency > 0`` whose mean repeat spend ``monetary_value``
+  is not positive (repeat orders that were free, or refunded in full) are left
+  out of the fit too, counted in ``result.excluded["non_positive_spend"]``
+  (:attr:`GammaGamma.excluded_non_positive_spend`); their expected spend is
+  null in :meth:`GammaGamma.conditional_expected_average_profit` (the model
+  says nothing about them: decide what they are worth);
+* a missing or non-finite ``monetary_value`` of a repeat customer, and broken
+  RFM invariants, raise one :class:`~retainlib.errors.DataError` listing every
+  bad row.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import ClassVar
 
 import attrs
 import numpy as np
@@ -43,9 +48,10 @@ import numpy.typing as npt
 import polars as pl
 from scipy.special import digamma, gammaln
 
-from retainlib.clv._base import FitResult, TimeUnit, maximise, rfm_arrays, thin
+from retainlib.clv._base import check_rows, finite_rule, rfm_arrays, spend_rule, thin
+from retainlib.clv._model import CLVModel, Likelihood, RFMInput
 from retainlib.clv._value import key_columns, with_keys
-from retainlib.errors import ConvergenceError, OptionError, SchemaError
+from retainlib.errors import OptionError, SchemaError
 
 __all__ = ["GammaGamma"]
 
@@ -54,22 +60,19 @@ _MODEL = "GammaGamma"
 _NAMES = ("p", "q", "v")
 
 
-def _spend_arrays(frame: pl.DataFrame | pl.LazyFrame) -> tuple[Array, Array, Array, int]:
-    """(x, zbar, weight, customers with x = 0) for the repeat customers, one row each (spends rarely repeat)."""
+def _spend_arrays(frame: pl.DataFrame | pl.LazyFrame) -> tuple[Array, Array, Array, dict[str, int]]:
+    """(x, zbar, weight) of the customers the model describes, one row each (spends rarely repeat),
+    and how many customers were left out, by reason (no repeat purchase, mean spend not positive)."""
     data = rfm_arrays(frame, model=_MODEL, monetary=True, compress=False)
     assert data.monetary is not None
     repeat = data.frequency > 0
-    bad = repeat & ~(data.monetary > 0)
-    if bad.any():
-        count = int(data.weight[bad].sum())
-        raise OptionError(
-            f"{_MODEL}: {count} customer(s) with frequency > 0 have monetary_value <= 0; the model needs positive "
-            "spend: filter out (or net off) refunds and free orders before fitting",
-            option="monetary_value",
-            value=count,
-        )
-    x, zbar, weight = data.frequency[repeat], data.monetary[repeat], data.weight[repeat]
-    return x, zbar, weight, int(data.weight[~repeat].sum())
+    positive = data.monetary > 0  # NaN (a non-repeat customer's missing spend) is not positive
+    use = repeat & positive
+    excluded = {
+        "no_repeat": int(data.weight[~repeat].sum()),
+        "non_positive_spend": int(data.weight[repeat & ~positive].sum()),
+    }
+    return data.frequency[use], data.monetary[use], data.weight[use], excluded
 
 
 @attrs.frozen
@@ -148,13 +151,17 @@ def _screen(x: Array, zbar: Array, w: Array) -> tuple[Callable[[Array], float], 
 
 
 @attrs.frozen(kw_only=True)
-class GammaGamma:
+class GammaGamma(CLVModel[RFMInput]):
     """Gamma-Gamma spend model; ``GammaGamma().fit(rfm)`` returns a fitted copy.
 
+    The fit uses the repeat customers (``frequency > 0``) whose mean repeat
+    spend is positive; the others are left out and counted in
+    ``result.excluded`` (see the module docs).  ``unit`` is only recorded
+    (spend does not depend on time).
+
     Attributes:
-        result: the fit (parameters ``p``, ``q``, ``v``, standard errors, log-likelihood, AIC), ``None``
-            before fitting.
-        excluded_no_repeat: customers with ``frequency = 0`` left out of the fit.
+        result: the fit (parameters ``p``, ``q``, ``v``, standard errors, log-likelihood, AIC,
+            ``excluded``), ``None`` before fitting.
 
     Examples
     --------
@@ -165,81 +172,49 @@ class GammaGamma:
     >>> spend = np.where(x > 0, rng.gamma(6.0 * np.maximum(x, 1), 1 / nu) / np.maximum(x, 1), 0.0)
     >>> rfm = pl.DataFrame({"frequency": x, "recency": x * 1.0, "T": x + 1.0, "monetary_value": spend})
     >>> model = GammaGamma().fit(rfm)
-    >>> model.excluded_no_repeat == int((x == 0).sum())
-    True
+    >>> model.excluded_no_repeat == int((x == 0).sum()), model.excluded_non_positive_spend
+    (True, 0)
     >>> model.conditional_expected_average_profit(rfm).columns
     ['expected_spend']
     """
 
-    result: FitResult | None = None
-    excluded_no_repeat: int = 0
+    name: ClassVar[str] = _MODEL
+    param_names: ClassVar[tuple[str, ...]] = _NAMES
 
     @property
-    def fitted(self) -> FitResult:
-        """The fit result; :class:`OptionError` before :meth:`fit`."""
-        if self.result is None:
-            raise OptionError(f"{_MODEL} is not fitted: call fit(rfm) first", option="model", value=None)
-        return self.result
+    def excluded_no_repeat(self) -> int:
+        """Customers with ``frequency = 0`` left out of the fit."""
+        return self.fitted.excluded.get("no_repeat", 0)
 
     @property
-    def params(self) -> dict[str, float]:
-        """``{"p": ..., "q": ..., "v": ...}`` (``v`` is BTYD's "gamma")."""
-        return dict(self.fitted.params)
+    def excluded_non_positive_spend(self) -> int:
+        """Repeat customers whose mean spend ``monetary_value`` is not positive, left out of the fit."""
+        return self.fitted.excluded.get("non_positive_spend", 0)
 
-    def fit(self, rfm_frame: pl.DataFrame | pl.LazyFrame, *, unit: TimeUnit | None = None) -> GammaGamma:
-        """Fit by maximum likelihood on the customers with ``frequency > 0``.
-
-        ``rfm_frame`` has the columns of :func:`retainlib.rfm` (``frequency``,
-        ``recency``, ``T``, ``monetary_value``; others are ignored).  ``unit`` is
-        only recorded (spend does not depend on time).  Raises
-        :class:`OptionError` for non-positive spend of repeat customers or when
-        fewer than two repeat customers remain, and :class:`ConvergenceError`
-        when no finite optimum is found.
-        """
-        x, zbar, w, excluded = _spend_arrays(rfm_frame)
-        if w.sum() < 2:
-            raise OptionError(
-                f"{_MODEL} needs at least two customers with frequency > 0; got {int(w.sum())}",
-                option="rfm",
-                value=int(w.sum()),
-            )
-        mean = float(np.dot(w, zbar) / w.sum())
+    def _likelihood(self, data: pl.DataFrame | pl.LazyFrame) -> Likelihood:
+        x, zbar, w, excluded = _spend_arrays(data)
+        spend = _Spend(x, zbar, w)
+        mean = float(np.dot(w, zbar) / w.sum()) if w.size else 1.0
         candidates = [(1.0, 1.0, 1.0), (1.0, 2.0, mean), (5.0, 3.0, 2.0 * mean), (0.5, 5.0, 8.0 * mean)]
         # The optimiser runs from the two candidates with the highest likelihood (one evaluation each):
         # the same optimum as running all four on the test data, in half the time on a million customers.
-        data = _Spend(x, zbar, w)
-        starts = sorted(candidates, key=lambda s: -_log_likelihood(np.array(s), data))[:2]
-        params, ses, ll, message = maximise(
-            lambda theta: _log_likelihood(theta, data),
-            names=_NAMES,
+        starts = sorted(candidates, key=lambda s: -_log_likelihood(np.array(s), spend))[:2]
+        return Likelihood(
+            log_likelihood=lambda theta: _log_likelihood(theta, spend),
+            gradient=lambda theta: _gradient(theta, spend),
             starts=starts,
-            model=_MODEL,
-            gradient=lambda theta: _gradient(theta, data),
-            screen=_screen(x, zbar, w),
-        )
-        values = np.array(list(params.values()))
-        if not np.all((values > 1e-10) & (values < 1e10)) or not all(map(math.isfinite, ses.values())):
-            raise ConvergenceError(
-                "the likelihood has no interior optimum (parameters ran to the boundary or the information "
-                "matrix is singular); too few or too homogeneous repeat customers",
-                model=_MODEL,
-                detail=str(params),
-            )
-        result = FitResult(
-            model=_MODEL,
-            params=params,
-            standard_errors=ses,
-            log_likelihood=ll,
             customers=int(w.sum()),
-            unit=unit,
-            message=message,
+            # Spends rarely repeat: whether two customers differ is all that is asked (cheaply).
+            distinct=0 if not w.size else 1 + bool(np.any(x != x[0]) or np.any(zbar != zbar[0])),
+            summary="(frequency, monetary_value)",
+            screen=_screen(x, zbar, w),
+            excluded=excluded,
         )
-        return attrs.evolve(self, result=result, excluded_no_repeat=excluded)
 
     @property
     def population_mean_spend(self) -> float:
         """``E[M] = p v / (q - 1)``; :class:`OptionError` when ``q <= 1`` (the mean does not exist)."""
-        p, q, v = (self.params[k] for k in _NAMES)
+        p, q, v = self._theta()
         if q <= 1:
             raise OptionError(
                 f"{_MODEL}: q = {q:.4g} <= 1, so the population mean spend is infinite",
@@ -251,8 +226,11 @@ class GammaGamma:
     def conditional_expected_average_profit(self, rfm_frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         """``E[M | x, zbar]`` per row, in input order: the key columns (``customer_id``...) and ``expected_spend``.
 
-        Rows with ``frequency = 0`` get the population mean ``p v / (q - 1)``.
-        ``monetary_value <= 0`` with ``frequency > 0`` is an :class:`OptionError`, as in :meth:`fit`.
+        Rows with ``frequency = 0`` get the population mean ``p v / (q - 1)``;
+        rows with ``frequency > 0`` and ``monetary_value <= 0`` (left out of the
+        fit) get a null.  A missing or non-finite frequency, a negative one, or
+        a missing or non-finite ``monetary_value`` with ``frequency > 0`` is a
+        :class:`~retainlib.errors.DataError` listing every such row.
         """
         frame = rfm_frame.collect() if isinstance(rfm_frame, pl.LazyFrame) else rfm_frame
         for column in ("frequency", "monetary_value"):
@@ -264,28 +242,21 @@ class GammaGamma:
                     expected="present",
                     actual=None,
                 )
-        x = frame["frequency"].cast(pl.Float64).to_numpy()
-        zbar = frame["monetary_value"].cast(pl.Float64).to_numpy()
-        # monetary_value only matters for repeat customers: a null or NaN for frequency 0 is fine.
-        if not (np.all(np.isfinite(x)) and np.all(x >= 0) and np.all(np.isfinite(zbar[x > 0]))):
-            raise OptionError(
-                f"{_MODEL}: frequency must be finite and >= 0, and monetary_value finite when frequency > 0",
-                option="rfm",
-                value="non-finite",
-            )
-        bad = int(np.sum((x > 0) & ~(zbar > 0)))
-        if bad:
-            raise OptionError(
-                f"{_MODEL}: {bad} customer(s) with frequency > 0 have monetary_value <= 0; filter out refunds",
-                option="monetary_value",
-                value=bad,
-            )
-        p, q, v = (self.params[k] for k in _NAMES)
+        numbers = frame.select(pl.col("frequency", "monetary_value").cast(pl.Float64, strict=False))
+        check_rows(
+            frame,
+            numbers,
+            [finite_rule("frequency"), ("frequency", "negative", pl.col("frequency") < 0), spend_rule()],
+        )
+        x = numbers["frequency"].to_numpy()
+        zbar = numbers["monetary_value"].to_numpy()
+        p, q, v = self._theta()
         repeat = x > 0
-        spend = np.empty_like(x)
+        scored = repeat & (zbar > 0)
+        spend = np.full_like(x, np.nan)
         if (~repeat).any():
             spend[~repeat] = self.population_mean_spend
-        xr, zr = x[repeat], zbar[repeat]
+        xr, zr = x[scored], zbar[scored]
         # p (v + x zbar) / (p x + q - 1), written as a weighted mean to stay finite for huge x.
         denominator = p * xr + q - 1
         if np.any(denominator <= 0):
@@ -294,19 +265,6 @@ class GammaGamma:
                 option="q",
                 value=q,
             )
-        spend[repeat] = p * v / denominator + (p * xr / denominator) * zr
-        return with_keys(frame.select(key_columns(frame)), expected_spend=spend)
-
-    def to_json(self) -> str:
-        """Parameters and metadata as JSON text (never pickle)."""
-        data: dict[str, Any] = json.loads(self.fitted.to_json())
-        data["excluded_no_repeat"] = self.excluded_no_repeat
-        return json.dumps(data, indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> GammaGamma:
-        """A fitted model from :meth:`to_json` text."""
-        result = FitResult.from_json(text)
-        if result.model != _MODEL or set(result.params) != set(_NAMES):
-            raise OptionError(f"not a saved {_MODEL} model (model {result.model!r})", option="json", value=text[:80])
-        return cls(result=result, excluded_no_repeat=int(json.loads(text).get("excluded_no_repeat", 0)))
+        spend[scored] = p * v / denominator + (p * xr / denominator) * zr
+        expected = pl.Series("expected_spend", spend).fill_nan(None)
+        return with_keys(frame.select(key_columns(frame)), expected_spend=expected)

@@ -44,8 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
 import attrs
 import numpy as np
@@ -53,9 +52,9 @@ import numpy.typing as npt
 import polars as pl
 from scipy import integrate, special
 
-from retainlib.clv._base import FitResult, RFMArrays, TimeUnit, maximise, rfm_arrays
-from retainlib.clv._value import ValueMixin
-from retainlib.errors import OptionError
+from retainlib.clv._base import RFMArrays, nonnegative, rfm_arrays
+from retainlib.clv._model import Likelihood
+from retainlib.clv._value import RFMTransactionModel, with_keys
 
 __all__ = ["ParetoNBD", "log_hyp2f1_1"]
 
@@ -209,15 +208,6 @@ def _probability_of_n(r: float, alpha: float, s: float, beta: float, t: float, n
     return alive + float(dead)
 
 
-def _as_array(values: float | Sequence[float] | npt.ArrayLike, name: str, *, integer: bool = False) -> Array:
-    out = np.atleast_1d(np.asarray(values, dtype=np.float64)).reshape(-1)
-    if not np.all(np.isfinite(out)) or np.any(out < 0):
-        raise OptionError(f"{name} must be finite and non-negative", option=name, value=values)
-    if integer and np.any(out != np.floor(out)):
-        raise OptionError(f"{name} must be whole numbers", option=name, value=values)
-    return out
-
-
 def _growth(k: float, log_ratio: Array) -> Array:
     """``(1 - exp(-k L)) / k`` with its limit ``L`` at ``k = 0`` (``L = log(1 + t/(β+T))``)."""
     if abs(k) < 1e-12:
@@ -227,7 +217,7 @@ def _growth(k: float, log_ratio: Array) -> Array:
 
 
 @attrs.frozen(kw_only=True)
-class ParetoNBD(ValueMixin):
+class ParetoNBD(RFMTransactionModel):
     """Pareto/NBD model: Poisson purchases at ``λ ~ Gamma(r, α)``, exponential lifetime at ``μ ~ Gamma(s, β)``.
 
     Attributes:
@@ -243,103 +233,45 @@ class ParetoNBD(ValueMixin):
     """
 
     starts: tuple[tuple[float, float, float, float], ...] | None = None
-    result: FitResult | None = None
+
+    name: ClassVar[str] = _MODEL
+    param_names: ClassVar[tuple[str, ...]] = _NAMES
 
     # --------------------------------------------------------------------- fit
     def _default_starts(self, data: RFMArrays) -> list[tuple[float, float, float, float]]:
         if self.starts is not None:
             return [(float(a), float(b), float(c), float(d)) for a, b, c, d in self.starts]
-        scale = max(float(np.average(data.T, weights=data.weight)), 1e-6)
+        scale = data.time_scale
         return [(1.0, scale, 1.0, scale), (0.5, scale / 4, 0.5, scale / 4), (2.0, scale, 0.5, 4 * scale)]
 
-    def fit(self, rfm_frame: pl.DataFrame | pl.LazyFrame, *, unit: TimeUnit | None = None) -> ParetoNBD:
-        """Maximum-likelihood fit on the compressed RFM summary; returns a fitted copy.
-
-        ``unit`` is the unit of ``recency`` and ``T`` (``TimeUnit.of("D", 7)`` for
-        ``rl.rfm(freq="D", freq_multiplier=7)``); :meth:`customer_lifetime_value` needs it.
+    def _likelihood(self, data: pl.DataFrame | pl.LazyFrame) -> Likelihood:
+        """The compressed RFM summary's likelihood (see :meth:`CLVModel.fit`).
 
         :func:`~retainlib.clv._base.maximise` runs from three starts scaled to the mean ``T``.
         With more than 20,000 unique rows it runs them on a fixed random subsample of 10,000
-        customers first, then refines from that optimum on every row (one start), so a
-        million customers fit in seconds.  ``result.converged`` is ``False`` when L-BFGS-B
-        stopped without meeting its tolerance.
+        customers first, then refines from that optimum on every row, so a million customers
+        fit in seconds.
         """
-        data = rfm_arrays(rfm_frame, model=_MODEL)
-        if data.customers == 0:
-            raise OptionError(f"{_MODEL}: the RFM frame has no customers", option="rfm", value=0)
-        starts = self._default_starts(data)
-        if data.frequency.size > _SUBSAMPLE_ROWS:
+        summary = rfm_arrays(data, model=_MODEL)
+        screen = None
+        if summary.frequency.size > _SUBSAMPLE_ROWS:
             # Many unique rows: search from every start on a fixed random subsample of
             # customers, then polish on all of them from the subsample's optimum.
             rng = np.random.default_rng(0)
-            counts = rng.multinomial(_SUBSAMPLE_CUSTOMERS, data.weight / data.weight.sum()).astype(np.float64)
+            counts = rng.multinomial(_SUBSAMPLE_CUSTOMERS, summary.weight / summary.weight.sum()).astype(np.float64)
             keep = counts > 0
             sample = RFMArrays(
-                frequency=data.frequency[keep], recency=data.recency[keep], T=data.T[keep], weight=counts[keep]
+                frequency=summary.frequency[keep], recency=summary.recency[keep], T=summary.T[keep], weight=counts[keep]
             )
-            first, _, _, _ = maximise(_weighted_ll(sample), names=_NAMES, starts=starts, model=_MODEL)
-            starts = [(first["r"], first["alpha"], first["s"], first["beta"])]
-        params, ses, log_lik, message = maximise(_weighted_ll(data), names=_NAMES, starts=starts, model=_MODEL)
-        result = FitResult(
-            model=_MODEL,
-            params=params,
-            standard_errors=ses,
-            log_likelihood=log_lik,
-            customers=data.customers,
-            unit=unit,
-            # L-BFGS-B says "CONVERGENCE: ..." when it met its tolerance; anything else
-            # (line-search trouble on a flat likelihood, iteration limit) is kept but flagged.
-            converged=message.startswith("CONVERGENCE"),
-            message=message,
+            screen = (_weighted_ll(sample), None)
+        return Likelihood(
+            log_likelihood=_weighted_ll(summary),
+            starts=self._default_starts(summary),
+            customers=summary.customers,
+            distinct=summary.frequency.size,
+            summary="(frequency, recency, T)",
+            screen=screen,
         )
-        return attrs.evolve(self, result=result)
-
-    # --------------------------------------------------------------- accessors
-    def _fitted(self) -> FitResult:
-        if self.result is None:
-            raise OptionError(
-                f"{_MODEL} is not fitted; call fit() first (or from_params()/from_json())", option="model", value=_MODEL
-            )
-        return self.result
-
-    def _theta(self) -> tuple[float, float, float, float]:
-        p = self._fitted().params
-        return p["r"], p["alpha"], p["s"], p["beta"]
-
-    @property
-    def params(self) -> dict[str, float]:
-        """The fitted parameters r, alpha, s, beta."""
-        return dict(self._fitted().params)
-
-    @classmethod
-    def from_params(cls, r: float, alpha: float, s: float, beta: float, *, unit: TimeUnit | None = None) -> ParetoNBD:
-        """A model with given parameters (no fit): for published parameters or simulation."""
-        for name, value in zip(_NAMES, (r, alpha, s, beta), strict=True):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise OptionError(f"{name} must be a positive finite number", option=name, value=value)
-        params = {"r": float(r), "alpha": float(alpha), "s": float(s), "beta": float(beta)}
-        result = FitResult(
-            model=_MODEL,
-            params=params,
-            standard_errors=dict.fromkeys(params, math.inf),
-            log_likelihood=math.nan,
-            customers=0,
-            unit=unit,
-        )
-        return cls(result=result)
-
-    def _rows(self, rfm_frame: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, Array, Array, Array]:
-        from retainlib.clv._value import key_columns
-
-        frame = rfm_frame.collect() if isinstance(rfm_frame, pl.LazyFrame) else rfm_frame
-        rfm_arrays(frame, model=_MODEL)  # checks columns and invariants
-        cols = [frame.get_column(c).cast(pl.Float64).to_numpy() for c in ("frequency", "recency", "T")]
-        return frame.select(key_columns(frame)), cols[0], cols[1], cols[2]
-
-    @staticmethod
-    def _with(keys: pl.DataFrame, name: str, values: Array) -> pl.DataFrame:
-        series = pl.Series(name, values, dtype=pl.Float64)
-        return pl.DataFrame([series]) if keys.width == 0 else keys.with_columns(series)
 
     # ------------------------------------------------------------- predictions
     def _alive(self, x: Array, tx: Array, T: Array) -> Array:
@@ -358,20 +290,9 @@ class ParetoNBD(ValueMixin):
     def expected_purchases(self, t: float | Sequence[float] | npt.ArrayLike) -> pl.DataFrame:
         """E[X(t)]: expected repeat purchases of a new customer in (0, t]; columns ``t``, ``expected_purchases``."""
         r, alpha, s, beta = self._theta()
-        ts = _as_array(t, "t")
+        ts = nonnegative(t, "t")
         values = r * beta / alpha * _growth(s - 1.0, np.log1p(ts / beta))
         return pl.DataFrame({"t": ts, "expected_purchases": values})
-
-    def conditional_expected_purchases(self, rfm_frame: pl.DataFrame | pl.LazyFrame, t: float) -> pl.DataFrame:
-        """E[Y(t) | x, t_x, T]: expected purchases in the next ``t`` units, per row (key columns kept)."""
-        (t_value,) = _as_array(t, "t")
-        keys, x, tx, T = self._rows(rfm_frame)
-        return self._with(keys, "expected_purchases", self._conditional(float(t_value), x, tx, T))
-
-    def probability_alive(self, rfm_frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-        """P(alive at T | x, t_x, T) per row (key columns kept)."""
-        keys, x, tx, T = self._rows(rfm_frame)
-        return self._with(keys, "probability_alive", self._alive(x, tx, T))
 
     def probability_of_purchases(
         self, t: float | Sequence[float] | npt.ArrayLike, n: int | Sequence[int] | npt.ArrayLike
@@ -382,8 +303,8 @@ class ParetoNBD(ValueMixin):
         for each pair, so this is meant for small grids (a few hundred pairs).
         """
         r, alpha, s, beta = self._theta()
-        ts = _as_array(t, "t")
-        ns = _as_array(n, "n", integer=True)
+        ts = nonnegative(t, "t")
+        ns = nonnegative(n, "n", integer=True)
         tt, nn = (g.reshape(-1) for g in np.meshgrid(ts, ns, indexing="ij"))
         out = np.array([_probability_of_n(r, alpha, s, beta, t_i, n_i) for t_i, n_i in zip(tt, nn, strict=True)])
         return pl.DataFrame({"t": tt, "n": nn.astype(np.int64), "probability": out})
@@ -393,28 +314,4 @@ class ParetoNBD(ValueMixin):
         keys, x, tx, T = self._rows(rfm_frame)
         with np.errstate(all="ignore"):
             values = _individual_ll(self._theta(), x, tx, T)
-        return self._with(keys, "log_likelihood", values)
-
-    # -------------------------------------------------------------------- JSON
-    def to_json(self) -> str:
-        """The fitted model as JSON (parameters, standard errors, LL, unit); never pickle."""
-        return self._fitted().to_json()
-
-    @classmethod
-    def from_json(cls, text: str) -> ParetoNBD:
-        """A fitted model from :meth:`to_json` text."""
-        result = FitResult.from_json(text)
-        if result.model != _MODEL:
-            raise OptionError(f"the JSON holds a {result.model} model, not {_MODEL}", option="json", value=result.model)
-        if set(result.params) != set(_NAMES):
-            raise OptionError("the JSON lacks parameters r, alpha, s, beta", option="json", value=sorted(result.params))
-        return cls(result=result)
-
-    def save(self, path: str | Path) -> None:
-        """Write :meth:`to_json` to ``path``."""
-        Path(path).write_text(self.to_json(), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> ParetoNBD:
-        """Read a model written by :meth:`save`."""
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        return with_keys(keys, log_likelihood=values)

@@ -27,10 +27,9 @@ further renewals, the next one undiscounted and each later one discounted by
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import ClassVar, Self
 
 import attrs
 import numpy as np
@@ -38,7 +37,8 @@ import numpy.typing as npt
 import polars as pl
 from scipy.special import betaln, digamma
 
-from retainlib.clv._base import FitResult, TimeUnit, maximise
+from retainlib.clv._base import TimeUnit
+from retainlib.clv._model import ADVICE, CLVModel, Likelihood
 from retainlib.errors import ConvergenceError, OptionError, SchemaError
 
 __all__ = ["ShiftedBetaGeometric", "survivor_counts"]
@@ -48,8 +48,12 @@ _MODEL = "ShiftedBetaGeometric"
 _NAMES = ("alpha", "beta")
 
 
+#: What the sBG fits on: one cohort's survivor counts (see :func:`survivor_counts`).
+Survivors = Sequence[float] | npt.ArrayLike | pl.DataFrame | pl.LazyFrame
+
+
 def survivor_counts(
-    survivors: Sequence[float] | npt.ArrayLike | pl.DataFrame | pl.LazyFrame,
+    survivors: Survivors,
     *,
     cohort_size: float | None = None,
 ) -> Array:
@@ -170,7 +174,7 @@ def _gradient(params: Array, counts: Array) -> Array:
 
 
 @attrs.frozen(kw_only=True)
-class ShiftedBetaGeometric:
+class ShiftedBetaGeometric(CLVModel[Survivors]):
     """sBG retention model; ``ShiftedBetaGeometric().fit(survivors)`` returns a fitted copy.
 
     Attributes:
@@ -186,78 +190,54 @@ class ShiftedBetaGeometric:
     [0.22, 0.204]
     """
 
-    result: FitResult | None = None
-
-    @property
-    def fitted(self) -> FitResult:
-        """The fit result; :class:`OptionError` before :meth:`fit`."""
-        if self.result is None:
-            raise OptionError(f"{_MODEL} is not fitted: call fit(survivors) first", option="model", value=None)
-        return self.result
-
-    @property
-    def params(self) -> dict[str, float]:
-        """``{"alpha": ..., "beta": ...}``."""
-        return dict(self.fitted.params)
+    name: ClassVar[str] = _MODEL
+    param_names: ClassVar[tuple[str, ...]] = _NAMES
 
     def fit(
         self,
-        survivors: Sequence[float] | npt.ArrayLike | pl.DataFrame | pl.LazyFrame,
+        data: Survivors,
         *,
-        cohort_size: float | None = None,
         unit: TimeUnit | None = None,
-    ) -> ShiftedBetaGeometric:
+        cohort_size: float | None = None,
+    ) -> Self:
         """Fit by maximum likelihood on one cohort's survivors (shapes: :func:`survivor_counts`).
 
-        ``unit`` (optional) records the period length.  Raises
-        :class:`OptionError` for bad counts, when nobody churned or when
-        everybody churned in period 1 (the likelihood then has no maximum), and
-        :class:`ConvergenceError` when the optimum lies on the boundary.
+        ``unit`` (optional) records the period length; ``cohort_size`` reads the
+        survivors as percentages.  Raises :class:`OptionError` for bad counts and
+        :class:`ConvergenceError` when the likelihood has no interior maximum: when
+        nobody churned, when everybody churned in period 1, or when the counts
+        cannot tell the two parameters apart (see :meth:`CLVModel.fit`).
         """
-        counts = survivor_counts(survivors, cohort_size=cohort_size)
+        return self._fit(self._likelihood(survivor_counts(data, cohort_size=cohort_size)), unit)
+
+    def _likelihood(self, data: Survivors) -> Likelihood:
+        counts = survivor_counts(data)
         if counts[-1] >= counts[0]:
-            raise OptionError(
-                f"{_MODEL}: nobody churned, so the churn rate cannot be estimated (the MLE is alpha -> 0)",
-                option="survivors",
-                value=counts.tolist()[:10],
+            raise ConvergenceError(
+                "nobody churned, so the churn rate cannot be estimated (the likelihood grows as alpha -> 0); " + ADVICE,
+                model=_MODEL,
+                detail=f"survivors {counts.tolist()[:10]}",
             )
         if counts[1] <= 0:
-            raise OptionError(
-                f"{_MODEL}: the whole cohort churned in period 1, so every churn probability is 1 "
-                "and alpha / beta cannot be estimated",
-                option="survivors",
-                value=counts.tolist()[:10],
-            )
-        starts = [(1.0, 1.0), (0.5, 2.0), (2.0, 0.5), (5.0, 20.0)]
-        params, ses, ll, message = maximise(
-            lambda theta: _log_likelihood(theta, counts),
-            names=_NAMES,
-            starts=starts,
-            model=_MODEL,
-            gradient=lambda theta: _gradient(theta, counts),
-        )
-        values = np.array(list(params.values()))
-        if not np.all((values > 1e-8) & (values < 1e8)) or not all(map(math.isfinite, ses.values())):
             raise ConvergenceError(
-                "the likelihood has no interior optimum (parameters ran to the boundary or the information "
-                "matrix is singular)",
+                "the whole cohort churned in period 1, so every churn probability is 1 and alpha / beta cannot "
+                "be estimated (the likelihood grows as beta -> 0); " + ADVICE,
                 model=_MODEL,
-                detail=str(params),
+                detail=f"survivors {counts.tolist()[:10]}",
             )
-        result = FitResult(
-            model=_MODEL,
-            params=params,
-            standard_errors=ses,
-            log_likelihood=ll,
+        return Likelihood(
+            log_likelihood=lambda theta: _log_likelihood(theta, counts),
+            gradient=lambda theta: _gradient(theta, counts),
+            starts=[(1.0, 1.0), (0.5, 2.0), (2.0, 0.5), (5.0, 20.0)],
             customers=round(counts[0]),
-            unit=unit,
-            message=message,
+            # Customers differ by when they churned (or that they did not): one group each.
+            distinct=int(np.count_nonzero(-np.diff(counts))) + (counts[-1] > 0),
+            summary="lifetime",
         )
-        return attrs.evolve(self, result=result)
 
     def _ab(self) -> tuple[float, float]:
-        p = self.params
-        return p["alpha"], p["beta"]
+        alpha, beta = self._theta()
+        return alpha, beta
 
     def predict(self, periods: int | Sequence[int] | npt.ArrayLike) -> pl.DataFrame:
         """Survival, retention rate and churn probability for the given periods.
@@ -331,16 +311,3 @@ class ShiftedBetaGeometric:
         log_ratio = np.log(base + k) - np.log(alpha + base + k) - math.log1p(discount_rate)
         log_terms = np.cumsum(log_ratio) + math.log1p(discount_rate)
         return float(np.exp(log_terms).sum())
-
-    def to_json(self) -> str:
-        """Parameters and metadata as JSON text (never pickle)."""
-        data: dict[str, Any] = json.loads(self.fitted.to_json())
-        return json.dumps(data, indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> ShiftedBetaGeometric:
-        """A fitted model from :meth:`to_json` text."""
-        result = FitResult.from_json(text)
-        if result.model != _MODEL or set(result.params) != set(_NAMES):
-            raise OptionError(f"not a saved {_MODEL} model (model {result.model!r})", option="json", value=text[:80])
-        return cls(result=result)

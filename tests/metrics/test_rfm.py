@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import doctest
 import functools
 import importlib
 import importlib.util
@@ -87,6 +88,15 @@ def up_to(t: dt.datetime, end: dt.datetime | dt.date | None, tz: str) -> bool:
     return local_date(t, tz) <= end
 
 
+def observed(
+    t: dt.datetime, end: dt.datetime | dt.date | None, *, cut: str, freq: str, tz: str, week_start: int
+) -> bool:
+    """Whether an order at ``t`` is observed by ``end``: at or before it (``"instant"``) or in a unit up to its unit."""
+    if end is None or cut == "instant":
+        return up_to(t, end, tz)
+    return unit_of_date(local_date(t, tz), freq, week_start) <= unit_of_end(end, freq, tz, week_start)
+
+
 def reference_rfm(
     rows: list[dict[str, Any]],
     *,
@@ -97,11 +107,15 @@ def reference_rfm(
     tz: str = "UTC",
     week_start: int = 0,
     by: Sequence[str] = (),
+    cut: str = "period",
 ) -> list[dict[str, Any]]:
-    """The RFM summary straight from its definition, with exact fractions."""
+    """The RFM summary straight from its definition, with exact fractions (``cut`` is the effective cut)."""
 
     def unit(t: dt.datetime) -> int:
         return unit_of_date(local_date(t, tz), freq, week_start)
+
+    def seen(t: dt.datetime, end: dt.datetime | dt.date | None) -> bool:
+        return observed(t, end, cut=cut, freq=freq, tz=tz, week_start=week_start)
 
     segments: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -115,9 +129,9 @@ def reference_rfm(
         calibration: dict[str, dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
         holdout: dict[str, dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
         for r in seg_rows:
-            if up_to(r["ordered_at"], observation_end, tz):
+            if seen(r["ordered_at"], observation_end):
                 calibration[r["customer_id"]][unit(r["ordered_at"])] += r["amount"]
-            elif holdout_end is not None and up_to(r["ordered_at"], holdout_end, tz):
+            elif holdout_end is not None and seen(r["ordered_at"], holdout_end):
                 holdout[r["customer_id"]][unit(r["ordered_at"])] += r["amount"]
         for customer, sums in calibration.items():
             first, last = min(sums), max(sums)
@@ -174,14 +188,28 @@ def order_tables(draw: st.DrawFn, max_size: int = 30) -> pl.DataFrame:
 
 
 def ends(tz: str) -> st.SearchStrategy[dt.datetime | dt.date]:
-    """Ends of observation: dates, UTC instants (often midnights) and local instants in ``tz``."""
+    """Ends of observation: dates, UTC and local instants in ``tz``, often at midnight or noon."""
     days = st.dates(min_value=START.date() - dt.timedelta(days=3), max_value=END.date())
     instants = st.datetimes(
         min_value=START.replace(tzinfo=None) - dt.timedelta(days=3), max_value=END.replace(tzinfo=None)
     )
-    local = instants.map(lambda d: d.replace(tzinfo=zoneinfo.ZoneInfo(tz)))
-    midnight = days.map(lambda d: dt.datetime.combine(d, dt.time(0), tzinfo=UTC))
-    return st.one_of(days, instants.map(lambda d: d.replace(tzinfo=UTC)), local, midnight)
+    zone = zoneinfo.ZoneInfo(tz)
+    local = instants.map(lambda d: d.replace(tzinfo=zone))
+    at = st.sampled_from([dt.time(0), dt.time(12)])
+    midnight_or_noon = st.builds(dt.datetime.combine, days, at, st.sampled_from([UTC, zone]))
+    return st.one_of(days, instants.map(lambda d: d.replace(tzinfo=UTC)), local, midnight_or_noon)
+
+
+def effective_cut(opts: dict[str, Any]) -> str:
+    """rfm's default cut: ``"period"`` for a summary, ``"instant"`` for a calibration/holdout split."""
+    cut: str | None = opts.get("cut")
+    return cut if cut is not None else ("instant" if "holdout_end" in opts else "period")
+
+
+def end_of(opts: dict[str, Any]) -> dt.datetime | dt.date | None:
+    """The end of observation of rfm options, given as ``as_of`` or ``observation_end``."""
+    end: dt.datetime | dt.date | None = opts.get("as_of", opts.get("observation_end"))
+    return end
 
 
 @st.composite
@@ -193,18 +221,32 @@ def options(draw: st.DrawFn) -> dict[str, Any]:
         "tz": tz,
         "week_start": draw(st.sampled_from([0, 6])),
     }
+    cut = draw(st.sampled_from([None, None, "period", "instant"]))
+    if cut is not None:
+        opts["cut"] = cut
     if draw(st.booleans()):
         end = draw(ends(tz))
-        opts["observation_end"] = end
+        opts[draw(st.sampled_from(["as_of", "observation_end"]))] = end
         if draw(st.booleans()):
             later = draw(ends(tz))
-            if _cut(later, tz) > _cut(end, tz):
+            if _is_later(later, end, opts):
                 opts["holdout_end"] = later
     return opts
 
 
-def _cut(end: dt.datetime | dt.date, tz: str) -> dt.datetime:
-    """The first excluded instant, to order two ends of observation."""
+def _is_later(later: dt.datetime | dt.date, end: dt.datetime | dt.date, opts: dict[str, Any]) -> bool:
+    """Whether ``later`` can end the holdout of a split ending at ``end``: a later instant, or (``cut="period"``)
+    a later unit."""
+    tz = opts["tz"]
+    if opts.get("cut") == "period":
+        return unit_of_end(later, opts["freq"], tz, opts["week_start"]) > unit_of_end(
+            end, opts["freq"], tz, opts["week_start"]
+        )
+    return _first_excluded(later, tz) > _first_excluded(end, tz)
+
+
+def _first_excluded(end: dt.datetime | dt.date, tz: str) -> dt.datetime:
+    """The first instant after an end (a date: after its whole local day)."""
     if isinstance(end, dt.datetime):
         return end + dt.timedelta(microseconds=1)
     return dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=zoneinfo.ZoneInfo(tz))
@@ -215,11 +257,12 @@ def reference_frame(frame: pl.DataFrame, opts: dict[str, Any], by: Sequence[str]
         frame.to_dicts(),
         freq=opts.get("freq", "D"),
         multiplier=opts.get("freq_multiplier", 1),
-        observation_end=opts.get("observation_end"),
+        observation_end=end_of(opts),
         holdout_end=opts.get("holdout_end"),
         tz=opts.get("tz", "UTC"),
         week_start=opts.get("week_start", 0),
         by=by,
+        cut=effective_cut(opts),
     )
     return as_frame(rows, by, "holdout_end" in opts, pl.String())
 
@@ -334,15 +377,96 @@ def test_rfm_end_instants_by_hand() -> None:
     frame = order_frame(
         [("a", "2024-01-01 10:00", "1"), ("a", "2024-01-10 12:00", "2"), ("a", "2024-01-10 12:01", "4")]
     )
-    # An aware datetime counts orders at or before it: 12:00 counts, 12:01 does not.
-    at_noon = rfm(frame, observation_end=ts("2024-01-10 12:00"))
+    # cut="instant": an aware datetime counts orders at or before it: 12:00 counts, 12:01 does not.
+    at_noon = rfm(frame, observation_end=ts("2024-01-10 12:00"), cut="instant")
     assert at_noon.row(0) == ("a", 1, 9.0, 9.0, 2.0)
+    # The default cut="period" keeps the whole day of the end: both orders of Jan 10 (2 + 4 = 6).
+    assert rfm(frame, observation_end=ts("2024-01-10 12:00")).row(0) == ("a", 1, 9.0, 9.0, 6.0)
     # A date counts its whole local day: both orders of Jan 10, summed (2 + 4 = 6).
     assert rfm(frame, observation_end=dt.date(2024, 1, 10)).row(0) == ("a", 1, 9.0, 9.0, 6.0)
     # In Asia/Kolkata (UTC+5:30) Jan 10 ends at 18:30 UTC on Jan 10: the same two orders.
     assert rfm(frame, observation_end=dt.date(2024, 1, 10), tz="Asia/Kolkata").row(0) == ("a", 1, 9.0, 9.0, 6.0)
     # In Pacific/Chatham (UTC+13:45) Jan 10 ends at 10:15 UTC on Jan 10: neither order of Jan 10 counts.
     assert rfm(frame, observation_end=dt.date(2024, 1, 10), tz="Pacific/Chatham").row(0) == ("a", 0, 0.0, 9.0, 0.0)
+
+
+def test_rfm_end_at_midnight_keeps_the_rest_of_the_day() -> None:
+    """Issue 13: an end at 00:00 used to cut the day short (a customer vanished, another lost a repeat)."""
+    frame = order_frame(
+        [
+            ("a", "2024-01-01 10:00", "10"),
+            ("a", "2024-01-10 09:30", "4"),  # a: repeat purchase later on the day of the end
+            ("a", "2024-01-10 17:00", "6"),
+            ("b", "2024-01-10 08:00", "5"),  # b: first and only order later on the day of the end
+            ("c", "2024-01-11 00:00", "7"),  # c: the next day: never observed
+        ]
+    )
+    end = ts("2024-01-10 00:00")
+    # Days up to Jan 10, as lifetimes: a has days Jan 1 (10) and Jan 10 (4 + 6): frequency 1, recency 9,
+    # T 9, monetary 10; b's only day is Jan 10: frequency 0, T 0.
+    want = [("a", 1, 9.0, 9.0, 10.0), ("b", 0, 0.0, 0.0, 0.0)]
+    assert sorted(rfm(frame, observation_end=end).rows()) == want
+    assert sorted(rfm(frame, as_of=end).rows()) == want
+    assert sorted(rfm(frame.lazy(), as_of=end, cut="period").collect().rows()) == want
+    # The same instant in Paris (UTC+1) is 01:00 on Jan 10 there: the same days.
+    assert sorted(rfm(frame, as_of=end, tz="Europe/Paris").rows()) == want
+    # cut="instant" keeps only what was placed by 00:00: b is not a customer yet, a has one day (Jan 1),
+    # but T still counts to the day of the end (Jan 10 - Jan 1 = 9).
+    assert rfm(frame, as_of=end, cut="instant").rows() == [("a", 0, 0.0, 9.0, 0.0)]
+    # In New York the end is Jan 9, 19:00: the units run to the local day Jan 9, which has no orders
+    # (a's Jan 10 09:30 UTC is 04:30 on Jan 10 there; b's 08:00 UTC is 03:00 on Jan 10).
+    assert rfm(frame, as_of=end, tz="America/New_York").rows() == [("a", 0, 0.0, 8.0, 0.0)]
+
+
+def test_rfm_doc_examples() -> None:
+    """The examples of docs/metrics/rfm.md (the end-of-observation rule among them) give what they show."""
+    page = Path(__file__).resolve().parents[2] / "docs" / "metrics" / "rfm.md"
+    failures, attempted = doctest.testfile(str(page), module_relative=False, report=True, verbose=False)
+    assert attempted > 10 and failures == 0
+
+
+def test_rfm_week_end_mid_week() -> None:
+    frame = order_frame(
+        [
+            ("a", "2024-01-02 10:00", "3"),  # Tuesday, week of Monday Jan 1
+            ("a", "2024-01-10 09:00", "5"),  # Wednesday, week of Monday Jan 8
+            ("a", "2024-01-13 20:00", "8"),  # Saturday of the same week, after the end
+            ("b", "2024-01-12 12:00", "2"),  # Friday of the end's week
+            ("c", "2024-01-15 00:00", "1"),  # Monday of the next week
+        ]
+    )
+    end = dt.date(2024, 1, 10)  # a Wednesday
+    # Weeks up to the week of Jan 8 (lifetimes floors the end too): a has weeks Jan 1 (3) and Jan 8 (5 + 8):
+    # frequency 1, recency 1, T 1, monetary 13; b: week Jan 8 only, T 0; c's week is after the end.
+    assert sorted(rfm(frame, freq="W", as_of=end).rows()) == [("a", 1, 1.0, 1.0, 13.0), ("b", 0, 0.0, 0.0, 0.0)]
+    # cut="instant": orders through Wednesday Jan 10 only: a's Jan 10 order (5), no b; T still in weeks to Jan 8.
+    assert rfm(frame, freq="W", as_of=end, cut="instant").rows() == [("a", 1, 1.0, 1.0, 5.0)]
+    # Weeks from Sunday: Jan 10 is in the week of Sunday Jan 7, which still holds Jan 13 but not Jan 15.
+    sunday = rfm(frame, freq="W", as_of=end, week_start="sunday")
+    assert sorted(sunday.rows()) == [("a", 1, 1.0, 1.0, 13.0), ("b", 0, 0.0, 0.0, 0.0)]
+
+
+def test_rfm_split_with_period_cut() -> None:
+    frame = order_frame(
+        [
+            ("a", "2024-01-01 10:00", "1"),
+            ("a", "2024-01-10 12:00", "2"),  # after the calibration end, on its day
+            ("a", "2024-01-11 08:00", "4"),  # holdout
+            ("a", "2024-01-20 15:00", "8"),  # after the holdout end, on its day
+            ("a", "2024-01-21 00:00", "16"),  # after the holdout
+        ]
+    )
+    end, hold = ts("2024-01-10 06:00"), ts("2024-01-20 06:00")
+    # Default for a split: exact instants, as lifetimes' calibration_and_holdout_data: calibration Jan 1 only
+    # (T = 9 days), holdout (Jan 10 06:00, Jan 20 06:00]: Jan 10 (2) and Jan 11 (4); duration 10 days.
+    assert rfm(frame, as_of=end, holdout_end=hold).rows() == [("a", 0, 0.0, 9.0, 0.0, 2, 3.0, 10.0)]
+    # cut="period": calibration days up to Jan 10 (Jan 1, Jan 10), holdout days Jan 11..20 (4 and 8).
+    got = rfm(frame, as_of=end, holdout_end=hold, cut="period")
+    assert got.rows() == [("a", 1, 9.0, 9.0, 2.0, 2, 6.0, 10.0)]
+    # Both ends in one unit: no holdout period with whole units.
+    with pytest.raises(OptionError, match="later day"):
+        rfm(frame, as_of=end, holdout_end=ts("2024-01-10 23:00"), cut="period")
+    assert rfm(frame, as_of=end, holdout_end=ts("2024-01-10 23:00")).row(0)[5:] == (1, 2.0, 0.0)
 
 
 def test_rfm_holdout_by_hand() -> None:
@@ -506,6 +630,28 @@ def test_rfm_errors() -> None:
         rfm(frame, observation_end=dt.date(2024, 1, 1), holdout_end=dt.datetime(2024, 2, 1))
     with pytest.raises(OptionError, match="datetime or a date"):
         rfm(frame, observation_end="2024-02-01")  # type: ignore[call-overload]
+    with pytest.raises(OptionError, match="datetime or a date") as info:
+        rfm(frame, as_of="2024-02-01")  # type: ignore[call-overload]
+    assert info.value.option == "as_of"
+    with pytest.raises(OptionError, match="only one") as info:
+        rfm(frame, as_of=dt.date(2024, 2, 1), observation_end=dt.date(2024, 2, 1))
+    assert info.value.option == "as_of"
+    for bad_cut in ("day", "Instant", 1, True):
+        with pytest.raises(OptionError, match="cut") as info:
+            rfm(frame, cut=bad_cut)  # type: ignore[call-overload]
+        assert info.value.option == "cut"
+    with pytest.raises(OptionError, match="needs observation_end or as_of"):
+        rfm(frame, holdout_end=dt.date(2024, 2, 1), cut="period")
+    with pytest.raises(OptionError, match="after as_of"):
+        rfm(frame, as_of=dt.date(2024, 2, 1), holdout_end=dt.date(2024, 1, 1))
+    # Ends at the edge of the calendar: an OptionError naming the option, not an overflow.
+    last = dt.datetime.max.replace(tzinfo=UTC)
+    with pytest.raises(OptionError, match="observation_end") as info:
+        rfm(frame, observation_end=last, cut="instant")
+    assert info.value.option == "observation_end"
+    with pytest.raises(OptionError, match="as_of") as info:
+        rfm(frame, freq="Y", as_of=dt.date(9999, 6, 1))
+    assert info.value.option == "as_of"
     with pytest.raises(OptionError, match="time zone"):
         rfm(frame, tz="Mars/Olympus")
     with pytest.raises(OptionError, match="week_start"):
@@ -726,51 +872,178 @@ def test_segments_errors() -> None:
         rfm_segments(summary.to_dicts())  # type: ignore[call-overload]
 
 
-# --- optional: lifetimes itself ------------------------------------------------------------
+# --- lifetimes itself ------------------------------------------------------------------------
 
-
-@pytest.mark.skipif(
+needs_lifetimes = pytest.mark.skipif(
     importlib.util.find_spec("lifetimes") is None or importlib.util.find_spec("pandas") is None,
     reason="lifetimes (and pandas) not installed",
 )
 # lifetimes (unmaintained since 2020) warns under pandas 3; its warnings are not ours.
-@pytest.mark.filterwarnings("ignore")
-@given(order_tables(max_size=20), st.dates(min_value=START.date(), max_value=END.date()))
-def test_matches_lifetimes_when_installed(frame: pl.DataFrame, end: dt.date) -> None:
-    utils = importlib.import_module("lifetimes.utils")
-    pd = importlib.import_module("pandas")
-    frame = frame.with_columns(pl.col("ordered_at").dt.truncate("1d"))  # lifetimes' freq "D" on dates
-    later = end + dt.timedelta(days=40)
-    transactions = pd.DataFrame(
+quiet = pytest.mark.filterwarnings("ignore")
+
+
+def lifetimes_modules() -> tuple[Any, Any]:
+    """lifetimes.utils and pandas (imported by the tests that need them, which skip without them)."""
+    return importlib.import_module("lifetimes.utils"), importlib.import_module("pandas")
+
+
+#: Zones without a repeated local hour, where naive local times order as the instants do.
+NO_DST = ("UTC", "Asia/Kolkata")
+
+
+def naive_local(t: dt.datetime, tz: str) -> dt.datetime:
+    """The local wall-clock time of an instant, as lifetimes (pandas) takes time stamps."""
+    return t.astimezone(zoneinfo.ZoneInfo(tz)).replace(tzinfo=None)
+
+
+def lifetimes_transactions(frame: pl.DataFrame, tz: str) -> Any:
+    """lifetimes' input: one row per order, naive local time, amount as a float."""
+    _, pd = lifetimes_modules()
+    return pd.DataFrame(
         {
             "id": frame["customer_id"].to_list(),
-            "date": [t.replace(tzinfo=None) for t in frame["ordered_at"].to_list()],
+            "date": pd.to_datetime([naive_local(t, tz) for t in frame["ordered_at"].to_list()]),
             "value": [float(a) for a in frame["amount"].to_list()],
         }
     )
-    if not any(d.date() <= end for d in transactions["date"]) or not any(
-        end < d.date() <= later for d in transactions["date"]
-    ):
-        return  # lifetimes refuses an empty calibration or holdout
+
+
+def assert_matches_lifetimes(ours: pl.DataFrame, theirs: Any, suffix: str = "") -> None:
+    """Same customers; frequency, recency and T exactly; monetary value to float rounding of lifetimes' sums."""
+    assert sorted(ours["customer_id"].to_list()) == sorted(theirs.index.to_list())
+    for row in ours.iter_rows(named=True):
+        their = theirs.loc[row["customer_id"]]
+        for col in ("frequency", "recency", "T"):
+            assert their[col + suffix] == row[col], (col, row, their)
+        assert their["monetary_value" + suffix] == pytest.approx(row["monetary_value"], rel=1e-12, abs=1e-9)
+
+
+def orders_near(end: dt.datetime | dt.date | None) -> st.SearchStrategy[pl.DataFrame]:
+    """Orders of a few customers in the weeks around ``end``, so that many fall in the end's own unit."""
+    if end is None:
+        return orders_strategy(0, 20, customers=4, start=START, end=END, max_amount=300)
+    day = end.date() if isinstance(end, dt.datetime) else end
+    middle = dt.datetime.combine(day, dt.time(0), tzinfo=UTC)
+    weeks = orders_strategy(
+        0, 12, customers=4, start=middle - dt.timedelta(days=24), end=middle + dt.timedelta(days=9), max_amount=300
+    )
+    # Orders at any second of the three days around the end (the generic strategy favours midnights).
+    seconds = st.integers(-86_400, 2 * 86_400 - 1).map(lambda k: middle + dt.timedelta(seconds=k))
+    cents = st.integers(0, 30_000).map(lambda c: Decimal(c).scaleb(-2))
+    days = st.lists(st.tuples(st.sampled_from(["c1", "c2", "c3", "c4"]), seconds, cents), max_size=8).map(
+        lambda rows: pl.DataFrame(
+            {
+                "order_id": [""] * len(rows),
+                "customer_id": [r[0] for r in rows],
+                "ordered_at": [r[1] for r in rows],
+                "amount": [r[2] for r in rows],
+                "currency": ["USD"] * len(rows),
+            },
+            schema=TABLES["orders"].schema,
+        )
+    )
+    return st.tuples(weeks, days).map(
+        lambda parts: pl.concat(parts).with_columns(order_id=pl.format("o{}", pl.int_range(pl.len())))
+    )
+
+
+@st.composite
+def lifetimes_summaries(draw: st.DrawFn) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """An orders table and rfm options of a summary lifetimes can give: daily or weekly units."""
+    tz = draw(st.sampled_from(ZONES))
+    freq = draw(st.sampled_from(["D", "W"]))
+    opts: dict[str, Any] = {"freq": freq, "freq_multiplier": draw(st.sampled_from([1, 7, 3])), "tz": tz}
+    end = draw(st.one_of(st.none(), ends(tz)))
+    if end is not None:
+        opts[draw(st.sampled_from(["as_of", "observation_end"]))] = end
+    return draw(orders_near(end)), opts
+
+
+@needs_lifetimes
+@quiet
+@given(lifetimes_summaries())
+def test_summary_matches_lifetimes(case: tuple[pl.DataFrame, dict[str, Any]]) -> None:
+    """rfm's default cut is lifetimes' summary_data_from_transaction_data: orders and end floored to units."""
+    utils, pd = lifetimes_modules()
+    frame, opts = case
+    ours = rfm(frame, **opts)
+    end = end_of(opts)
+    if end is not None:
+        assert_frame_equal(ours, rfm(frame, cut="period", **opts), check_row_order=False, check_exact=True)
+    if frame.height == 0 or (end is not None and ours.height == 0):
+        return  # lifetimes fails on an empty table; ours is empty (checked against the reference elsewhere)
+    their_end = None
+    if end is not None:
+        their_end = pd.Timestamp(naive_local(end, opts["tz"]) if isinstance(end, dt.datetime) else end)
+    theirs = utils.summary_data_from_transaction_data(
+        lifetimes_transactions(frame, opts["tz"]),
+        "id",
+        "date",
+        monetary_value_col="value",
+        observation_period_end=their_end,
+        freq=opts["freq"],  # pandas' "W" is weeks Monday..Sunday: rfm's week_start=0
+        freq_multiplier=opts["freq_multiplier"],
+    )
+    assert_matches_lifetimes(ours, theirs)
+
+
+@st.composite
+def lifetimes_splits(draw: st.DrawFn) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """An orders table and the two ends of a calibration/holdout split."""
+    tz = draw(st.sampled_from(NO_DST))
+    freq = draw(st.sampled_from(["D", "W"]))
+    end = draw(ends(tz))
+    if isinstance(end, dt.datetime):
+        hold: dt.datetime | dt.date = end + draw(st.timedeltas(dt.timedelta(hours=1), dt.timedelta(days=12)))
+    else:
+        hold = end + dt.timedelta(days=draw(st.integers(1, 12)))
+    opts: dict[str, Any] = {
+        "freq": freq,
+        "freq_multiplier": draw(st.sampled_from([1, 7])),
+        "tz": tz,
+        "as_of": end,
+        "holdout_end": hold,
+    }
+    return draw(orders_near(end)), opts
+
+
+def lifetimes_end(end: dt.datetime | dt.date, tz: str) -> dt.datetime:
+    """An end for lifetimes' exact cut: a datetime as local wall-clock time, a date as its last instant."""
+    return naive_local(end, tz) if isinstance(end, dt.datetime) else dt.datetime.combine(end, dt.time.max)
+
+
+@needs_lifetimes
+@quiet
+@given(lifetimes_splits())
+def test_split_matches_lifetimes(case: tuple[pl.DataFrame, dict[str, Any]]) -> None:
+    """A split cuts at the exact instants, as lifetimes' calibration_and_holdout_data."""
+    utils, pd = lifetimes_modules()
+    frame, opts = case
+    tz = opts["tz"]
+    ours = rfm(frame, **opts)
+    assert_frame_equal(ours, rfm(frame, cut="instant", **opts), check_row_order=False, check_exact=True)
+    cal_end, hold_end = lifetimes_end(opts["as_of"], tz), lifetimes_end(opts["holdout_end"], tz)
+    local = [naive_local(t, tz) for t in frame["ordered_at"].to_list()]
+    if not any(t <= cal_end for t in local) or not any(cal_end < t <= hold_end for t in local):
+        return  # lifetimes refuses an empty calibration or holdout period
     try:
         theirs = utils.calibration_and_holdout_data(
-            transactions,
+            lifetimes_transactions(frame, tz),
             "id",
             "date",
-            calibration_period_end=pd.Timestamp(end),
-            observation_period_end=pd.Timestamp(later),
+            calibration_period_end=pd.Timestamp(cal_end),
+            observation_period_end=pd.Timestamp(hold_end),
+            freq=opts["freq"],
+            freq_multiplier=opts["freq_multiplier"],
+            monetary_value_col="value",
         )
     except ValueError:  # lifetimes' own failures on some edge cases under pandas 3 ("No objects to concatenate")
         assume(False)
-    ours = rfm(frame, observation_end=end, holdout_end=later)
+    assert_matches_lifetimes(ours, theirs, suffix="_cal")
     for row in ours.iter_rows(named=True):
-        theirs_row = theirs.loc[row["customer_id"]]
-        assert theirs_row["frequency_cal"] == row["frequency"]
-        assert theirs_row["recency_cal"] == row["recency"]
-        assert theirs_row["T_cal"] == row["T"]
-        assert theirs_row["frequency_holdout"] == row["frequency_holdout"]
-        assert theirs_row["duration_holdout"] == row["duration_holdout"]
-    assert len(theirs) == ours.height
+        their = theirs.loc[row["customer_id"]]
+        assert their["frequency_holdout"] == row["frequency_holdout"]
+        assert their["duration_holdout"] == row["duration_holdout"]
 
 
 @pytest.mark.parametrize("rows_per_part", [250, 700, 10**9])

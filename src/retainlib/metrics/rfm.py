@@ -34,11 +34,14 @@ from retainlib.metrics._common import (
 )
 from retainlib.tables import MONEY, MONEY_PLACES, TIMESTAMP
 
-__all__ = ["FREQS", "SEGMENTS", "SEGMENT_GRID", "Freq", "rfm", "rfm_segments"]
+__all__ = ["CUTS", "FREQS", "SEGMENTS", "SEGMENT_GRID", "Cut", "Freq", "rfm", "rfm_segments"]
 
 #: The time unit of an RFM summary: days, weeks, months, quarters, years.
 Freq = Literal["D", "W", "M", "Q", "Y"]
 FREQS: Final[tuple[Freq, ...]] = get_args(Freq)
+#: How an end of observation cuts the orders: at the end of its unit (lifetimes' summary) or at the instant.
+Cut = Literal["period", "instant"]
+CUTS: Final[tuple[Cut, ...]] = get_args(Cut)
 _PERIOD: Final[Mapping[str, PeriodName]] = {"D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
 
 #: The named segments, from best to worst; ``segment`` is a ``pl.Enum`` of them in this order.
@@ -78,15 +81,43 @@ _US: Final = dt.timedelta(microseconds=1)
 F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
 
 
-def _check_freq(freq: object) -> Freq:
-    for f in FREQS:
-        if freq == f:
-            return f
+L = TypeVar("L", bound=str)
+
+
+def _choice(value: object, choices: tuple[L, ...], option: str, meaning: str) -> L:
+    """``value`` when it is one of ``choices`` (a Literal's values), else an OptionError naming ``option``."""
+    for choice in choices:
+        if isinstance(value, str) and value == choice:
+            return choice
     raise OptionError(
-        f"unknown freq {freq!r}; use one of {', '.join(FREQS)} (days, weeks, months, quarters, years)",
-        option="freq",
-        value=freq,
+        f"unknown {option} {value!r}; use one of {', '.join(map(repr, choices))} ({meaning})",
+        option=option,
+        value=value,
     )
+
+
+def _check_freq(freq: object) -> Freq:
+    return _choice(freq, FREQS, "freq", "days, weeks, months, quarters, years")
+
+
+def _check_cut(cut: object, holdout: bool) -> Cut:
+    """The cut: by default ``"period"`` for a summary and ``"instant"`` for a calibration/holdout split."""
+    if cut is None:
+        return "instant" if holdout else "period"
+    return _choice(cut, CUTS, "cut", "'period': whole units up to the end's unit, 'instant': orders up to the end")
+
+
+def _one_end(
+    observation_end: dt.datetime | dt.date | None, as_of: dt.datetime | dt.date | None
+) -> tuple[dt.datetime | dt.date | None, str]:
+    """The end of observation given by ``as_of`` or its lifetimes alias ``observation_end`` (not both)."""
+    if as_of is not None and observation_end is not None:
+        raise OptionError(
+            "as_of and observation_end are two names of the same end of observation: pass only one",
+            option="as_of",
+            value=as_of,
+        )
+    return (as_of, "as_of") if as_of is not None else (observation_end, "observation_end")
 
 
 def _check_multiplier(value: object) -> int:
@@ -100,7 +131,7 @@ def _check_multiplier(value: object) -> int:
 
 
 def _cutoff(value: dt.datetime | dt.date | None, option: str, tz: str) -> dt.datetime | None:
-    """The first instant *after* an end of observation (UTC): orders strictly before it count.
+    """The first instant *after* an end of observation (UTC), for ``cut="instant"``: orders before it count.
 
     A date means the whole local day in ``tz``; an aware datetime counts orders up to and including it.
     """
@@ -111,10 +142,27 @@ def _cutoff(value: dt.datetime | dt.date | None, option: str, tz: str) -> dt.dat
             raise OptionError(
                 f"{option} is a naive datetime: give it a time zone, or pass a date", option=option, value=value
             )
-        return value.astimezone(dt.UTC) + _US
+        try:
+            return value.astimezone(dt.UTC) + _US
+        except OverflowError:
+            raise OptionError(
+                f"{option} ({value}) is past the last supported instant", option=option, value=value
+            ) from None
     if isinstance(value, dt.date):
         return Period(kind="day", start=value, tz=tz).end_instant
     raise OptionError(f"{option} is a datetime or a date", option=option, value=value)
+
+
+def _period_cutoff(cutoff: dt.datetime, p: Prepared, option: str, value: object) -> dt.datetime:
+    """The first instant after the unit holding an end (``cut="period"``): whole units up to it count."""
+    try:
+        return _unit(cutoff, p).end_instant
+    except OptionError:  # the unit ends after year 9999
+        raise OptionError(
+            f"{option} ({value}) is in the last supported {p.calendar.period}: its end is past year 9999",
+            option=option,
+            value=value,
+        ) from None
 
 
 def _check_currencies(p: Prepared, orders: pl.LazyFrame) -> None:
@@ -143,8 +191,10 @@ def rfm(
     *,
     freq: Freq = "D",
     freq_multiplier: int = 1,
+    as_of: dt.datetime | dt.date | None = None,
     observation_end: dt.datetime | dt.date | None = None,
     holdout_end: dt.datetime | dt.date | None = None,
+    cut: Cut | None = None,
     by: By = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
@@ -158,8 +208,10 @@ def rfm(
     *,
     freq: Freq = "D",
     freq_multiplier: int = 1,
+    as_of: dt.datetime | dt.date | None = None,
     observation_end: dt.datetime | dt.date | None = None,
     holdout_end: dt.datetime | dt.date | None = None,
+    cut: Cut | None = None,
     by: By = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
@@ -172,8 +224,10 @@ def rfm(
     *,
     freq: Freq = "D",
     freq_multiplier: int = 1,
+    as_of: dt.datetime | dt.date | None = None,
     observation_end: dt.datetime | dt.date | None = None,
     holdout_end: dt.datetime | dt.date | None = None,
+    cut: Cut | None = None,
     by: By = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
@@ -183,17 +237,23 @@ def rfm(
 
     Orders are floored to the time unit ``freq`` (local days, weeks, months...
     in the reporting time zone ``tz``) and summed per (customer, unit).  Then,
-    over the orders up to ``observation_end``:
+    over the orders observed by the end of observation ``as_of`` (alias
+    ``observation_end``):
 
     * ``frequency`` = number of distinct units with orders - 1 (repeat purchases);
     * ``recency`` = (last unit - first unit) / ``freq_multiplier``;
-    * ``T`` = (unit of ``observation_end`` - first unit) / ``freq_multiplier``;
+    * ``T`` = (unit of the end - first unit) / ``freq_multiplier``;
     * ``monetary_value`` = mean of the per-unit sums excluding the first unit
       (0 when ``frequency`` is 0).
 
-    Customers whose first order is after ``observation_end`` are left out.
-    With ``holdout_end``, ``observation_end`` ends the calibration period and the
-    holdout period is (``observation_end``, ``holdout_end``].
+    Which orders are observed is set by ``cut``.  A summary (no
+    ``holdout_end``) floors the end to its unit too and keeps every order of
+    the units up to it, as lifetimes' ``summary_data_from_transaction_data``:
+    with daily units, an end at 00:00 keeps the orders placed later that day.
+    A calibration/holdout split (``holdout_end`` given) cuts at the exact
+    instants, as lifetimes' ``calibration_and_holdout_data``: the calibration
+    period is the orders up to the end, the holdout period (end, ``holdout_end``].
+    Customers whose first order is not observed by the end are left out.
 
     Parameters
     ----------
@@ -207,20 +267,33 @@ def rfm(
         Positive integer dividing ``recency``, ``T`` and ``duration_holdout``:
         ``freq="D", freq_multiplier=7`` gives exact weeks of 7 days (BTYD's and
         the CDNOW papers' ``T = days / 7``), as lifetimes' option of that name.
-    observation_end
+    as_of
         End of observation (of the calibration period with ``holdout_end``):
-        an aware datetime (orders at or before it count) or a date (orders
-        through the end of that local day count).  Default: the time of the
-        last order (per ``by`` segment).
+        an aware datetime or a date (a whole local day in ``tz``).  Default:
+        the time of the last order (per ``by`` segment).
+    observation_end
+        lifetimes' name of ``as_of``, the same thing; pass one or the other.
     holdout_end
-        End of the holdout period (same kinds as ``observation_end``, which is
-        then required and must be earlier).
+        End of the holdout period (same kinds as ``as_of``, which is then
+        required and must be earlier).
+    cut
+        How an end selects orders.  ``"period"``: the end is floored to its
+        unit (in ``tz``) and every order in a unit up to it counts, even one
+        placed after the end inside the end's unit (a datetime at 00:00 keeps
+        the rest of its day; a Wednesday with ``freq="W"`` the rest of its
+        week).  ``"instant"``: an order counts when placed at or before the
+        end (a datetime) or on or before it (a date), nothing later.  Default
+        (``None``): ``"period"`` without ``holdout_end``, ``"instant"`` with it,
+        as lifetimes' two functions.  The unit of the end gives ``T`` either
+        way.
     by
         Segment column(s) of the orders or, for a Dataset, of the customers
         table; output gains those columns first and each segment is summarised
-        on its own (its own default ``observation_end``).
+        on its own (its own default end of observation).
     tz
-        Reporting time zone (IANA name) whose local calendar defines the units.
+        Reporting time zone (IANA name) whose local calendar defines the units:
+        orders and ends are floored to local units (lifetimes floors naive
+        local times the same way).
     week_start
         First day of a week for ``freq="W"``: 0 (Monday) .. 6 (Sunday) or a day name.
     engine
@@ -247,8 +320,10 @@ def rfm(
     Raises
     ------
     OptionError
-        Unknown ``freq``, bad ``freq_multiplier``, ``tz`` or ``week_start``, a
-        naive end, ``holdout_end`` without ``observation_end`` or not after it.
+        Unknown ``freq`` or ``cut``, bad ``freq_multiplier``, ``tz`` or
+        ``week_start``, a naive end, both ``as_of`` and ``observation_end``,
+        ``holdout_end`` without an end of observation or not after it (in a
+        later unit with ``cut="period"``).
     SchemaError
         The input is not an orders table (or lacks a ``by`` column).
     CurrencyError
@@ -266,7 +341,7 @@ def rfm(
     ...     "amount": ["10", "5", "20", "7"],
     ...     "currency": "EUR",
     ... })
-    >>> rfm(orders, observation_end=dt.date(2024, 1, 31))
+    >>> rfm(orders, as_of=dt.date(2024, 1, 31))
     shape: (2, 5)
     ┌─────────────┬───────────┬─────────┬──────┬────────────────┐
     │ customer_id ┆ frequency ┆ recency ┆ T    ┆ monetary_value │
@@ -280,21 +355,16 @@ def rfm(
     unit = _check_freq(freq)
     multiplier = _check_multiplier(freq_multiplier)
     zone = check_tz(tz)
-    end = _cutoff(observation_end, "observation_end", zone)
+    observation_end, end_name = _one_end(observation_end, as_of)
+    mode = _check_cut(cut, holdout_end is not None)
+    end = _cutoff(observation_end, end_name, zone)
     hold = _cutoff(holdout_end, "holdout_end", zone)
-    if hold is not None:
-        if end is None:
-            raise OptionError(
-                "holdout_end needs observation_end (the end of the calibration period)",
-                option="holdout_end",
-                value=holdout_end,
-            )
-        if hold <= end:
-            raise OptionError(
-                f"holdout_end ({holdout_end}) must be after observation_end ({observation_end})",
-                option="holdout_end",
-                value=holdout_end,
-            )
+    if hold is not None and end is None:
+        raise OptionError(
+            "holdout_end needs observation_end or as_of (the end of the calibration period)",
+            option="holdout_end",
+            value=holdout_end,
+        )
     p = prepare(
         orders,
         metric="rfm",
@@ -305,6 +375,16 @@ def rfm(
         week_start=week_start,
         engine=engine,
     )
+    if mode == "period":  # each end moves to the end of its unit: lifetimes' flooring of the orders and the end
+        end = None if end is None else _period_cutoff(end, p, end_name, observation_end)
+        hold = None if hold is None else _period_cutoff(hold, p, "holdout_end", holdout_end)
+    if hold is not None and end is not None and hold <= end:
+        later = f" in a later {p.calendar.period} (cut='period' takes whole units)" if mode == "period" else ""
+        raise OptionError(
+            f"holdout_end ({holdout_end}) must be after {end_name} ({observation_end}){later}",
+            option="holdout_end",
+            value=holdout_end,
+        )
     cal = p.calendar
     keys = [*p.by, "customer_id"]
     unit_index = cal.timestamp_index("ordered_at").cast(pl.Int32).alias("_unit")  # any datetime's unit fits
@@ -322,7 +402,7 @@ def rfm(
     if end is None:  # the unit of the segment's last order
         end_unit = pl.col("_last").max().over(p.by) if p.by else pl.col("_last").max()
     else:
-        end_unit = pl.lit(_unit_of(end, p), dtype=pl.Int64)
+        end_unit = pl.lit(_unit(end, p).index, dtype=pl.Int64)
     row = pl.col("frequency")  # any non-null column: see _in_units
     result = customers.select(
         *keys,
@@ -341,7 +421,7 @@ def rfm(
                 pl.col("amount").sum().alias("_holdout"),
             )
         )
-        duration = (_unit_of(hold, p) - _unit_of(end, p)) / multiplier  # Python division: exactly rounded
+        duration = (_unit(hold, p) - _unit(end, p)) / multiplier  # Python division: exactly rounded
         result = result.join(holdout, on=keys, how="left", nulls_equal=True).select(
             *keys,
             "frequency",
@@ -385,10 +465,10 @@ def _summaries(orders: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
     )
 
 
-def _unit_of(cutoff: dt.datetime, p: Prepared) -> int:
-    """The index of the unit holding the last instant before ``cutoff`` (the end of observation)."""
+def _unit(cutoff: dt.datetime, p: Prepared) -> Period:
+    """The unit holding the last instant before ``cutoff`` (the end of observation)."""
     cal = p.calendar
-    return Period.containing(cutoff - _US, cal.period, tz=cal.tz, week_start=cal.week_start).index
+    return Period.containing(cutoff - _US, cal.period, tz=cal.tz, week_start=cal.week_start)
 
 
 def _in_units(count: pl.Expr, multiplier: int, row: pl.Expr) -> pl.Expr:

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from retainlib.calendar import PERIODS, Calendar, Period, PeriodName, check_period, check_tz
+from retainlib.calendar import HORIZON_YEARS, PERIODS, Calendar, Period, PeriodName, check_period, check_tz
 from retainlib.errors import OptionError, RetainlibError
 
 UTC = dt.UTC
@@ -631,3 +631,12 @@ def test_no_other_skipped_midnight_is_odd() -> None:
     assert not _odd_skipped_midnight(dt.date(2024, 3, 31), "Europe/Paris")
     assert all(_instant_comparable(d, tz) for tz in ZONES for d in (dt.date(2099, 12, 31), dt.date(1900, 1, 1)))
     assert _odd_skipped_midnight(dt.date(1916, 7, 1), "America/Santiago")
+
+
+@pytest.mark.parametrize("period", ["day", "week", "month", "quarter", "year"])
+def test_horizon_holds_one_hundred_years_of_periods(period: PeriodName) -> None:
+    cal = Calendar(period=period)
+    first = Period.containing(dt.date(1925, 1, 1), period)
+    hundred_years = Period.containing(dt.date(1925 + HORIZON_YEARS, 1, 1), period)
+    # Periods from 1925-01-01 up to (not including) 2025-01-01, rounded up to whole periods.
+    assert hundred_years - first <= cal.horizon <= hundred_years - first + 1

@@ -45,6 +45,8 @@ def test_read_csv_with_detection_and_report(tmp_path: Path) -> None:
     assert ds.source == "csv"
     report = ds.report
     assert report is not None
+    auto = rl.read("auto", f).report  # "auto" detects, as on the command line
+    assert auto is not None and auto.source == "csv" and auto.rejects.equals(report.rejects)
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (3, 2, 1)
     rejects = report.rejects
     assert rejects.select("file", "line", "table", "column").row(0) == (str(f), 3, "orders", "ordered_at")
@@ -326,3 +328,367 @@ def test_rows_read_equal_loaded_plus_rejected(
     assert ds.orders is not None and ds.orders.collect().height == report.rows_loaded
     expected_lines = [i + 2 for i, (_, broken, _) in enumerate(rows) if broken >= 0]
     assert sorted(report.rejects["line"].to_list()) == expected_lines
+
+
+# --- issue 13: refunds, line items, ids, hardening ------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RETAIL_MAPPING = {"InvoiceNo": "order_id", "InvoiceDate": "ordered_at", "CustomerID": "customer_id"}
+RETAIL_LINES = {"quantity": "Quantity", "unit_price": "UnitPrice"}
+
+
+def _report(ds: rl.Dataset) -> LoadReport:
+    assert ds.report is not None
+    assert ds.report.rows_read == ds.report.rows_loaded + ds.report.rows_rejected
+    return ds.report
+
+
+def _reasons(ds: rl.Dataset) -> dict[int, str]:
+    return dict(_report(ds).rejects.select("line", "reason").iter_rows())
+
+
+def test_negative_amounts_are_rejected_by_default_and_zero_is_an_order(tmp_path: Path) -> None:
+    f = _write(
+        tmp_path / "orders.csv",
+        HEADER
+        + "o1,c1,2024-01-05T10:00:00Z,10,EUR\no2,c1,2024-02-05T10:00:00Z,-10,EUR\no3,c2,2024-02-07T10:00Z,0,EUR\n",
+    )
+    ds = rl.read(f)
+    assert _reasons(ds) == {3: "amount: negative amount (a refund or cancellation)"}
+    assert ds.orders is not None and ds.orders.collect()["order_id"].to_list() == ["o1", "o3"]
+    kept = rl.read("csv", f, refunds="keep")
+    assert kept.orders is not None and kept.orders.collect()["amount"].to_list() == [10, -10, 0]
+    with pytest.raises(OptionError, match="refunds") as info:
+        rl.read("csv", f, refunds="drop")
+    assert info.value.option == "refunds"
+
+
+def test_the_refunds_rule_is_one_reusable_expression() -> None:
+    from retainlib import _conform
+
+    frame = pl.DataFrame({"amount": [Decimal("1"), Decimal("0"), Decimal("-0.01"), None]})
+    got = frame.select(_conform.negative_amount(pl.col("amount"))).to_series().to_list()
+    assert got == [None, None, _conform.NEGATIVE_AMOUNT, None]
+
+
+NET_HEADER = "order_id,customer_id,ordered_at,amount,currency,cancels\n"
+
+
+def test_refunds_net_into_the_order_they_cancel(tmp_path: Path) -> None:
+    f = _write(
+        tmp_path / "orders.csv",
+        NET_HEADER
+        + "o1,c1,2024-01-01T00:00:00Z,10,EUR,\n"  # line 2: partly refunded by lines 3 and 4
+        + "r1,c1,2024-01-02T00:00:00Z,-4,EUR,o1\n"
+        + "r2,c1,2024-01-03T00:00:00Z,-1.50,EUR,o1.0\n"  # links are ids, compared exactly: o1.0 is not o1
+        + "o2,c2,2024-01-01T00:00:00Z,5,EUR,\n"  # line 5: fully refunded by line 6
+        + "r3,c2,2024-01-02T00:00:00Z,-5,EUR,o2\n"
+        + "r4,c2,2024-01-02T00:00:00Z,-5,EUR,o9\n"  # cancels an order that is not loaded
+        + "r5,c2,2024-01-02T00:00:00Z,-5,EUR,\n"  # links to nothing
+        + "r6,c3,2024-01-02T00:00:00Z,-1,EUR,o1\n"  # another customer's order
+        + "r7,c1,2024-01-02T00:00:00Z,-1,USD,o1\n"  # another currency
+        + "o3,c3,2024-01-04T00:00:00Z,0,EUR,\n",  # a free order stays an order
+    )
+    ds = rl.read(f, refunds="net")
+    report = _report(ds)
+    assert ds.orders is not None
+    got = ds.orders.collect()
+    assert got.columns == ["order_id", "customer_id", "ordered_at", "amount", "currency"]
+    assert got.select("order_id", "amount").rows() == [("o1", Decimal("6")), ("o3", Decimal("0"))]
+    reasons = _reasons(ds)
+    assert reasons[4] == "amount: negative amount (a refund or cancellation) of order o1.0, which is not loaded"
+    assert reasons[5] == "amount: fully refunded (by line 6)"
+    assert reasons[6] == "amount: refunds order o2, which is fully refunded"
+    assert reasons[7] == "amount: negative amount (a refund or cancellation) of order o9, which is not loaded"
+    assert reasons[8] == "amount: negative amount (a refund or cancellation)"
+    assert reasons[9] == "customer_id: refunds order o1 of another customer"
+    assert reasons[10] == "currency: refunds order o1 in another currency"
+    # o1, its refund r1, and o3 are loaded: 3 rows into 2 orders.
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (10, 3, 7)
+    assert report.files[0].records == 2
+
+
+def test_refunds_net_needs_the_link_column(tmp_path: Path) -> None:
+    f = _write(tmp_path / "orders.csv", HEADER + "o1,c1,2024-01-01T00:00:00Z,10,EUR\n")
+    with pytest.raises(SchemaError, match="cancels column") as info:
+        rl.read(f, refunds="net")
+    assert info.value.column == "cancels" and info.value.file == f
+
+
+def _retail(path: Path, **options: Any) -> rl.Dataset:
+    return rl.read(
+        "csv",
+        path,
+        table="orders",
+        mapping=RETAIL_MAPPING,
+        defaults={"currency": "GBP"},
+        tz="Europe/London",
+        lines=RETAIL_LINES,
+        **options,
+    )
+
+
+def test_line_items_become_orders() -> None:
+    path = FIXTURES / "retail_lines.csv"
+    ds = _retail(path)
+    report = _report(ds)
+    assert ds.orders is not None
+    got = ds.orders.collect()
+    assert got.select("order_id", "customer_id", "amount").rows() == [
+        ("600001", "20001", Decimal("16.00")),
+        ("600002", "20002", Decimal("20.65")),
+        ("600005", "20001", Decimal("24.96")),
+        ("600006", "20003", Decimal("0")),
+    ]
+    # The order's time is its earliest line's; the extra columns are its first line's.
+    assert got.row(1)[2] == dt.datetime(2011, 1, 3, 10, 2, tzinfo=dt.UTC)
+    assert got["Country"].to_list() == ["United Kingdom", "France", "United Kingdom", "Germany"]
+    # The report counts lines: every line is loaded into an order or rejected with its own line number.
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (11, 8, 3)
+    assert report.files[0].records == 4
+    assert _reasons(ds) == {
+        7: "amount: negative amount (a refund or cancellation)",
+        8: "customer_id: missing value",
+        9: "customer_id: missing value",
+    }
+    # The same figures from plain polars on the raw lines.
+    raw = pl.read_csv(path, infer_schema=False).with_columns(
+        total=pl.col("Quantity").cast(pl.Decimal(38, 4)) * pl.col("UnitPrice").cast(pl.Decimal(38, 4))
+    )
+    orders = raw.filter(pl.col("CustomerID").is_not_null()).group_by("InvoiceNo").agg(pl.col("total").sum())
+    orders = orders.filter(pl.col("total") >= 0)
+    assert orders.height == got.height
+    assert orders["total"].sum() == got["amount"].sum()
+
+
+def test_a_bad_line_rejects_its_whole_order(tmp_path: Path) -> None:
+    text = (FIXTURES / "retail_lines.csv").read_text()
+    f = _write(tmp_path / "lines.csv", text.replace("600001,10002,BLUE MUG,2.0", "600001,10002,BLUE MUG,two"))
+    ds = _retail(f)
+    reasons = _reasons(ds)
+    assert reasons[3] == "quantity: not a number"
+    assert reasons[2] == reasons[4] == "order_id: another line of this order was rejected (line 3)"
+    assert ds.orders is not None and "600001" not in ds.orders.collect()["order_id"].to_list()
+
+
+def test_lines_of_one_order_must_agree(tmp_path: Path) -> None:
+    f = _write(
+        tmp_path / "orders.csv",
+        HEADER
+        + "o1,c1,2024-01-01T00:00:00Z,10,EUR\no1,c2,2024-01-01T00:00:00Z,1,EUR\n"
+        + "o2,c1,2024-01-01T00:00:00Z,10,EUR\no2,c1,2024-01-01T00:00:00Z,1,USD\n"
+        + "o3,c1,2024-01-01T00:00:00Z,10,EUR\no3,c1,2024-01-01T00:00:00Z,-3,EUR\n"
+        + "o4,c1,2024-01-01T00:00:00Z,0.00005,EUR\n",
+    )
+    ds = rl.read(f, lines=True)
+    reasons = _reasons(ds)
+    assert reasons[2] == reasons[3] == "customer_id: the lines of this order name different customers"
+    assert reasons[4] == reasons[5] == "currency: the lines of this order are in different currencies"
+    assert reasons[8] == "amount: more than 4 decimal places"
+    assert ds.orders is not None and ds.orders.collect().select("order_id", "amount").rows() == [("o3", 7)]
+
+
+def test_line_totals_are_exact_or_refused(tmp_path: Path) -> None:
+    header = "order_id,customer_id,ordered_at,qty,price,currency\n"
+    f = _write(
+        tmp_path / "orders.csv",
+        header
+        + "o1,c1,2024-01-01T00:00:00Z,3,0.3333,EUR\n"
+        + "o2,c1,2024-01-01T00:00:00Z,0.5,0.0001,EUR\n"
+        + "o3,c1,2024-01-01T00:00:00Z,10000000000000,100000000,EUR\n",
+    )
+    ds = rl.read(f, lines={"quantity": "qty", "unit_price": "price"})
+    reasons = _reasons(ds)
+    assert reasons[3] == "amount: line total (quantity x unit price) has more than 4 decimal places"
+    assert reasons[4].startswith("amount: line total (quantity x unit price) out of range")
+    assert ds.orders is not None and ds.orders.collect()["amount"].to_list() == [Decimal("0.9999")]
+    with pytest.raises(OptionError, match="lines"):
+        rl.read(f, lines={"quantity": "qty"})
+    with pytest.raises(SchemaError, match="lacks"):
+        rl.read(f, lines={"quantity": "qty", "unit_price": "nope"})
+
+
+@pytest.mark.reference
+def test_online_retail_line_items(shared_data: Path, tmp_path: Path) -> None:
+    import gzip
+
+    source = shared_data / "reference" / "online_retail_uci" / "onlineretail-0.1.2" / "onlineretail.csv.gz"
+    path = tmp_path / "online_retail.csv"
+    path.write_bytes(gzip.decompress(source.read_bytes()))
+    ds = _retail(path)
+    report = _report(ds)
+    raw = pl.read_csv(path, infer_schema=False)
+    assert report.rows_read == raw.height
+    # Plain polars: line totals of the lines with a customer, summed per invoice; negative invoices dropped.
+    lines = raw.filter(pl.col("CustomerID").is_not_null()).with_columns(
+        total=pl.col("Quantity").cast(pl.Decimal(38, 4)) * pl.col("UnitPrice").cast(pl.Decimal(38, 4))
+    )
+    invoices = lines.group_by("InvoiceNo").agg(pl.col("total").sum(), pl.len().alias("lines"))
+    kept = invoices.filter(pl.col("total") >= 0)
+    assert ds.orders is not None
+    got = ds.orders.collect()
+    assert got.height == kept.height
+    assert got["amount"].sum() == kept["total"].sum()
+    assert report.rows_loaded == kept["lines"].sum()
+    # Cancellation invoices ("C" + a number of their own) link to no order: each of their lines is rejected.
+    reasons = report.reasons()
+    negative = reasons.filter(pl.col("reason") == "amount: negative amount (a refund or cancellation)")
+    assert negative["rows"].sum() == invoices.filter(pl.col("total") < 0)["lines"].sum()
+
+
+def test_ids_are_the_same_by_every_route(tmp_path: Path) -> None:
+    csv_file = _write(tmp_path / "orders.csv", HEADER + "1.0,17850.0,2024-01-05T10:00:00Z,10,EUR\n")
+    from_csv = rl.read(csv_file).orders
+    frame = pl.DataFrame(
+        {
+            "order_id": [1.0],
+            "customer_id": [17850.0],
+            "ordered_at": ["2024-01-05T10:00:00Z"],
+            "amount": ["10"],
+            "currency": ["EUR"],
+        }
+    )
+    from_floats = rl.Dataset.from_frames(orders=frame).orders
+    from_ints = rl.Dataset(orders=frame.with_columns(pl.col("order_id", "customer_id").cast(pl.Int64))).orders
+    from_decimals = rl.Dataset(
+        orders=frame.with_columns(pl.col("order_id", "customer_id").cast(pl.Decimal(20, 2)))
+    ).orders
+    json_file = _write(
+        tmp_path / "orders.jsonl",
+        '{"order_id": 1.0, "customer_id": 17850.0, "ordered_at": "2024-01-05T10:00:00Z", "amount": 10, '
+        '"currency": "EUR"}\n',
+    )
+    from_json = rl.read(json_file).orders
+    pq = tmp_path / "orders.parquet"
+    frame.write_parquet(pq)
+    from_parquet = rl.read(pq).orders
+    for lf in (from_csv, from_floats, from_ints, from_decimals, from_json, from_parquet):
+        assert lf is not None and lf.collect().select("order_id", "customer_id").row(0) == ("1", "17850")
+
+
+def test_non_whole_float_ids_are_refused(tmp_path: Path) -> None:
+    frame = pl.DataFrame(
+        {"customer_id": [17850.5, 1e20, 7.0], "created_at": "2024-01-05T10:00:00Z"},
+    )
+    with pytest.raises(rl.DataError) as info:
+        rl.Dataset(customers=frame)
+    assert {(p.reason, p.count) for p in info.value.problems} == {
+        ("not a whole-number id", 1),
+        ("id too large for a whole number", 1),
+    }
+    pq = tmp_path / "customers.parquet"
+    frame.write_parquet(pq)
+    ds = rl.read(pq)
+    assert _reasons(ds) == {1: "customer_id: not a whole-number id", 2: "customer_id: id too large for a whole number"}
+    assert ds.customers is not None and ds.customers.collect()["customer_id"].to_list() == ["7"]
+
+
+def test_a_stray_quote_in_the_header_reads_correctly(tmp_path: Path) -> None:
+    f = _write(tmp_path / "orders.csv", 'order_id,customer_id,ordered_at,amount,currency,no"te\n')
+    f.write_text(f.read_text() + "o1,c1,2024-01-05T10:00:00Z,10,EUR,x\no2,c1,2024-01-06T10:00:00Z,5,EUR,y\n")
+    ds = rl.read(f)
+    assert _report(ds).rows_read == 2
+    assert ds.orders is not None and ds.orders.collect()['no"te'].to_list() == ["x", "y"]
+    mapped = _write(tmp_path / "export.csv", 'id,cust"omer,ordered_at,amount,currency\no1,c1,2024-01-05T10:00Z,1,EUR\n')
+    ds2 = rl.read("csv", mapped, table="orders", mapping={"id": "order_id", 'cust"omer': "customer_id"})
+    assert ds2.orders is not None and ds2.orders.collect()["customer_id"].to_list() == ["c1"]
+
+
+def test_ragged_rows_are_rejected_with_their_line(tmp_path: Path) -> None:
+    f = _write(
+        tmp_path / "orders.csv",
+        HEADER
+        + "o1,c1,2024-01-05T10:00:00Z,10,EUR\n"
+        + "o2,c1,2024-01-05T10:00:00Z,10,EUR,surplus\n"
+        + 'o3,c2,2024-01-05T10:00:00Z,1"0,EUR\n'  # a stray quote inside a field is a character
+        + "\n"
+        + "o4,c2,2024-01-05T10:00:00Z\n"
+        + "o5,c3,2024-01-05T10:00:00Z,7,EUR\n",
+    )
+    ds = rl.read(f)
+    assert _reasons(ds) == {
+        3: "the row has 6 fields; the header has 5",
+        4: "amount: not a number",
+        6: "amount: missing value; currency: missing value",  # a short row's missing fields are empty
+    }
+    assert ds.orders is not None and ds.orders.collect()["order_id"].to_list() == ["o1", "o5"]
+    # The same short row in a file polars reads on its own gets the same verdict.
+    short = _write(tmp_path / "short.csv", HEADER + "o4,c2,2024-01-05T10:00:00Z\no5,c3,2024-01-05T10:00:00Z,7,EUR\n")
+    assert _reasons(rl.read("csv", short, table="orders")) == {2: "amount: missing value; currency: missing value"}
+
+
+def test_a_broken_quote_names_its_line(tmp_path: Path) -> None:
+    f = _write(tmp_path / "orders.csv", HEADER + 'o1,c1,2024-01-05T10:00:00Z,10,EUR\no2,"c1,2024-01-05,1,EUR\n')
+    with pytest.raises(SourceError, match="line 3") as info:
+        rl.read(f)
+    assert info.value.file == f
+
+
+def test_blank_lines_are_not_rows(tmp_path: Path) -> None:
+    f = _write(
+        tmp_path / "orders.csv",
+        HEADER + "\no1,c1,2024-01-05T10:00:00Z,10,EUR\n   \n,,,,\no2,c1,2024-01-05T10:00:00Z,ten,EUR\n\n",
+    )
+    ds = rl.read(f)
+    assert (_report(ds).rows_read, _report(ds).rows_rejected) == (2, 1)
+    assert _reasons(ds) == {6: "amount: not a number"}
+    lines = _write(
+        tmp_path / "responses.jsonl",
+        '\n{"response_id": "r1", "customer_id": "c1", "responded_at": "2024-01-01T00:00:00Z", "score": 9}\n\n'
+        '{"response_id": "r2", "customer_id": "c1", "responded_at": "2024-01-01T00:00:00Z", "score": 99}\n'
+        "not json\n[1]\n",
+    )
+    ds2 = rl.read(lines)
+    assert _report(ds2).rows_read == 4
+    assert _reasons(ds2) == {4: "score: score outside 0..10", 5: "invalid JSON", 6: "not a JSON object"}
+
+
+def test_other_encodings_and_byte_order_marks(tmp_path: Path) -> None:
+    text = HEADER + "o1,café,2024-01-05T10:00:00Z,10,EUR\no2,c2,2024-01-05T10:00:00Z,1,EUR,extra\n"
+    utf16 = _write(tmp_path / "orders.csv", text, "utf-16")  # with its byte-order mark
+    ds = rl.read(utf16)
+    assert _reasons(ds) == {3: "the row has 6 fields; the header has 5"}
+    assert ds.orders is not None and ds.orders.collect()["customer_id"].to_list() == ["café"]
+    no_bom = _write(tmp_path / "bare.csv", text, "utf-16-le")
+    with pytest.raises(SourceError, match="UTF-16 without a byte-order mark"):
+        rl.read("csv", no_bom, table="orders")
+    assert rl.read("csv", no_bom, table="orders", encoding="utf-16-le").orders is not None
+    latin = _write(tmp_path / "latin.csv", text, "latin-1")
+    with pytest.raises(SourceError, match=r"not valid UTF-8 \(line 2"):
+        rl.read("csv", latin, table="orders")
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"tz": "Europe/Pari"}, "tz"),
+        ({"separator": ""}, "separator"),
+        ({"separator": ";;"}, "separator"),
+        ({"encoding": None}, "encoding"),
+        ({"encoding": "klingon"}, "encoding"),
+        ({"mapping": "x"}, "mapping"),
+        ({"table": ["orders"]}, "table"),
+        ({"table": "order"}, "table"),
+        ({"defaults": "EUR"}, "defaults"),
+        ({"defaults": {"currency": ["EUR"]}}, "defaults"),
+        ({"lines": "yes"}, "lines"),
+        ({"refunds": None}, "refunds"),
+    ],
+)
+def test_options_are_checked(tmp_path: Path, options: dict[str, Any], option: str) -> None:
+    f = _write(tmp_path / "orders.csv", HEADER + "o1,c1,2024-01-05 10:00,10,EUR\n")
+    with pytest.raises(OptionError) as info:
+        rl.read("csv", f, **options)
+    assert info.value.option == option
+
+
+def test_lines_only_for_orders_and_renames_must_not_collide(tmp_path: Path) -> None:
+    f = _write(tmp_path / "events.csv", "customer_id,occurred_at,event\nc1,2024-01-05T10:00Z,visit\n")
+    with pytest.raises(OptionError, match="orders files"):
+        rl.read(f, lines=True)
+    g = _write(tmp_path / "orders.csv", HEADER.strip() + ",user\no1,c1,2024-01-05T10:00Z,1,EUR,u\n")
+    with pytest.raises(SchemaError, match="several columns are called 'customer_id'"):
+        rl.read(g, mapping={"user": "customer_id"})
+    h = _write(tmp_path / "dup.csv", "order_id,customer_id,ordered_at,amount,currency,amount\n")
+    with pytest.raises(SourceError, match="'amount' more than once"):
+        rl.read("csv", h, table="orders")

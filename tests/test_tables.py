@@ -26,6 +26,7 @@ import retainlib
 from retainlib.errors import RecordError, RetainlibError
 from retainlib.tables import (
     MONEY,
+    MONEY_LIMIT,
     SATISFACTION,
     TABLES,
     TIMESTAMP,
@@ -148,7 +149,8 @@ texts = st.text(max_size=20)
 instants = st.datetimes(
     min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2100, 12, 31), timezones=st.sampled_from([UTC])
 ) | st.datetimes(min_value=dt.datetime(1900, 1, 2), max_value=dt.datetime(2100, 12, 30), timezones=st.timezones())
-money = st.decimals(min_value=-(10**20), max_value=10**20, places=4, allow_nan=False, allow_infinity=False) | (
+largest = MONEY_LIMIT - Decimal("0.0001")
+money = st.decimals(min_value=-largest, max_value=largest, places=4, allow_nan=False, allow_infinity=False) | (
     st.integers(min_value=-(10**12), max_value=10**12)
 )
 currencies = st.from_regex(r"\A[A-Z]{3}\Z")
@@ -366,11 +368,18 @@ def test_a_zero_length_subscription_segment_is_allowed() -> None:
     assert segment.ended_at == segment.started_at
 
 
-@pytest.mark.parametrize("amount", [Decimal(10) ** 25, Decimal(10) ** 33])
-def test_large_amounts_that_fit_decimal_38_4_are_accepted(amount: Decimal) -> None:
+@pytest.mark.parametrize("amount", [MONEY_LIMIT - Decimal("0.0001"), -MONEY_LIMIT + Decimal("0.0001")])
+def test_amounts_below_the_money_limit_are_accepted(amount: Decimal) -> None:
     order = _order(amount=amount)
     assert order.amount == amount
     assert TABLES["orders"].records(TABLES["orders"].frame([order])) == [order]
+
+
+@pytest.mark.parametrize("amount", [MONEY_LIMIT, -MONEY_LIMIT, Decimal(10) ** 25, Decimal(10) ** 33])
+def test_amounts_at_or_past_the_money_limit_are_refused(amount: Decimal) -> None:
+    """Sums of amounts below 10**20 cannot overflow Decimal(38, 4): larger ones are refused (issue 13)."""
+    with pytest.raises(RecordError, match="out of range"):
+        _order(amount=amount)
 
 
 # --- the data-model page documents these tables -------------------------------------------

@@ -23,6 +23,8 @@ from retainlib.errors import (
     SourceError,
 )
 from retainlib.metrics import (
+    KernelOptions,
+    ObservationOptions,
     clv_formula,
     clv_historical,
     cohort_retention,
@@ -57,7 +59,9 @@ __all__ = [
     "Dataset",
     "Event",
     "FileLoad",
+    "KernelOptions",
     "LoadReport",
+    "ObservationOptions",
     "OptionError",
     "Order",
     "Period",

@@ -19,7 +19,7 @@ naive timestamps without a time zone) raise :class:`SchemaError` at once.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,9 +27,30 @@ import attrs
 import polars as pl
 
 from retainlib.errors import DataError, Problem, SchemaError
-from retainlib.tables import CURRENCY_PATTERN, MONEY, MONEY_PLACES, TIMESTAMP, Column, Kind, TableSpec
+from retainlib.tables import (
+    CURRENCY_PATTERN,
+    MONEY,
+    MONEY_DIGITS,
+    MONEY_LIMIT,
+    MONEY_PLACES,
+    TIMESTAMP,
+    Column,
+    Kind,
+    TableSpec,
+)
 
-__all__ = ["ROW", "Conformed", "conform", "raise_problems", "split"]
+__all__ = [
+    "NEGATIVE_AMOUNT",
+    "ROW",
+    "Conformed",
+    "canonical_id",
+    "check_renames",
+    "conform",
+    "negative_amount",
+    "raise_problems",
+    "split",
+    "value",
+]
 
 #: Name of the 1-based row (or line) number column carried through conforming.
 ROW = "_retainlib_row"
@@ -59,6 +80,9 @@ class Conformed:
         frame: input columns, ``ROW`` and ``PROBLEM`` (null when the row is fine).
         coerced: the canonical expressions then the extra columns, in output order.
         file: the file the rows came from, when known.
+        extras: the input's non-canonical columns, kept after the canonical ones.
+        flags: per canonical column, whether a row breaks one of that column's checks (a row
+            rule counts for its later column: ``ended_at`` for "ended_at before started_at").
     """
 
     spec: TableSpec
@@ -66,6 +90,20 @@ class Conformed:
     coerced: tuple[pl.Expr, ...]
     problems: tuple[pl.Expr, ...] = ()
     file: Path | None = None
+    extras: tuple[str, ...] = ()
+    flags: Mapping[str, pl.Expr] = attrs.field(factory=dict)
+
+    def with_rules(self, rules: Mapping[str, pl.Expr], columns: Sequence[pl.Expr] = ()) -> Conformed:
+        """The same table with more row rules, after adding ``columns`` to the frame.
+
+        ``rules`` maps a column name to an expression giving the reason a row
+        breaks the rule, or null (as :func:`negative_amount` does); the rules
+        read the coerced values with :func:`value`.
+        """
+        labelled = [pl.when(r.is_not_null()).then(pl.lit(f"{name}: ") + r) for name, r in rules.items()]
+        frame = self.frame.with_columns(columns) if columns else self.frame
+        bad = pl.any_horizontal([pl.col(BAD), *(r.is_not_null() for r in rules.values())])
+        return attrs.evolve(self, frame=frame.with_columns(bad.alias(BAD)), problems=(*self.problems, *labelled))
 
     def output(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """The canonical table from (a filtered) ``frame``."""
@@ -118,21 +156,82 @@ def _missing(spec: TableSpec, names: list[str], file: Path | None) -> SchemaErro
     )
 
 
+def check_renames(
+    columns: Sequence[str], mapping: Mapping[str, str], *, table: str, file: Path | None = None
+) -> dict[str, str]:
+    """``mapping`` (input column -> canonical column), checked against the input's ``columns``.
+
+    A mapped column the input lacks, or a rename that leaves two columns with
+    one name, is a :class:`SchemaError` naming the column.
+    """
+    absent = [k for k in mapping if k not in columns]
+    after = [mapping.get(c, c) for c in columns]
+    clash = sorted({c for c in after if after.count(c) > 1})
+    if absent or clash:
+        raise SchemaError(
+            f"mapping names column(s) {absent} that the input lacks; columns present: {list(columns)}"
+            if absent
+            else f"after renaming, several columns are called {clash[0]!r}; map only one of them to it",
+            table=table,
+            column=(absent or clash)[0],
+            expected="one column present",
+            actual=None if absent else "several",
+            file=file,
+        )
+    return dict(mapping)
+
+
 def _blank_to_null(e: pl.Expr) -> pl.Expr:
     s = e.str.strip_chars()
     return pl.when(s == "").then(None).otherwise(s)
 
 
+#: The text of a whole number written as a decimal (``"17850.0"``, as pandas writes integer ids with gaps).
+_WHOLE_DECIMAL = r"^\+?(-?\d+)\.0*$"
+#: Largest float whose integral value polars can turn into an Int64 id.
+_ID_FLOAT_LIMIT = 2.0**63
+
+
+def canonical_id(text: pl.Expr) -> pl.Expr:
+    """The canonical form of text ids: stripped, and ``"17850.0"`` written ``"17850"``.
+
+    Every route to an id (CSV text, integers, whole floats, decimals) gives the
+    same string for the same number, so ``17850``, ``17850.0`` and
+    ``"17850.0"`` are one customer.  Other text is kept as it is (``"007"``,
+    ``"cus_9"``, ``"1.5"``).
+    """
+    return text.str.strip_chars().str.replace(_WHOLE_DECIMAL, "${1}")
+
+
 def _id(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
     e = pl.col(c.name)
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        e, dtype = e.cast(pl.String), pl.String()
     if dtype == pl.String:
-        return e, pl.when(e.str.strip_chars() == "").then(pl.lit("empty id"))
-    if dtype.is_integer() or isinstance(dtype, pl.Categorical | pl.Enum):
+        value = canonical_id(e)
+        return value, pl.when(value == "").then(pl.lit("empty id"))
+    if dtype.is_integer():
         return e.cast(pl.String), None
-    if dtype.is_float():
-        whole = e.is_not_nan() & (e == e.floor())
-        value = pl.when(whole).then(e.cast(pl.Int64, strict=False).cast(pl.String))
+    if isinstance(dtype, pl.Decimal):
+        # Decimals print with their scale ("17850.00"): whole ones lose it, others are refused.
+        text = e.cast(pl.String)
+        whole = text.str.contains(_WHOLE_DECIMAL) | ~text.str.contains(".", literal=True)
+        value = pl.when(whole).then(canonical_id(text))
         return value, pl.when(e.is_not_null() & ~whole).then(pl.lit("not a whole-number id"))
+    if dtype.is_float():
+        finite = e.is_finite()
+        whole = finite & (e == e.floor())
+        fits = e.abs() < _ID_FLOAT_LIMIT
+        value = pl.when(whole & fits).then(e.cast(pl.Int64, strict=False).cast(pl.String))
+        problem = (
+            pl.when(e.is_null())
+            .then(None)
+            .when(~whole)
+            .then(pl.lit("not a whole-number id"))
+            .when(~fits)
+            .then(pl.lit("id too large for a whole number"))
+        )
+        return value, problem
     if dtype == pl.Null:
         return e.cast(pl.String), None
     raise _schema_error(
@@ -329,6 +428,7 @@ def conform(
     file: Path | None = None,
     check_duplicates: bool = True,
     trust_canonical: bool = False,
+    number_rows: bool = True,
 ) -> Conformed:
     """Plan the coercion of ``frame`` into the canonical ``spec`` table.
 
@@ -368,7 +468,7 @@ def conform(
         schema = frame.collect_schema()
     if any(c not in schema for c in spec.required):
         raise _missing(spec, names, file)
-    if ROW not in schema:
+    if ROW not in schema and number_rows:  # without numbers (a guard's fast path), rows cannot be reported
         frame = frame.with_row_index(ROW, offset=1)
 
     # Three stages of columns, so that expensive parses run once: helpers, values, problems.
@@ -377,12 +477,14 @@ def conform(
     problems: list[pl.Expr] = []  # labelled texts ("amount: not a number"), built only for bad rows
     flags: list[pl.Expr] = []  # the same checks as booleans, cheap, computed for every row
     helpers_after: list[pl.Expr] = []  # columns computed from the values (stage 2b)
+    by_column: dict[str, list[pl.Expr]] = {}  # the flags again, by the canonical column they concern
     for c in spec.columns:
         vname = _value_name(c.name)
         if c.name not in schema:
             values.append(pl.lit(None, dtype=c.dtype).alias(vname))
             continue
-        if trust_canonical and schema[c.name] == c.dtype:
+        # Trusted: the canonical type says it all, but for scores (an Int8 still has to lie in 0..10).
+        if trust_canonical and schema[c.name] == c.dtype and c.kind is not Kind.SCORE:
             coerced = Coerced(pl.col(c.name), None, [])
         else:
             coerced = _coerce(c, schema[c.name], spec, tz, file)
@@ -395,15 +497,20 @@ def conform(
             checks.append(pl.when(unexplained).then(pl.lit("missing value")))
         problems.extend(pl.when(p.is_not_null()).then(pl.lit(f"{c.name}: ") + p) for p in checks)
         flags.extend(p.is_not_null() for p in checks)
-    rules = _row_rules(spec, schema)
-    problems.extend(rules)
-    flags.extend(r.is_not_null() for r in rules)
+        by_column.setdefault(c.name, []).extend(p.is_not_null() for p in checks)
+    for column, rule in _row_rules(spec, schema):
+        problems.append(rule)
+        flags.append(rule.is_not_null())
+        by_column.setdefault(column, []).append(rule.is_not_null())
     if check_duplicates and spec.key is not None:
         key = pl.col(_value_name(spec.key))
         # A window over the whole table: kept as a column, so it is never evaluated on filtered rows.
         helpers_after.append((~key.is_first_distinct() & key.is_not_null()).alias(DUPLICATE))
         problems.append(pl.when(pl.col(DUPLICATE)).then(pl.lit(f"{spec.key}: duplicate id")))
         flags.append(pl.col(DUPLICATE))
+        # A repeated record also counts its money twice: the money columns carry the check too.
+        for column in (spec.key, *(c.name for c in spec.columns if c.kind is Kind.MONEY)):
+            by_column.setdefault(column, []).append(pl.col(DUPLICATE))
     extras = [pl.col(n) for n in names if n not in spec.schema]
     bad = pl.any_horizontal(flags) if flags else pl.lit(False)
     if helpers:
@@ -413,23 +520,64 @@ def conform(
         frame = frame.with_columns(helpers_after)
     frame = frame.with_columns(bad.alias(BAD))
     output = tuple(pl.col(_value_name(c.name)).alias(c.name) for c in spec.columns)
-    return Conformed(spec=spec, frame=frame, coerced=(*output, *extras), problems=tuple(problems), file=file)
+    return Conformed(
+        spec=spec,
+        frame=frame,
+        coerced=(*output, *extras),
+        problems=tuple(problems),
+        file=file,
+        extras=tuple(n for n in names if n not in spec.schema),
+        flags={column: pl.any_horizontal(f) for column, f in by_column.items() if f},
+    )
 
 
 def _value_name(column: str) -> str:
     return f"__v_{column}"
 
 
-def _row_rules(spec: TableSpec, schema: pl.Schema) -> list[pl.Expr]:
+def value(column: str) -> pl.Expr:
+    """The coerced value of a canonical ``column`` inside :attr:`Conformed.frame` (for extra rules)."""
+    return pl.col(_value_name(column))
+
+
+#: Why an order row with a negative amount is not an order (the refunds rule).
+NEGATIVE_AMOUNT = "negative amount (a refund or cancellation)"
+
+
+def negative_amount(amount: pl.Expr) -> pl.Expr:
+    """The refunds rule on an order's amount: :data:`NEGATIVE_AMOUNT` when it is negative, else null.
+
+    An order row with a negative amount is a refund or a cancellation
+    (a cancellation invoice), not a purchase: counted as an order it would
+    make its customer look active and inflate repeat rates and cohorts.  The
+    built-in file sources reject such rows with this reason (or net them
+    against the order they cancel, with ``refunds="net"``).  A zero amount is
+    an order (a free one) and passes.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"amount": [5, 0, -5]})
+    >>> df.select(negative_amount(pl.col("amount"))).to_series().to_list()
+    [None, None, 'negative amount (a refund or cancellation)']
+    """
+    return pl.when(amount < 0).then(pl.lit(NEGATIVE_AMOUNT))
+
+
+def _row_rules(spec: TableSpec, schema: pl.Schema) -> list[tuple[str, pl.Expr]]:
+    """Rules over a row's coerced values, each with the column it is reported under."""
     names = {c.name for c in spec.columns}
-    rules: list[pl.Expr] = []
+    rules: list[tuple[str, pl.Expr]] = []
     for start, end in (("started_at", "ended_at"), ("opened_at", "solved_at")):
         if start in names and end in names and end in schema:
-            rules.append(
-                pl.when(pl.col(_value_name(end)) < pl.col(_value_name(start))).then(pl.lit(f"{end}: before {start}"))
-            )
+            before = pl.col(_value_name(end)) < pl.col(_value_name(start))
+            rules.append((end, pl.when(before).then(pl.lit(f"{end}: before {start}"))))
     if "mrr" in names:
-        rules.append(pl.when(pl.col(_value_name("mrr")) < 0).then(pl.lit("mrr: negative")))
+        rules.append(("mrr", pl.when(pl.col(_value_name("mrr")) < 0).then(pl.lit("mrr: negative"))))
+    for c in spec.columns:
+        if c.kind is Kind.MONEY and c.name in schema:
+            too_large = pl.col(_value_name(c.name)).abs() >= pl.lit(MONEY_LIMIT, dtype=MONEY)
+            reason = f"{c.name}: out of range (at most {MONEY_DIGITS} integer digits)"
+            rules.append((c.name, pl.when(too_large).then(pl.lit(reason))))
     return rules
 
 

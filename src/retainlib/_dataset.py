@@ -188,6 +188,21 @@ class Dataset:
         >>> ds.orders.collect().row(0)[:3]
         ('1', '7', datetime.datetime(2024, 3, 1, 9, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC')))
         """
+        if tz is not None:
+            check_tz(tz)
+        for what, given in (("mapping", mapping), ("defaults", defaults)):
+            if given is not None and not (
+                isinstance(given, Mapping)
+                and all(
+                    isinstance(inner, Mapping) and all(isinstance(k, str) for k in inner) for inner in given.values()
+                )
+                and (what == "defaults" or all(isinstance(v, str) for inner in given.values() for v in inner.values()))
+            ):
+                raise OptionError(
+                    f"{what} is a dict per table of column -> value, e.g. {{'orders': {{...}}}}, got {given!r}",
+                    option=what,
+                    value=given,
+                )
         mapping = dict(mapping or {})
         defaults = dict(defaults or {})
         for key in [*mapping, *defaults, *tables]:
@@ -199,16 +214,7 @@ class Dataset:
             renames = dict(mapping.get(name, {}))
             if renames:
                 present = lazy.collect_schema().names()
-                absent = [k for k in renames if k not in present]
-                if absent:
-                    raise SchemaError(
-                        f"mapping names column(s) {absent} that the input lacks; columns present: {present}",
-                        table=name,
-                        column=absent[0],
-                        expected="present",
-                        actual=None,
-                    )
-                lazy = lazy.rename(renames)
+                lazy = lazy.rename(_conform.check_renames(present, renames, table=name))
             prepared[name] = _prepare(
                 TABLES[name],
                 lazy,

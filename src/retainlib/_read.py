@@ -30,9 +30,10 @@ def read(source_or_path: str | os.PathLike[str], /, *paths: str | os.PathLike[st
     """Read files into a :class:`Dataset`, with its load report in ``.report``.
 
     ``read("shopify", "orders_export.csv", tz="America/New_York")`` reads with
-    the named source; ``read("orders.csv")`` (first argument a path) lets each
-    file's source be detected, reads each group of files with its source and
-    merges the results (:func:`retainlib.merge`).
+    the named source; ``read("orders.csv")`` (first argument a path) or
+    ``read("auto", "orders.csv")`` lets each file's source be detected, reads
+    each group of files with its source and merges the results
+    (:func:`retainlib.merge`).
 
     Options go to the source; ``retainlib.sources()`` lists the sources and
     ``retainlib sources`` on the command line shows their options.
@@ -48,6 +49,9 @@ def read(source_or_path: str | os.PathLike[str], /, *paths: str | os.PathLike[st
     """
     host = default_host()
     first = os.fspath(source_or_path)
+    if first == "auto" and paths:  # as on the command line: detect each file's source
+        source_or_path, paths = paths[0], paths[1:]
+        first = os.fspath(source_or_path)
     if isinstance(source_or_path, str) and first in host.sources:
         if not paths:
             raise OptionError(f"read({first!r}) needs at least one file", option="paths", value=())

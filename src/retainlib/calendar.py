@@ -21,6 +21,13 @@ harmless: a day is a day whatever its length.  The instant a period starts is
 the first instant of its first local day (local midnight; where a DST jump
 skips midnight, the instant of the jump).
 
+A kernel lays out at most :attr:`Calendar.horizon` periods (those of
+:data:`HORIZON_YEARS` = 100 years: 36,525 days, 5,218 weeks, 1,200 months, 400
+quarters or 100 years) per window or per row; data spanning more raises a
+:class:`~retainlib.errors.DataError` naming the rows far from the rest (a
+placeholder date such as 9999-12-31 is the usual cause) rather than laying out
+millions of empty periods.
+
 The vectorised expressions (:class:`Calendar`) and the scalar value type
 (:class:`Period`) implement the same rules; property tests hold them to each
 other.  One known limit: polars' bundled time-zone database has no daylight
@@ -41,6 +48,7 @@ import polars as pl
 from retainlib.errors import OptionError
 
 __all__ = [
+    "HORIZON_YEARS",
     "PERIODS",
     "Calendar",
     "Period",
@@ -57,11 +65,21 @@ WeekDay = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "satur
 WeekStart = int | WeekDay
 _WEEKDAYS: Final[tuple[str, ...]] = get_args(WeekDay)
 _EPOCH: Final = dt.date(1970, 1, 1)  # a Thursday: weekday() == 3
+#: The longest span, in years, a kernel lays out period by period (see :attr:`Calendar.horizon`).
+HORIZON_YEARS: Final = 100
+_HORIZON: Final[dict[str, int]] = {
+    "day": HORIZON_YEARS * 36525 // 100,
+    "week": -(-HORIZON_YEARS * 36525 // 700),
+    "month": HORIZON_YEARS * 12,
+    "quarter": HORIZON_YEARS * 4,
+    "year": HORIZON_YEARS,
+}
 
 
 def check_period(period: object) -> PeriodName:
     """Return ``period`` if it names a period, else raise :class:`OptionError`."""
-    if period not in PERIODS:
+    # A str first: ``in`` compares with ==, which polars objects answer with a frame, not a bool.
+    if not isinstance(period, str) or period not in PERIODS:
         raise OptionError(
             f"unknown period {period!r}; use one of {', '.join(PERIODS)}",
             option="period",
@@ -189,6 +207,19 @@ class Calendar:
     period: PeriodName = attrs.field(default="month", converter=check_period)
     tz: str = attrs.field(default="UTC", converter=check_tz)
     week_start: int = attrs.field(default=0, converter=_check_week_start)
+
+    @property
+    def horizon(self) -> int:
+        """The most periods of this calendar's kind a kernel lays out: those of :data:`HORIZON_YEARS` years.
+
+        36,525 days, 5,218 weeks, 1,200 months, 400 quarters or 100 years.
+
+        Examples
+        --------
+        >>> Calendar(period="week").horizon
+        5218
+        """
+        return _HORIZON[self.period]
 
     def local_date(self, ts: str | pl.Expr) -> pl.Expr:
         """The local date (``pl.Date``) of a UTC timestamp in the reporting time zone."""

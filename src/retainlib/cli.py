@@ -12,6 +12,7 @@ import polars as pl
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from retainlib._dataset import Dataset
 from retainlib._host import default_host
@@ -49,7 +50,14 @@ def _parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
     return out
 
 
-def _read_with_progress(source: str | None, paths: Sequence[Path], options: dict[str, Any]) -> Dataset:
+def _read_with_progress(args: Sequence[str], options: dict[str, Any]) -> Dataset:
+    """Read like :func:`retainlib.read`: a first argument naming a source (or ``auto``) is the source."""
+    if args and args[0] == "auto":
+        args = args[1:]
+    if not args:
+        raise click.UsageError("give the files to read (after the source's name, if any)")
+    first = args[0] in default_host().sources
+    paths = [Path(a) for a in args[int(first) :]]
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -65,19 +73,18 @@ def _read_with_progress(source: str | None, paths: Sequence[Path], options: dict
             bar.update(task, advance=1, description=f"read {path.name} ({rows:,} rows)")
 
         with watching_progress(done):
-            if source is None:
-                return read(paths[0], *paths[1:], **options)
-            return read(source, *paths, **options)
+            return read(*args, **options)
 
 
 class _Group(click.Group):
-    """Turns retainlib errors into a one-line message and exit status 2."""
+    """Turns retainlib errors (and files that cannot be written) into an error message and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except RetainlibError as exc:
-            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        except (RetainlibError, OSError) as exc:
+            # Text, not markup: a message quoting the user's data may hold brackets.
+            err_console.print(Text.assemble(("error: ", "bold red"), f"{type(exc).__name__}: {exc}"), soft_wrap=True)
             sys.exit(2)
 
 
@@ -105,6 +112,25 @@ _source_options = [
     click.option("--table", help="Canonical table the files hold (generic sources)."),
     click.option("--tz", help="Time zone of naive timestamps, e.g. Europe/Paris."),
     click.option("--map", "mapping", multiple=True, metavar="FROM=TO", help="Rename a column (repeatable)."),
+    click.option(
+        "--default",
+        "defaults",
+        multiple=True,
+        metavar="COLUMN=VALUE",
+        help="Constant value of a canonical column the files lack, e.g. currency=EUR (repeatable).",
+    ),
+    click.option(
+        "--refunds",
+        type=click.Choice(["reject", "net", "keep"]),
+        help="Orders with a negative amount: reject (default), net into the order their cancels column names, keep.",
+    ),
+    click.option("--lines", is_flag=True, help="Orders files hold one row per line item (amount = line total)."),
+    click.option(
+        "--quantity",
+        metavar="COLUMN",
+        help="With --unit-price: line items whose amount is quantity x unit price (implies --lines).",
+    ),
+    click.option("--unit-price", "unit_price", metavar="COLUMN", help="Line unit price column (see --quantity)."),
     click.option("-o", "--option", "extra", multiple=True, metavar="KEY=VALUE", help="Any other source option."),
 ]
 
@@ -115,7 +141,17 @@ def _with_source_options(f: Any) -> Any:
     return f
 
 
-def _options(table: str | None, tz: str | None, mapping: Sequence[str], extra: Sequence[str]) -> dict[str, Any]:
+def _options(
+    table: str | None,
+    tz: str | None,
+    mapping: Sequence[str],
+    extra: Sequence[str],
+    defaults: Sequence[str] = (),
+    refunds: str | None = None,
+    lines: bool = False,
+    quantity: str | None = None,
+    unit_price: str | None = None,
+) -> dict[str, Any]:
     options: dict[str, Any] = dict(_parse_pairs(extra, "--option"))
     if table:
         options["table"] = table
@@ -123,12 +159,27 @@ def _options(table: str | None, tz: str | None, mapping: Sequence[str], extra: S
         options["tz"] = tz
     if mapping:
         options["mapping"] = _parse_pairs(mapping, "--map")
+    if defaults:
+        options["defaults"] = _parse_pairs(defaults, "--default")
+    if refunds:
+        options["refunds"] = refunds
+    if (quantity is None) != (unit_price is None):
+        raise click.BadParameter("give both --quantity and --unit-price", param_hint="--quantity/--unit-price")
+    if quantity is not None:
+        options["lines"] = {"quantity": quantity, "unit_price": unit_price}
+    elif lines:
+        options["lines"] = True
     return options
 
 
-@main.command("read")
-@click.argument("source")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+_FILES_HELP = (
+    "FILES are read with the source named by the first argument (see 'retainlib sources'), or, when the first "
+    "argument is a file or 'auto', with the source detected for each file."
+)
+
+
+@main.command("read", epilog=_FILES_HELP)
+@click.argument("files", nargs=-1, required=True, metavar="[SOURCE] FILES...")
 @click.option(
     "--out",
     "out",
@@ -138,18 +189,9 @@ def _options(table: str | None, tz: str | None, mapping: Sequence[str], extra: S
 )
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Write rejected rows to this CSV.")
 @_with_source_options
-def read_command(
-    source: str,
-    paths: tuple[Path, ...],
-    out: Path,
-    rejects: Path | None,
-    table: str | None,
-    tz: str | None,
-    mapping: tuple[str, ...],
-    extra: tuple[str, ...],
-) -> None:
-    """Read PATHS with SOURCE (or 'auto' to detect) and write the canonical dataset to --out."""
-    dataset = _read_with_progress(None if source == "auto" else source, paths, _options(table, tz, mapping, extra))
+def read_command(files: tuple[str, ...], out: Path, rejects: Path | None, **source_options: Any) -> None:
+    """Read FILES (with SOURCE, or detected) and write the canonical dataset to --out."""
+    dataset = _read_with_progress(files, _options(**source_options))
     dataset.write_parquet(out)
     assert dataset.report is not None
     _print_report(dataset.report)
@@ -159,26 +201,18 @@ def read_command(
     console.print(f"dataset written to {out}/ ({', '.join(dataset.tables)})")
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--source", help="Source to read the files with (default: detected).")
+@main.command(epilog=_FILES_HELP + " A single folder is checked as a dataset written by 'retainlib read'.")
+@click.argument("files", nargs=-1, required=True, metavar="[SOURCE] FILES...")
 @_with_source_options
-def validate(
-    paths: tuple[Path, ...],
-    source: str | None,
-    table: str | None,
-    tz: str | None,
-    mapping: tuple[str, ...],
-    extra: tuple[str, ...],
-) -> None:
-    """Check files (or a dataset folder) and report every problem; exit 1 if rows were rejected."""
-    if len(paths) == 1 and paths[0].is_dir():
-        dataset = Dataset.read_parquet(paths[0], validate="full")
+def validate(files: tuple[str, ...], **source_options: Any) -> None:
+    """Check FILES (or a dataset folder) and report every problem; exit 1 if rows were rejected."""
+    if len(files) == 1 and Path(files[0]).is_dir():
+        dataset = Dataset.read_parquet(files[0], validate="full")
         counts = dataset.counts()
         console.print(_table(pl.DataFrame({"table": list(counts), "rows": list(counts.values())}), "Dataset"))
         console.print("[green]valid[/]")
         return
-    dataset = _read_with_progress(source, paths, _options(table, tz, mapping, extra))
+    dataset = _read_with_progress(files, _options(**source_options))
     assert dataset.report is not None
     _print_report(dataset.report)
     if dataset.report.rows_rejected:

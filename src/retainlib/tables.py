@@ -15,7 +15,8 @@ Types (see ``docs/data-model.md``):
 * identifiers are ``pl.String``;
 * timestamps are ``pl.Datetime("us", "UTC")``;
 * money is exact: ``pl.Decimal(38, 4)`` in *major* units (12.50 is twelve
-  dollars fifty) beside an ISO 4217 ``currency`` code.  Four decimal places
+  dollars fifty) beside an ISO 4217 ``currency`` code, below ``10**20`` in
+  absolute value (:data:`MONEY_LIMIT`, so sums cannot overflow).  Four decimal places
   hold every ISO 4217 currency exactly (the largest exponent in use is 4), and
   sums never drift the way floats do;
 * ``satisfaction`` is ``pl.Enum(["good", "bad"])`` (null: not rated);
@@ -43,6 +44,8 @@ __all__ = [
     "CUSTOMERS",
     "EVENTS",
     "MONEY",
+    "MONEY_DIGITS",
+    "MONEY_LIMIT",
     "ORDERS",
     "RESPONSES",
     "SATISFACTION",
@@ -71,7 +74,11 @@ SATISFACTION = pl.Enum(["good", "bad"])
 
 MONEY_PLACES = 4
 _MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
-_MONEY_LIMIT = Decimal(10) ** (38 - MONEY_PLACES)
+#: Every amount is below 10**20 in absolute value (20 integer digits): a sum of up to 10**14 of them
+#: stays inside ``Decimal(38, 4)`` (34 integer digits), so no kernel's sum can overflow.
+MONEY_DIGITS = 20
+MONEY_LIMIT = Decimal(10) ** MONEY_DIGITS
+_MONEY_LIMIT = MONEY_LIMIT
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
 
 TableName = Literal["customers", "orders", "subscriptions", "tickets", "responses", "events"]
@@ -223,7 +230,7 @@ def _money(value: Decimal | int | str) -> Decimal:
     if not d.is_finite():
         raise RecordError("money must be finite", field="amount", value=value)
     if abs(d) >= _MONEY_LIMIT:
-        raise RecordError("too large for Decimal(38, 4)", field="amount", value=value)
+        raise RecordError(f"out of range: money has at most {MONEY_DIGITS} integer digits", field="amount", value=value)
     with decimal.localcontext(prec=60):  # room for 34 integer digits and 4 places
         quantized = d.quantize(_MONEY_QUANTUM)
     if d != quantized:

@@ -48,14 +48,14 @@ def z_test(s1: int, n1: int, s2: int, n2: int) -> float | None:
 
 
 def reference_compare(
-    rows: list[dict[str, Any]], *, within: list[str], group: str, s: str, n: str, reference: Any, level: float
+    rows: list[dict[str, Any]], *, by: list[str], group: str, s: str, n: str, reference: Any, level: float
 ) -> list[dict[str, Any]]:
     pooled: dict[tuple[Any, ...], dict[Any, list[int]]] = defaultdict(dict)
     for r in rows:
-        counts = pooled[tuple(r[w] for w in within)].setdefault(r[group], [0, 0])
+        counts = pooled[tuple(r[w] for w in by)].setdefault(r[group], [0, 0])
         counts[0] += r[s]
         counts[1] += r[n]
-    fixed = [i for i, w in enumerate(within) if w not in ("period", "cohort", "period_number")]
+    fixed = [i for i, w in enumerate(by) if w not in ("period", "cohort", "period_number")]
 
     def baseline(key: tuple[Any, ...]) -> Any:
         """The reference of a stratum: given, or the first group with a trial among the strata sharing
@@ -86,7 +86,7 @@ def reference_compare(
             is_ref = base is not None and g == base
             ref_rate = ref[0] / ref[1] if ref and ref[1] else None
             out.append(
-                dict(zip(within, key, strict=True))
+                dict(zip(by, key, strict=True))
                 | {
                     group: g,
                     "successes": succ,
@@ -148,13 +148,13 @@ def test_matches_reference_per_period(data: pl.DataFrame, level: float, referenc
     got = compare(data, level=level, reference=reference)
     assert got.columns == ["period", "channel", *OUT]
     want = reference_compare(
-        data.to_dicts(), within=["period"], group="channel", s="retained", n="start", reference=reference, level=level
+        data.to_dicts(), by=["period"], group="channel", s="retained", n="start", reference=reference, level=level
     )
     assert_rows_match(got, want)
 
 
 @given(rate_frames(), st.data())
-def test_matches_reference_within_breakdown(data: pl.DataFrame, draw: st.DataObject) -> None:
+def test_matches_reference_by_breakdown(data: pl.DataFrame, draw: st.DataObject) -> None:
     # support_retention-shaped: the baseline is chosen per breakdown, the same in every period.
     breakdown = draw.draw(st.lists(st.sampled_from(["x", "y"]), min_size=data.height, max_size=data.height))
     shaped = data.rename({"start": "customers", "channel": "group"}).with_columns(
@@ -164,7 +164,7 @@ def test_matches_reference_within_breakdown(data: pl.DataFrame, draw: st.DataObj
     assert got.columns == ["period", "breakdown", "group", *OUT]
     want = reference_compare(
         shaped.to_dicts(),
-        within=["period", "breakdown"],
+        by=["period", "breakdown"],
         group="group",
         s="retained",
         n="customers",
@@ -181,7 +181,7 @@ def test_matches_reference_over_the_whole_frame(data: pl.DataFrame, level: float
     got = compare(plain, level=level)
     assert got.columns == ["channel", *OUT]
     want = reference_compare(
-        plain.to_dicts(), within=[], group="channel", s="repeat_customers", n="customers", reference=None, level=level
+        plain.to_dicts(), by=[], group="channel", s="repeat_customers", n="customers", reference=None, level=level
     )
     assert_rows_match(got, want)
 
@@ -251,7 +251,7 @@ def test_far_tail_p_value_is_accurate() -> None:
     assert 0 < p < 1e-270
 
 
-def test_support_retention_shape_compares_within_breakdown() -> None:
+def test_support_retention_shape_compares_by_breakdown() -> None:
     jan, feb = dt.date(2024, 1, 1), dt.date(2024, 2, 1)
     support = pl.DataFrame(
         {
@@ -284,7 +284,7 @@ def test_support_retention_shape_compares_within_breakdown() -> None:
     assert got["rate"].to_list()[4:] == [None, 1.0, None, 1.0]
     want = reference_compare(
         support.to_dicts(),
-        within=["period", "breakdown"],
+        by=["period", "breakdown"],
         group="group",
         s="retained",
         n="customers",
@@ -316,7 +316,7 @@ def test_repeat_and_returning_shapes() -> None:
     assert got["p_value"].to_list() == [None, None] and got["difference"].to_list() == [0.0, 0.0]
 
 
-def test_cohort_frames_compare_within_cohort_and_period_number() -> None:
+def test_cohort_frames_compare_by_cohort_and_period_number() -> None:
     cohorts = pl.DataFrame(
         {
             "channel": ["a", "b", "a", "b"],
@@ -332,7 +332,7 @@ def test_cohort_frames_compare_within_cohort_and_period_number() -> None:
     assert got["difference"].to_list() == [0.0, 0.0, 0.0, -0.25]
 
 
-def test_pooling_rows_of_one_group_and_explicit_within() -> None:
+def test_pooling_rows_of_one_group_and_explicit_by() -> None:
     # by=["channel", "country"] compared by channel: counts are summed over countries.
     data = pl.DataFrame(
         {
@@ -346,7 +346,7 @@ def test_pooling_rows_of_one_group_and_explicit_within() -> None:
         compare(data)
     got = compare(data, group="channel")
     assert got.select("channel", "successes", "trials").rows() == [("a", 20, 40), ("b", 4, 20)]
-    per_country = compare(data, group="channel", within="country")
+    per_country = compare(data, group="channel", by="country")
     assert per_country.select("country", "channel", "difference").rows() == [
         ("DE", "a", 0.0),
         ("DE", "b", pytest.approx(4 / 20 - 5 / 10)),
@@ -416,7 +416,7 @@ def test_missing_and_ambiguous_columns() -> None:
     with pytest.raises(SchemaError, match="nope"):
         compare(data, group="nope")
     with pytest.raises(SchemaError, match="nope"):
-        compare(data, within="nope")
+        compare(data, by="nope")
     with pytest.raises(OptionError, match="no group column"):
         compare(data.drop("channel"))
     with pytest.raises(OptionError, match="several successes/trials pairs"):
@@ -426,7 +426,7 @@ def test_missing_and_ambiguous_columns() -> None:
     with pytest.raises(OptionError, match="different"):
         compare(data, successes="start", trials="start")
     with pytest.raises(OptionError, match="count column"):
-        compare(data, within="start")
+        compare(data, by="start")
     with pytest.raises(OptionError, match="group"):
         compare(data, group="start")
 
@@ -445,3 +445,57 @@ def test_bad_reference_and_options() -> None:
             compare(data, level=level)  # type: ignore[arg-type]
     with pytest.raises(OptionError):
         compare({"channel": ["a"]})  # type: ignore[call-overload]
+
+
+# --- the shared vocabulary: by segments, group is compared, engine runs the collect ---------
+
+
+def test_by_means_segments_and_empty_by_pools_every_row() -> None:
+    data = pl.DataFrame(
+        {
+            "period": [1, 1, 2, 2],
+            "channel": ["a", "b", "a", "b"],
+            "start": [10, 10, 10, 30],
+            "retained": [5, 2, 5, 6],
+        }
+    )
+    per_period = compare(data)  # default by: the period column present
+    assert compare(data, by="period").equals(per_period)
+    assert per_period.select("period", "channel", "successes").rows() == [
+        (1, "a", 5),
+        (1, "b", 2),
+        (2, "a", 5),
+        (2, "b", 6),
+    ]
+    pooled = compare(data, group="channel", by=())
+    assert pooled.columns == ["channel", *OUT]
+    assert pooled.select("channel", "successes", "trials").rows() == [("a", 10, 20), ("b", 8, 40)]
+    assert pooled["difference"][1] == pytest.approx(8 / 40 - 10 / 20)
+    with pytest.raises(OptionError, match="by") as info:
+        compare(data, by=["period", "period"])
+    assert info.value.option == "by"
+    with pytest.raises(OptionError, match="by"):
+        compare(data, by=[1])  # type: ignore[list-item]
+    with pytest.raises(OptionError, match="group") as group_info:
+        compare(data, group="period", by="period")
+    assert group_info.value.option == "group"
+    with pytest.raises(TypeError):
+        compare(data, within="period")  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("engine", ["auto", "streaming", "in-memory"])
+def test_every_engine_gives_the_same_result(engine: Any) -> None:
+    data = pl.DataFrame(
+        {
+            "channel": ["a", "b", "c"] * 2,
+            "period": [1] * 3 + [2] * 3,
+            "start": [50, 40, 0, 9, 8, 7],
+            "retained": [9, 30, 0, 1, 2, 7],
+        }
+    )
+    want = compare(data)
+    assert compare(data, engine=engine).equals(want)
+    assert compare(data.lazy(), engine=engine).collect().equals(want)
+    with pytest.raises(OptionError, match="engine") as info:
+        compare(data, engine="gpu-please")  # type: ignore[call-overload]
+    assert info.value.option == "engine"

@@ -106,7 +106,7 @@ def test_historical_mixed_currencies_are_an_error() -> None:
     with pytest.raises(CurrencyError):
         clv_historical(frame.lazy())
     with pytest.raises(CurrencyError):
-        clv_historical(frame, level="cohort")
+        clv_historical(frame, grain="cohort")
 
 
 def order_frame(rows: list[tuple[str, dt.datetime, str, str]]) -> pl.DataFrame:
@@ -160,8 +160,8 @@ def test_historical_segments_from_the_customers_table() -> None:
     ]
 
 
-def test_historical_cohort_level() -> None:
-    got = clv_historical(HAND_ORDERS, level="cohort")
+def test_historical_cohort_grain() -> None:
+    got = clv_historical(HAND_ORDERS, grain="cohort")
     assert got.columns == [
         "cohort",
         "period_number",
@@ -179,13 +179,16 @@ def test_historical_cohort_level() -> None:
         (dt.date(2024, 2, 1), 0, 1, 4.75),
         (dt.date(2024, 2, 1), 1, 1, 4.75),
     ]
-    lazy = clv_historical(HAND_ORDERS.lazy(), level="cohort")
+    lazy = clv_historical(HAND_ORDERS.lazy(), grain="cohort")
     assert isinstance(lazy, pl.LazyFrame) and lazy.collect().equals(got)
 
 
 def test_historical_bad_input() -> None:
-    with pytest.raises(OptionError, match="level"):
-        clv_historical(HAND_ORDERS, level="order")  # type: ignore[call-overload]
+    with pytest.raises(OptionError, match="grain") as info:
+        clv_historical(HAND_ORDERS, grain="order")  # type: ignore[call-overload]
+    assert info.value.option == "grain"
+    with pytest.raises(TypeError):
+        clv_historical(HAND_ORDERS, level="cohort")  # type: ignore[call-overload]
     with pytest.raises(SchemaError):
         clv_historical(subscription_frame([("a", ts(2024, 1, 1), None, "10")]))
     with pytest.raises(SchemaError, match="nope"):
@@ -408,11 +411,60 @@ def test_formula_bad_input() -> None:
         clv_formula(HAND_SUBSCRIPTIONS, period="fortnight")  # type: ignore[call-overload]
     with pytest.raises(SchemaError):
         clv_formula(HAND_ORDERS)
-    mixed = pl.concat([HAND_SUBSCRIPTIONS, subscription_frame([("Z", ts(2024, 1, 1), None, "5")], currency="USD")])
+    usd = subscription_frame([("Z", ts(2024, 1, 1), None, "5")], currency="USD").with_columns(
+        subscription_id=pl.lit("z")
+    )
+    mixed = pl.concat([HAND_SUBSCRIPTIONS, usd])
     with pytest.raises(CurrencyError):
         clv_formula(mixed)
     with pytest.raises(CurrencyError):
-        clv_formula(mixed, by="customer_id")
+        clv_formula(mixed.with_columns(tier=pl.lit("t")), by="tier")  # one segment, two currencies
     assert clv_formula(mixed, by="currency")["currency"].unique().sort().to_list() == ["EUR", "USD"]
     empty = clv_formula(TABLES["subscriptions"].schema_frame())
     assert empty.height == 0 and empty.columns == FORMULA_COLUMNS
+
+
+# --- the shared options: checked with either grain, one result whatever the engine ------------
+
+
+@pytest.mark.parametrize("grain", ["customer", "cohort"])
+def test_historical_options_are_checked_with_either_grain(grain: Any) -> None:
+    bad: list[tuple[str, Any]] = [
+        ("period", "fortnight"),
+        ("week_start", 7),
+        ("week_start", "someday"),
+        ("tz", "Mars/Olympus"),
+        ("engine", "gpu"),
+        ("as_of", dt.datetime(2024, 1, 1)),
+        ("by", ["currency", "currency"]),
+    ]
+    for option, value in bad:
+        with pytest.raises(OptionError) as info:
+            clv_historical(HAND_ORDERS, grain=grain, **{option: value})
+        assert info.value.option == option, (option, value)
+
+
+@pytest.mark.parametrize("engine", ["auto", "streaming", "in-memory"])
+@pytest.mark.parametrize("grain", ["customer", "cohort"])
+def test_every_engine_gives_the_same_result(engine: Any, grain: Any) -> None:
+    want = clv_historical(HAND_ORDERS, grain=grain)
+    assert clv_historical(HAND_ORDERS, grain=grain, engine=engine).equals(want)
+    assert clv_historical(HAND_ORDERS.lazy(), grain=grain, engine=engine).collect(engine=engine).equals(want)
+    formula = clv_formula(HAND_SUBSCRIPTIONS)
+    assert clv_formula(HAND_SUBSCRIPTIONS, engine=engine).equals(formula)
+    assert clv_formula(HAND_SUBSCRIPTIONS.lazy(), engine=engine).collect(engine=engine).equals(formula)
+
+
+def test_formula_bad_shared_options() -> None:
+    refused: list[tuple[str, Any]] = [
+        ("engine", "gpu"),
+        ("tz", "Mars/X"),
+        ("by", [1]),
+        ("as_of", dt.datetime(2024, 1, 1)),
+    ]
+    for option, value in refused:
+        with pytest.raises(OptionError) as info:
+            clv_formula(HAND_SUBSCRIPTIONS, **{option: value})
+        assert info.value.option == option
+    with pytest.raises(TypeError):
+        clv_formula(HAND_SUBSCRIPTIONS, week_start=0)  # type: ignore[call-overload]

@@ -313,7 +313,7 @@ def test_empty_input() -> None:
     empty = frame([])
     assert nps(empty).height == 0 and nps(empty).columns == ["period", "is_complete", *COUNTS, *FLOATS]
     assert nps(empty, period=None).height == 0
-    assert nps(empty.lazy(), by="customer_id").collect().height == 0
+    assert nps(empty.with_columns(seg=pl.lit("x")).lazy(), by="seg").collect().height == 0
 
 
 def test_by_from_customers_table_and_synthetic_store() -> None:
@@ -371,12 +371,13 @@ def test_out_of_range_and_fractional_scores_are_rejected_eagerly() -> None:
         nps(missing)
 
 
-def test_lazy_input_leaves_bad_scores_out() -> None:
-    # Documented: a LazyFrame is not scanned; scores that are not integers 0..10 are left out.
+def test_lazy_input_with_bad_scores_raises_at_collect() -> None:
     data = frame([("a", at(2024, 1, 1), 9), ("b", at(2024, 1, 2), 7), ("c", at(2024, 1, 3), 3)])
     for bad in (pl.Series("score", [11, 7, 3], dtype=pl.Int8), pl.Series("score", [9.0, 7.5, 3.0])):
-        got = nps(data.with_columns(bad).lazy()).collect()
-        assert got["responses"].to_list() == [2]
+        query = nps(data.with_columns(bad).lazy())  # nothing read yet
+        with pytest.raises(DataError, match="score") as info:
+            query.collect()
+        assert [p.count for p in info.value.problems] == [1]
     with pytest.raises(DataError):
         Dataset(responses=data.with_columns(pl.Series("score", [11, 7, 3])).lazy())
 
@@ -417,3 +418,28 @@ def test_wrong_table_and_missing_columns() -> None:
 def test_z_value() -> None:
     assert z_value(0.95) == pytest.approx(Z95, rel=1e-15)
     assert z_value(0.9) == pytest.approx(NormalDist().inv_cdf(0.95), rel=1e-14)
+
+
+@pytest.mark.parametrize("engine", ["auto", "streaming", "in-memory"])
+@pytest.mark.parametrize("period", ["month", None])
+def test_every_engine_gives_the_same_result(engine: Any, period: PeriodName | None) -> None:
+    data = frame(
+        [("a", at(2024, 1, 1), 9), ("b", at(2024, 1, 9), 3), ("a", at(2024, 3, 2), 10), ("c", at(2024, 3, 5), 7)],
+        channel=["x", "y", "x", "x"],
+    )
+    want = nps(data, period=period, by="channel")
+    assert nps(data, period=period, by="channel", engine=engine).equals(want)
+    assert nps(data.lazy(), period=period, by="channel", engine=engine).collect(engine=engine).equals(want)
+    with pytest.raises(OptionError, match="engine") as info:
+        nps(data, period=period, engine="gpu")  # type: ignore[call-overload]
+    assert info.value.option == "engine"
+
+
+def test_a_placeholder_date_is_refused_rather_than_expanded() -> None:
+    rows = [(f"c{i}", dt.datetime(2024, 1, 1 + i, tzinfo=dt.UTC), 9) for i in range(20)]
+    placeholder = frame([*rows, ("c0", dt.datetime(9999, 12, 31, tzinfo=dt.UTC), 5)])
+    for lazy in (False, True):
+        with pytest.raises(DataError, match="weeks") as info:
+            nps(placeholder.lazy(), period="week").collect() if lazy else nps(placeholder, period="week")
+        assert info.value.problems[0].rows["response_id"].to_list() == ["r21"]  # the 9999-12-31 answer only
+    assert nps(frame(rows), period="week").height == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
 from collections.abc import Iterator
 from decimal import Decimal
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 import retainlib as rl
 from retainlib.calendar import PeriodName
-from retainlib.errors import CurrencyError, OptionError, SchemaError
+from retainlib.errors import CurrencyError, DataError, OptionError, SchemaError
 from retainlib.metrics import _common
 from retainlib.metrics.retention import CohortKind
 from retainlib.samples import synthetic_store, synthetic_tables
@@ -470,3 +471,269 @@ def test_customer_partitions_give_the_same_numbers() -> None:
         _common.PARTITION_ROWS = saved
     for got, want in zip(parts, whole, strict=True):
         assert got.equals(want)
+
+
+# --- issue 13: every input either works or raises a retainlib error -----------------------------
+
+ORDER_KERNELS = [rl.retention_rate, rl.cohort_retention, rl.repeat_purchase_rate, rl.returning_customer_rate]
+
+
+def _run(kernel: Any, data: pl.DataFrame | pl.LazyFrame, **options: Any) -> pl.DataFrame:
+    got = kernel(data, **options)
+    return got.collect() if isinstance(got, pl.LazyFrame) else got
+
+
+@pytest.mark.parametrize("kernel", ORDER_KERNELS)
+def test_by_is_a_segment_column(kernel: Any) -> None:
+    with pytest.raises(OptionError, match="column name") as info:
+        kernel(EXAMPLE, by=1)
+    assert info.value.option == "by"
+    roles = {"customer_id": "customer id", "order_id": "key", "ordered_at": "timestamp", "amount": "money"}
+    for column, role in roles.items():
+        with pytest.raises(OptionError, match=role) as info:
+            kernel(EXAMPLE, by=column)
+        assert info.value.option == "by"
+        assert column in str(info.value)
+    with pytest.raises(OptionError, match="reserved"):
+        kernel(EXAMPLE.with_columns(_period=pl.lit("x")), by="_period")
+    by_currency = _run(kernel, EXAMPLE, by="currency")
+    assert by_currency.drop("currency").equals(_run(kernel, EXAMPLE))
+
+
+def test_by_named_like_an_output_column_is_an_option_error() -> None:
+    clash = EXAMPLE.with_columns(period=pl.lit("x"), cohort=pl.lit("y"))
+    for data in (clash, clash.lazy()):
+        with pytest.raises(OptionError, match="rename it") as info:
+            rl.retention_rate(data, by="period")
+        assert info.value.option == "by"
+        with pytest.raises(OptionError, match="rename it"):
+            rl.cohort_retention(data, by="cohort")
+
+
+BAD_FRAMES = {
+    "naive timestamp strings": EXAMPLE.with_columns(pl.col("ordered_at").str.replace("T", " ").str.replace("Z", "")),
+    "amounts with commas and words": EXAMPLE.with_columns(amount=pl.Series(["1,000.00", "ten", "1", "2", "3", "4"])),
+    "a null customer id": EXAMPLE.with_columns(customer_id=pl.Series(["a", None, "a", "c", "b", "c"])),
+    "a duplicate order id": EXAMPLE.with_columns(order_id=pl.Series(["1", "1", "2", "3", "4", "5"])),
+    "an amount past 20 digits": EXAMPLE.with_columns(amount=pl.Series(["1" + "0" * 25, "1", "2", "3", "4", "5"])),
+}
+
+
+def _problems(error: DataError) -> list[tuple[str, str, int]]:
+    return [(p.column, p.reason, p.count) for p in error.problems]
+
+
+#: Kernels that read the orders' amounts (and so check them).
+REVENUE_KERNELS = [functools.partial(rl.cohort_retention, measure="revenue"), rl.rfm]
+#: The column each bad frame breaks: timestamps and customers are read by every kernel, money only by some.
+BROKEN = {
+    "naive timestamp strings": "ordered_at",
+    "amounts with commas and words": "amount",
+    "a null customer id": "customer_id",
+    "a duplicate order id": "amount",
+    "an amount past 20 digits": "amount",
+}
+#: The overall repeat rate counts orders per customer: it never reads their times.
+READS = {
+    kernel: {"customer_id", "ordered_at"} - ({"ordered_at"} if kernel is rl.repeat_purchase_rate else set())
+    for kernel in ORDER_KERNELS
+}
+VERDICT_CASES = [
+    (kernel, case)
+    for case, column in BROKEN.items()
+    for kernel in [*(k for k in ORDER_KERNELS if column in READS[k]), *REVENUE_KERNELS]
+]
+UNREAD_CASES = [
+    (kernel, case) for case, column in BROKEN.items() for kernel in ORDER_KERNELS if column not in READS[kernel]
+]
+
+
+@pytest.mark.parametrize(("kernel", "case"), VERDICT_CASES)
+def test_frames_get_the_verdict_of_a_validated_dataset(kernel: Any, case: str) -> None:
+    bad = BAD_FRAMES[case]
+    with pytest.raises(DataError) as dataset:
+        rl.Dataset(orders=bad)
+    with pytest.raises(DataError) as eager:
+        _run(kernel, bad)
+    assert _problems(eager.value) == _problems(dataset.value)
+    with pytest.raises(DataError) as lazy:
+        _run(kernel, bad.lazy())  # raised inside the plan: at collect (or a kernel's own pre-pass)
+    assert _problems(lazy.value) == _problems(dataset.value)
+
+
+@pytest.mark.parametrize(("kernel", "case"), UNREAD_CASES)
+def test_a_column_a_kernel_does_not_read_does_not_change_its_result(kernel: Any, case: str) -> None:
+    # Customer counts never read the amounts: a broken amount column is neither read nor checked.
+    assert _run(kernel, BAD_FRAMES[case]).equals(_run(kernel, EXAMPLE))
+
+
+def test_lazy_input_is_checked_at_collect_not_at_call() -> None:
+    reads: list[int] = []
+    bad = EXAMPLE.with_columns(amount=pl.Series(["ten", "1", "2", "3", "4", "5"]))
+
+    def source() -> pl.DataFrame:
+        reads.append(1)
+        return bad
+
+    subscriptions = pl.defer(source, schema=bad.schema).select(
+        pl.col("order_id").alias("subscription_id"),
+        "customer_id",
+        pl.col("ordered_at").alias("started_at"),
+        pl.lit(None, dtype=pl.String).alias("ended_at"),
+        pl.col("amount").alias("mrr"),
+        "currency",
+    )
+    query = rl.retention_rate(subscriptions)  # subscriptions take no pre-pass
+    assert reads == []
+    with pytest.raises(DataError, match=r"mrr: not a number") as info:
+        query.collect()
+    assert [(p.column, p.count) for p in info.value.problems] == [("mrr", 1)]
+    assert info.value.problems[0].rows["row"].to_list() == [1]
+
+
+def test_sums_cannot_overflow_money() -> None:
+    big = "9" * 33
+    many = pl.concat([EXAMPLE] * 20).with_columns(
+        order_id=pl.int_range(pl.len()).cast(pl.String), amount=pl.lit(big + ".0000")
+    )
+    with pytest.raises(DataError, match="out of range") as info:
+        rl.cohort_retention(many, measure="revenue")
+    assert info.value.problems[0].column == "amount"
+    assert info.value.problems[0].count == many.height
+    # A Dataset that trusts its values (validate="schema") still never overflows inside a kernel.
+    trusted = rl.Dataset(orders=many.with_columns(pl.col("amount").cast(MONEY)), validate="schema")
+    with pytest.raises(DataError, match="out of range"):
+        rl.cohort_retention(trusted, measure="revenue")
+    # The largest amounts allowed (20 integer digits) sum exactly.
+    largest = Decimal("9" * 20 + ".9999")
+    ok = many.with_columns(amount=pl.lit(str(largest)))
+    got = rl.cohort_retention(ok, measure="revenue", period="year")
+    assert got["revenue"].sum() == largest * ok.height
+
+
+def test_repeat_within_past_the_calendar_is_unbounded() -> None:
+    everyone = rl.repeat_purchase_rate(EXAMPLE, cohorts=True)
+    for within in (10**7, 2**62):
+        got = rl.repeat_purchase_rate(EXAMPLE, within=within)
+        assert got.select("cohort", "customers", "repeat_customers").equals(
+            everyone.select("cohort", "customers", "repeat_customers")
+        )
+        assert not got["is_complete"].any()
+    with pytest.raises(OptionError, match="cohorts is True, False or None") as info:
+        rl.repeat_purchase_rate(EXAMPLE, cohorts="yes")  # type: ignore[call-overload]
+    assert info.value.option == "cohorts"
+
+
+def test_is_complete_caps_far_period_indices() -> None:
+    cal = rl.Calendar(period="month")
+    end = pl.lit(dt.datetime(2024, 3, 1, tzinfo=UTC), dtype=TIMESTAMP)
+    index = pl.Series("i", [2024 * 12, 2024 * 12 + 1, 2024 * 12 + 2, 10**12], dtype=pl.Int64)
+    got = pl.select(_common.is_complete(cal, pl.lit(index), end)).to_series().to_list()
+    assert got == [True, True, False, False]  # Jan and Feb 2024 end by March 1; March and later do not
+
+
+def _store_with_a_placeholder(customers: int = 300) -> pl.DataFrame:
+    start = dt.datetime(2023, 1, 2, tzinfo=UTC)
+    times = [start + dt.timedelta(days=i % 400, hours=i % 24) for i in range(3 * customers)]
+    times[-1] = dt.datetime(9999, 12, 31, tzinfo=UTC)
+    return pl.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(len(times))],
+            "customer_id": [f"c{i % customers}" for i in range(len(times))],
+            "ordered_at": pl.Series(times, dtype=TIMESTAMP),
+            "amount": pl.Series([Decimal(5)] * len(times), dtype=MONEY),
+            "currency": ["EUR"] * len(times),
+        }
+    )
+
+
+@pytest.mark.parametrize("kernel", ORDER_KERNELS)
+def test_a_placeholder_date_is_refused_rather_than_expanded(kernel: Any) -> None:
+    store = _store_with_a_placeholder()
+    options: dict[str, Any] = {"period": "week"}
+    if kernel is rl.repeat_purchase_rate:
+        options["within"] = 2
+    for data in (store, store.lazy()):
+        with pytest.raises(DataError, match="5218 weeks") as info:
+            _run(kernel, data, **options)
+        (problem,) = info.value.problems
+        assert problem.column == "ordered_at"
+        assert problem.rows["order_id"].to_list() == [store["order_id"][-1]]  # the 9999-12-31 order only
+    assert _run(kernel, store.head(-1), **options).height > 0
+
+
+def test_the_horizon_is_one_hundred_years_of_periods() -> None:
+    def years(*spans: int) -> pl.DataFrame:
+        return _orders(*((f"c{i}", f"{y}-06-01T00:00:00Z", "1") for i, y in enumerate(spans)))
+
+    assert rl.retention_rate(years(1950, 2049), period="year").height == 99
+    with pytest.raises(DataError, match="100 years"):
+        rl.retention_rate(years(1950, 2050), period="year")
+    assert rl.retention_rate(years(1950, 2050), period="year", as_of=dt.date(2049, 12, 31)).height == 99
+
+
+@pytest.mark.parametrize("kernel", ORDER_KERNELS)
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("week_start", "funday"),
+        ("period", "fortnight"),
+        ("tz", "Europe/Pari"),
+        ("as_of", "2024"),
+        ("engine", "gpu"),
+        ("by", 1),
+    ],
+)
+def test_options_are_checked_by_every_kernel(kernel: Any, option: str, value: object) -> None:
+    for data in (EXAMPLE, EXAMPLE.lazy(), rl.Dataset(orders=EXAMPLE)):
+        with pytest.raises(OptionError) as info:
+            kernel(data, **{option: value})
+        assert info.value.option == option
+
+
+def test_triangle_refuses_a_frame_that_is_not_a_cohort_result() -> None:
+    cohorts = rl.cohort_retention(EXAMPLE)
+    doubled = pl.concat([cohorts, cohorts.head(1)])
+    with pytest.raises(DataError, match="period number twice") as info:
+        rl.triangle(doubled)
+    assert info.value.problems[0].rows["row"].to_list() == [1, cohorts.height + 1]
+    with pytest.raises(DataError, match="missing"):
+        rl.triangle(cohorts.with_columns(period_number=pl.lit(None, dtype=pl.Int64)).lazy())
+    with pytest.raises(OptionError, match="value is a column name") as option:
+        rl.triangle(cohorts, value=pl.DataFrame({"x": [1]}))  # type: ignore[call-overload]
+    assert option.value.option == "value"
+
+
+@pytest.mark.parametrize("engine", ["in-memory", "streaming"])
+def test_subscriptions_shorter_than_a_period_on_every_engine(engine: Any) -> None:
+    """Found by the kernel fuzz suite: the end of observation was broadcast from an aggregate."""
+    start = dt.datetime(2023, 1, 1, tzinfo=UTC)
+    subs = pl.DataFrame(
+        {
+            "subscription_id": ["s1", "s2"],
+            "customer_id": ["c1", "c2"],
+            "started_at": pl.Series([start] * 2, dtype=TIMESTAMP),
+            "ended_at": pl.Series([start + dt.timedelta(microseconds=1)] * 2, dtype=TIMESTAMP),
+            "mrr": pl.Series([Decimal("0.01")] * 2, dtype=MONEY),
+            "currency": ["USD"] * 2,
+        }
+    )
+    assert rl.retention_rate(subs, engine=engine).height == 0  # one period only: no period after the first
+    cohorts = rl.cohort_retention(subs, engine=engine)
+    assert cohorts.select("period_number", "active").rows() == [(0, 2)]
+
+
+def test_events_option_is_checked() -> None:
+    """Found by the kernel fuzz suite: events=0 raised a TypeError from inside the kernel."""
+    log = pl.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "occurred_at": ["2024-01-05T00:00:00Z", "2024-02-05T00:00:00Z", "2024-01-09T00:00:00Z"],
+            "event": ["login", "login", "view"],
+        }
+    )
+    for kernel in (rl.retention_rate, rl.cohort_retention):
+        with pytest.raises(OptionError, match="event name") as info:
+            kernel(log, events=0)  # type: ignore[call-overload]
+        assert info.value.option == "events"
+        assert _run(kernel, log, events="login").equals(_run(kernel, log, events=["login"]))

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import retainlib as rl
 from retainlib.calendar import PeriodName
-from retainlib.errors import CurrencyError, OptionError, SchemaError
+from retainlib.errors import CurrencyError, DataError, OptionError, SchemaError
 from retainlib.tables import MONEY, TIMESTAMP
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -256,3 +256,123 @@ def test_several_currencies_are_kept_apart(segments: list[ref.Segment]) -> None:
         alone = [s for s in segments if s.currency == code]
         mine = got.filter(pl.col("currency") == code).drop("currency")
         approx_rows(mine.to_dicts(), ref.mrr_movements(alone, period="month", tz="UTC"))
+
+
+# --- issue 13: exchange rates, spans and options -------------------------------------------------
+
+SUB_KERNELS = [rl.mrr, rl.mrr_movements, rl.revenue_retention]
+MIXED = EXAMPLE.with_columns(currency=pl.Series(["USD", "USD", "EUR", "EUR", "GBP"]))
+RATES = pl.DataFrame(
+    {
+        "currency": ["EUR", "EUR", "GBP"],
+        "date": [dt.date(2023, 1, 1), dt.date(2024, 3, 15), dt.date(2024, 1, 1)],
+        "rate": [1.1, 1.2, 1.3],
+    }
+)
+
+
+def _collected(got: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    return got.collect() if isinstance(got, pl.LazyFrame) else got
+
+
+def test_rates_apply_as_of_the_snapshot_date() -> None:
+    got = rl.mrr(MIXED, fx=RATES, currency="usd", as_of=dt.date(2024, 4, 30))
+    # Snapshots on the 1st of Feb..May: b's 20 EUR at 1.1 until March 15, then 1.2; c's 50 GBP at 1.3.
+    # Feb 1: a 10 + b 22 = 32; Mar 1: a 30 + c 65 = 95; Apr 1: 95; May 1: a 30 + b 24 + c 65 = 119.
+    assert got["mrr"].to_list() == [Decimal("32"), Decimal("95"), Decimal("95"), Decimal("119")]
+    as_text = RATES.with_columns(pl.col("date").cast(pl.String), pl.col("currency").str.to_lowercase())
+    assert rl.mrr(MIXED, fx=as_text, currency="USD", as_of=dt.date(2024, 4, 30)).equals(got)
+
+
+BAD_RATES = {
+    "a negative and a zero rate": (RATES.with_columns(rate=pl.Series([1.1, -1.0, 0.0])), "rate", [2, 3]),
+    "NaN and inf": (RATES.with_columns(rate=pl.Series([float("nan"), 1.2, float("inf")])), "rate", [1, 3]),
+    "a duplicate (currency, date)": (pl.concat([RATES, RATES.head(1)]), "date", [1, 4]),
+    "a date that is not a date": (
+        RATES.with_columns(date=pl.Series(["2023-01-01", "15/03/2024", None])),
+        "date",
+        [2, 3],
+    ),
+    "a bad currency code": (RATES.with_columns(currency=pl.Series(["EUR", "EURO", "GBP"])), "currency", [2]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RATES))
+@pytest.mark.parametrize("kernel", SUB_KERNELS)
+def test_a_bad_rate_table_is_a_data_error_naming_its_rows(kernel: Any, case: str) -> None:
+    rates, column, rows = BAD_RATES[case]
+    for fx in (rates, rates.lazy()):
+        with pytest.raises(DataError) as info:
+            _collected(kernel(MIXED, fx=fx, currency="USD", as_of=dt.date(2024, 4, 30)))
+        (problem,) = info.value.problems
+        assert (problem.table, problem.column) == ("fx", column)
+        assert problem.rows["row"].to_list() == rows
+
+
+@pytest.mark.parametrize("kernel", SUB_KERNELS)
+def test_a_missing_rate_is_a_currency_error_not_dropped_revenue(kernel: Any) -> None:
+    no_gbp = RATES.filter(pl.col("currency") != "GBP")
+    late = RATES.with_columns(date=pl.Series([dt.date(2024, 3, 20), dt.date(2024, 3, 25), dt.date(2024, 4, 15)]))
+    for fx, currencies, named in ((no_gbp, ("GBP",), "no rate at all"), (late, ("EUR", "GBP"), "2024-03-20")):
+        for data in (MIXED, MIXED.lazy()):
+            with pytest.raises(CurrencyError, match=named) as info:
+                _collected(kernel(data, fx=fx, currency="USD", as_of=dt.date(2024, 4, 30)))
+            assert info.value.currencies == currencies
+            assert "on or before" in str(info.value)
+
+
+def test_rate_table_shapes_and_target_are_checked() -> None:
+    with pytest.raises(SchemaError, match="rates are numbers"):
+        rl.mrr(MIXED, fx=RATES.with_columns(pl.col("rate").cast(pl.String)), currency="USD")
+    with pytest.raises(SchemaError, match="dates are dates"):
+        rl.mrr(MIXED, fx=RATES.with_columns(date=pl.lit(3)), currency="USD")
+    with pytest.raises(OptionError, match="ISO 4217") as info:
+        rl.mrr(MIXED, fx=RATES, currency=5)  # type: ignore[call-overload]
+    assert info.value.option == "currency"
+    with pytest.raises(OptionError, match="polars frame"):
+        rl.mrr(MIXED, fx={"EUR": 1.1}, currency="USD")  # type: ignore[call-overload]
+    with pytest.raises(CurrencyError, match="out of range"):
+        rl.mrr(MIXED, fx=RATES.with_columns(rate=pl.lit(1e30)), currency="USD", as_of=dt.date(2024, 4, 30))
+
+
+def test_a_subscription_longer_than_the_horizon_is_named() -> None:
+    old = _subs(
+        ("a", "2024-01-01T00:00:00Z", None, "10"),
+        ("b", "1800-01-15T00:00:00Z", None, "20"),
+    )
+    kernels: list[Any] = [*SUB_KERNELS, rl.retention_rate]
+    for kernel in kernels:
+        for data in (old, old.lazy()):
+            with pytest.raises(DataError, match="36525 days") as info:
+                _collected(kernel(data, period="day", as_of=dt.date(2024, 6, 30)))
+            assert info.value.problems[0].rows["subscription_id"].to_list() == ["s1"]
+    # A placeholder end (9999-12-31) is harmless once as_of ends the observation.
+    forever = _subs(("a", "2024-01-01T00:00:00Z", "9999-12-31T00:00:00Z", "10"))
+    assert rl.mrr(forever, as_of=dt.date(2024, 3, 31))["mrr"].to_list() == [Decimal(10)] * 3
+    with pytest.raises(DataError, match="1200 months"):
+        rl.mrr(forever)
+    # Without as_of the placeholder stretches the window: it is named first, before the rows that run to it.
+    mixed = pl.concat([EXAMPLE, forever.with_columns(subscription_id=pl.lit("placeholder"))])
+    for data in (mixed, mixed.lazy()):
+        with pytest.raises(DataError, match="1200 months") as info:
+            _collected(rl.mrr_movements(data))
+        assert info.value.problems[0].rows["subscription_id"].to_list() == ["placeholder"]
+
+
+@pytest.mark.parametrize("kernel", SUB_KERNELS)
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("week_start", "funday"), ("period", "fortnight"), ("tz", "Europe/Pari"), ("as_of", "2024"), ("engine", "gpu")],
+)
+def test_options_are_checked_by_every_subscription_kernel(kernel: Any, option: str, value: object) -> None:
+    for data in (EXAMPLE, EXAMPLE.lazy()):
+        with pytest.raises(OptionError) as info:
+            kernel(data, **{option: value})
+        assert info.value.option == option
+
+
+def test_by_is_a_segment_column_for_subscriptions() -> None:
+    for column in ("customer_id", "subscription_id", "started_at", "ended_at", "mrr"):
+        with pytest.raises(OptionError, match=column) as info:
+            rl.mrr_movements(EXAMPLE, by=column)
+        assert info.value.option == "by"

@@ -868,6 +868,12 @@ def test_segments_errors() -> None:
         rfm_segments(summary.drop("monetary_value"))
     with pytest.raises(SchemaError, match="country"):
         rfm_segments(summary, by="country")
+    with pytest.raises(SchemaError, match="frequency holds String"):
+        rfm_segments(summary.with_columns(frequency=pl.lit("ten")))
+    for taken in ("customer_id", "segment", "r_score"):  # columns the result writes
+        with pytest.raises(OptionError, match=f"by='{taken}' cannot be a segment") as info:
+            rfm_segments(summary.with_columns(segment=pl.lit("x"), r_score=pl.lit(1)), by=taken)
+        assert info.value.option == "by"
     with pytest.raises(OptionError):
         rfm_segments(summary.to_dicts())  # type: ignore[call-overload]
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retainlib import Dataset, OptionError, SchemaError
+from retainlib import DataError, Dataset, OptionError, SchemaError
 from retainlib.calendar import Period, PeriodName
 from retainlib.metrics._common import as_of_instant
 from retainlib.metrics.support import DEFAULT_RESOLUTION_BUCKETS, support_retention
@@ -471,11 +471,11 @@ def test_bad_buckets(buckets: Any) -> None:
 def test_bad_options_and_input() -> None:
     ds = Dataset(tickets=HAND_TICKETS, orders=HAND_ORDERS)
     with pytest.raises(OptionError, match="activity"):
-        support_retention(ds, activity="events")  # type: ignore[arg-type]
+        support_retention(ds, activity="events")  # type: ignore[call-overload]
     with pytest.raises(OptionError, match="period"):
-        support_retention(ds, period="fortnight")  # type: ignore[arg-type]
-    with pytest.raises(OptionError, match="Dataset"):
-        support_retention(HAND_ORDERS)  # type: ignore[arg-type]
+        support_retention(ds, period="fortnight")  # type: ignore[call-overload]
+    with pytest.raises(SchemaError, match="needs tickets"):
+        support_retention(HAND_ORDERS, orders=HAND_ORDERS)
     with pytest.raises(SchemaError, match="tickets"):
         support_retention(Dataset(orders=HAND_ORDERS))
     with pytest.raises(SchemaError, match="subscriptions"):
@@ -500,3 +500,92 @@ def test_works_with_compare() -> None:
         (dt.date(2024, 2, 1), "supported", 1, 2),
     ]
     assert compared.filter(group="supported")["difference"].to_list() == [1.0, 0.5]
+
+
+# --- frames like every kernel: tickets first, the activity table beside them ------------------
+
+
+@given(cases("orders"), st.booleans())
+def test_frames_equal_the_dataset(case: dict[str, Any], lazy: bool) -> None:
+    options: dict[str, Any] = {
+        "window": case["window"],
+        "period": case["period"],
+        "tz": case["tz"],
+        "as_of": case["as_of"],
+    }
+    want = support_retention(Dataset(tickets=case["tickets"], orders=case["activity"], validate="none"), **options)
+    if lazy:
+        got = support_retention(case["tickets"].lazy(), orders=case["activity"].lazy(), **options)
+        assert isinstance(got, pl.LazyFrame)
+        assert got.collect().equals(want)
+    else:
+        assert support_retention(case["tickets"], orders=case["activity"], **options).equals(want)
+
+
+def test_frames_with_subscriptions_and_segments() -> None:
+    subs = subscription_frame([("A", ts(2024, 1, 1), None, 10), ("B", ts(2024, 1, 1), ts(2024, 2, 1), 10)])
+    options: dict[str, Any] = {"window": 30, "as_of": ts(2024, 4, 1)}
+    want = support_retention(Dataset(tickets=HAND_TICKETS, subscriptions=subs), **options)
+    assert support_retention(HAND_TICKETS, subscriptions=subs, **options).equals(want)
+    assert support_retention(HAND_TICKETS.lazy(), subscriptions=subs, **options).collect().equals(want)
+    # with both frames, activity= chooses (auto: orders)
+    both = support_retention(HAND_TICKETS, orders=HAND_ORDERS, subscriptions=subs, activity="subscriptions", **options)
+    assert both.equals(want)
+    # by: the segment column is in both frames
+    tier = {"A": "x", "B": "y", "C": "x", "D": "y"}
+
+    def tiered(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(tier=pl.col("customer_id").replace_strict(tier, default="z"))
+
+    per_tier = support_retention(tiered(HAND_TICKETS), orders=tiered(HAND_ORDERS), by="tier", **options)
+    alone = support_retention(
+        tiered(HAND_TICKETS).filter(tier="x"), orders=tiered(HAND_ORDERS).filter(tier="x"), **options
+    )
+    assert per_tier.filter(tier="x").drop("tier").equals(alone)
+
+
+@pytest.mark.parametrize("engine", ["auto", "streaming", "in-memory"])
+def test_every_engine_gives_the_same_result(engine: Any) -> None:
+    ds = Dataset(tickets=HAND_TICKETS, orders=HAND_ORDERS)
+    want = support_retention(ds, window=30, as_of=ts(2024, 4, 1))
+    assert support_retention(ds, window=30, as_of=ts(2024, 4, 1), engine=engine).equals(want)
+    lazy = support_retention(
+        HAND_TICKETS.lazy(), orders=HAND_ORDERS.lazy(), window=30, as_of=ts(2024, 4, 1), engine=engine
+    )
+    assert lazy.collect(engine=engine).equals(want)
+
+
+def test_frame_input_errors_name_the_option() -> None:
+    ds = Dataset(tickets=HAND_TICKETS, orders=HAND_ORDERS)
+    with pytest.raises(OptionError, match="Dataset") as info:
+        support_retention(ds, orders=HAND_ORDERS)
+    assert info.value.option == "orders"
+    with pytest.raises(SchemaError, match="orders= or subscriptions="):
+        support_retention(HAND_TICKETS)
+    with pytest.raises(SchemaError, match="subscriptions"):
+        support_retention(HAND_TICKETS, orders=HAND_ORDERS, activity="subscriptions")
+    with pytest.raises(SchemaError, match="needs orders"):
+        support_retention(HAND_TICKETS, orders=HAND_TICKETS)
+    with pytest.raises(OptionError) as kind:
+        support_retention({"ticket_id": ["t1"]})  # type: ignore[call-overload]
+    assert kind.value.option == "tickets"
+    refused: list[tuple[str, Any]] = [("engine", "gpu"), ("week_start", 9), ("period", "fortnight"), ("tz", "Mars/X")]
+    for option, value in refused:
+        with pytest.raises(OptionError) as bad:
+            support_retention(HAND_TICKETS, orders=HAND_ORDERS, **{option: value})
+        assert bad.value.option == option
+
+
+def test_a_placeholder_date_is_refused_rather_than_expanded() -> None:
+    orders = pl.concat([HAND_ORDERS, order_frame([("A", dt.datetime(9999, 12, 31, tzinfo=UTC))])])
+    orders = orders.with_columns(order_id=pl.int_range(pl.len()).cast(pl.String))
+    with pytest.raises(DataError, match="weeks") as info:
+        support_retention(HAND_TICKETS, orders=orders, period="week")
+    assert info.value.problems[0].rows["ordered_at"].dt.year().to_list() == [9999]
+
+
+def test_a_window_past_what_a_timedelta_holds_is_an_option_error() -> None:
+    for window in (2**70, -(2**70), 1e30):
+        with pytest.raises(OptionError, match="window") as info:
+            support_retention(HAND_TICKETS, orders=HAND_ORDERS, window=window)
+        assert info.value.option == "window"

@@ -537,7 +537,9 @@ def test_hand_subscriptions_boundaries() -> None:
     frame = pl.concat(
         [
             HAND_SUBSCRIPTIONS,
-            subscriptions_frame([("c7", at(31), None), ("c8", at(30, hour=23), None)]),
+            subscriptions_frame([("c7", at(31), None), ("c8", at(30, hour=23), None)]).with_columns(
+                subscription_id=pl.Series(["s10", "s11"])
+            ),
         ]
     )
     got = survival(frame, as_of=at(31))
@@ -904,3 +906,66 @@ def test_against_lifelines(shared_data: Path) -> None:
     a, b = (data.filter(pl.col("arm") == arm) for arm in ("maintained", "nonmaintained"))
     result = logrank_test(a["duration"], b["duration"], a["event"], b["event"])
     assert logrank(data, group="arm")["statistic"].item() == pytest.approx(result.test_statistic)
+
+
+# --- the shared vocabulary: engine, lazy results, options with a curve --------------------------
+
+
+@pytest.mark.parametrize("engine", ["auto", "streaming", "in-memory"])
+def test_every_engine_gives_the_same_result(engine: Any) -> None:
+    as_of = dt.date(2024, 3, 31)
+    curve = survival(HAND_ORDERS, window=30, as_of=as_of)
+    assert survival(HAND_ORDERS, window=30, as_of=as_of, engine=engine).equals(curve)
+    assert survival(HAND_ORDERS.lazy(), window=30, as_of=as_of, engine=engine).collect(engine=engine).equals(curve)
+    medians = median_lifetime(HAND_SUBSCRIPTIONS, as_of=dt.date(2024, 1, 31), by="currency")
+    assert median_lifetime(HAND_SUBSCRIPTIONS, as_of=dt.date(2024, 1, 31), by="currency", engine=engine).equals(medians)
+    assert median_lifetime(curve, engine=engine).equals(median_lifetime(curve))
+    arms = pl.DataFrame({"duration": [1, 3, 2, 4, 5], "event": [1, 1, 1, 0, 1], "arm": ["A", "A", "B", "B", "B"]})
+    tests = logrank(arms.with_columns(site=pl.lit("x")), group="arm", by="site")
+    assert logrank(arms.with_columns(site=pl.lit("x")), group="arm", by="site", engine=engine).equals(tests)
+    assert logrank(arms.lazy(), group="arm", engine=engine).collect().equals(tests.drop("site"))
+    for kernel in (survival, median_lifetime):
+        with pytest.raises(OptionError, match="engine") as info:
+            kernel(HAND_SUBSCRIPTIONS, engine="fast")  # type: ignore[call-overload]
+        assert info.value.option == "engine"
+    with pytest.raises(OptionError, match="engine"):
+        logrank(arms, group="arm", engine="fast")  # type: ignore[call-overload]
+
+
+def test_lazy_logrank_reads_nothing_before_collect() -> None:
+    arms = pl.DataFrame({"duration": [1, 3, 2, 4], "event": [1, 1, 1, 0], "arm": ["A", "A", "B", "B"]})
+    reads: list[int] = []
+
+    def source() -> pl.DataFrame:
+        reads.append(1)
+        return arms
+
+    lazy = pl.defer(source, schema=arms.schema)
+    got = logrank(lazy, group="arm")
+    assert isinstance(got, pl.LazyFrame) and reads == []
+    assert got.collect().equals(logrank(arms, group="arm"))
+    assert reads
+
+
+def test_options_of_a_curve_are_refused_unless_default() -> None:
+    curve = survival(HAND_SUBSCRIPTIONS, as_of=dt.date(2024, 1, 31))
+    # the defaults, given explicitly, change nothing
+    assert median_lifetime(curve, tz="UTC", unit="day", ci="log-log", engine="in-memory").equals(median_lifetime(curve))
+    refused: list[tuple[str, Any]] = [
+        ("tz", "Europe/Paris"),
+        ("ci", "plain"),
+        ("window", 30),
+        ("as_of", dt.date(2024, 1, 1)),
+    ]
+    for option, value in refused:
+        with pytest.raises(OptionError, match=option) as info:
+            median_lifetime(curve, **{option: value})
+        assert info.value.option == option
+
+
+def test_logrank_without_group_names_the_option() -> None:
+    arms = pl.DataFrame({"duration": [1, 3], "event": [1, 1], "arm": ["A", "B"]})
+    for group in (None, 1):
+        with pytest.raises(OptionError, match="group=") as info:
+            logrank(arms, group=group)  # type: ignore[call-overload]
+        assert info.value.option == "group"

@@ -4,29 +4,45 @@ Each file holds one canonical table, named by the ``table`` option, by the
 file's name (``orders.csv``) or, failing both, by its columns.  Columns can be
 renamed with ``mapping`` and missing canonical columns filled with
 ``defaults``.  Rows that cannot be coerced are rejected with their line and
-reason; the rest are loaded.
+reason; the rest are loaded.  Orders files also take ``refunds`` (what a
+negative amount becomes) and ``lines`` (rows are line items), see
+:mod:`retainlib._builtin._orders`.
 
-Line numbers: CSV lines count the header as line 1 (a record with a quoted
-line break counts as one line); JSON lines count from 1; for a JSON array or a
-Parquet file ``line`` is the record's 1-based position.
+Line numbers: CSV lines count the header as line 1 and every physical line
+after it, blank ones included (but a record with a quoted line break counts
+as one line when polars reads the file, as it does for well-formed UTF-8
+files); JSON lines count from 1; for a JSON array or a Parquet file ``line``
+is the record's 1-based position.  Blank lines (and CSV lines holding only
+separators) are not rows: neither read nor rejected.
+
+CSV files are read by polars; a file polars cannot read as it stands (rows
+with too many fields, stray quotes, an encoding other than UTF-8) is read
+again by Python's ``csv`` module, which rejects each row with too many fields
+with its line and locates a broken quote.  Both read the missing trailing
+fields of a short row as empty.
 """
 
 from __future__ import annotations
 
 import codecs
+import csv
+import datetime as dt
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from retainlib import _conform
+from retainlib._builtin._orders import OrderOptions, plan, spec_for
 from retainlib._dataset import Dataset
-from retainlib.errors import OptionError, SchemaError, SourceError
+from retainlib.calendar import check_tz
+from retainlib.errors import OptionError, SourceError
 from retainlib.plugins import ReadResult, Source, hookimpl, progress
-from retainlib.report import FileLoad, LoadReport
+from retainlib.report import REJECTS_SCHEMA, FileLoad, LoadReport
 from retainlib.tables import TABLES, TableSpec
 
 _COMMON_OPTIONS = {
@@ -34,18 +50,75 @@ _COMMON_OPTIONS = {
     "mapping": "column renames, input name -> canonical name",
     "defaults": "constant values for canonical columns the files lack, e.g. {'currency': 'EUR'}",
     "tz": "time zone of naive timestamps (default: naive timestamps are rejected)",
+    "refunds": "orders with a negative amount: 'reject' (default), 'net' (into the order named by a cancels "
+    "column) or 'keep'",
+    "lines": "orders files with one row per line item: True (amount is the line total) or "
+    "{'quantity': COLUMN, 'unit_price': COLUMN}",
 }
 _CSV_OPTIONS = {
     **_COMMON_OPTIONS,
     "separator": "field separator (default ',')",
     "encoding": "text encoding (default 'utf-8'; e.g. 'latin-1', 'utf-16')",
 }
+_SCALARS = (str, int, float, Decimal, bool, dt.date, dt.datetime, type(None))
+#: Rows pre-rejected while parsing (ragged CSV rows, bad JSON lines): line and reason.
+_Prerejected = list[tuple[int, str]]
+
+
+class _UnreadableError(Exception):
+    """Polars could not read a CSV file as it stands: read it again with Python's csv module."""
+
+
+# --- options ----------------------------------------------------------------------------------
+
+
+def _check_common(
+    table: object, mapping: object, defaults: object, tz: object, refunds: object, lines: object
+) -> OrderOptions:
+    """Check the options every built-in source takes; each bad one is an :class:`OptionError` naming it."""
+    if table is not None and (not isinstance(table, str) or table not in TABLES):
+        raise OptionError(f"unknown table {table!r}; tables are {', '.join(TABLES)}", option="table", value=table)
+    if mapping is not None and not (
+        isinstance(mapping, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())
+    ):
+        raise OptionError(
+            f"mapping is a dict of input column -> canonical column, got {mapping!r}", option="mapping", value=mapping
+        )
+    if defaults is not None and not (
+        isinstance(defaults, Mapping)
+        and all(isinstance(k, str) and isinstance(v, _SCALARS) for k, v in defaults.items())
+    ):
+        raise OptionError(
+            f"defaults is a dict of canonical column -> constant value, e.g. {{'currency': 'EUR'}}, got {defaults!r}",
+            option="defaults",
+            value=defaults,
+        )
+    if tz is not None:
+        check_tz(tz)
+    return OrderOptions.check(refunds, lines)
+
+
+def _check_csv(separator: object, encoding: object) -> str:
+    """Check the CSV options; return the encoding's canonical name."""
+    if not (isinstance(separator, str) and len(separator) == 1 and separator.isascii() and separator not in '"\r\n'):
+        raise OptionError(
+            f"separator is one ASCII character other than a quote or a line break, got {separator!r}",
+            option="separator",
+            value=separator,
+        )
+    if not isinstance(encoding, str):
+        raise OptionError(f"encoding is a name such as 'utf-8', got {encoding!r}", option="encoding", value=encoding)
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise OptionError(f"unknown encoding {encoding!r}", option="encoding", value=encoding) from None
+
+
+# --- tables and columns -----------------------------------------------------------------------
 
 
 def _guess_table(path: Path, columns: Sequence[str], table: str | None) -> TableSpec:
     if table is not None:
-        if table not in TABLES:
-            raise OptionError(f"unknown table {table!r}; tables are {', '.join(TABLES)}", option="table", value=table)
         return TABLES[table]
     stem = path.name.split(".")[0].lower()
     if stem in TABLES:
@@ -65,10 +138,132 @@ def _guess_table(path: Path, columns: Sequence[str], table: str | None) -> Table
     raise SourceError(f"the columns fit several tables ({', '.join(t.name for t in fits)}); pass table=", file=path)
 
 
-def _header_columns(path: Path, head: bytes, separator: str = ",") -> list[str]:
-    text = head.decode("utf-8-sig", errors="replace")
-    first = text.splitlines()[0] if text else ""
-    return [c.strip().strip('"') for c in first.split(separator)]
+def _not_blank(columns: Sequence[str]) -> pl.Expr:
+    """False for a blank line: every field empty, the first one perhaps holding spaces (not a row).
+
+    Polars reads a blank line as a row of nulls; only the first field is
+    stripped, so the check costs little more than null tests.
+    """
+    first = pl.col(columns[0])
+    blank = [first.is_null() | (first.str.strip_chars() == ""), *(pl.col(c).is_null() for c in columns[1:])]
+    return ~pl.all_horizontal(blank)
+
+
+def _is_blank(record: Sequence[str]) -> bool:
+    """The same rule on a record read by Python's csv module (empty fields are "")."""
+    return not record[0].strip() and not any(record[1:]) if record else True
+
+
+def _prerejects(path: Path, table: str, rows: _Prerejected) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "file": [str(path)] * len(rows),
+            "line": [line for line, _ in rows],
+            "table": [table] * len(rows),
+            "column": ["*"] * len(rows),
+            "reason": [reason for _, reason in rows],
+        },
+        schema=REJECTS_SCHEMA,
+    )
+
+
+def _polars_failure(path: Path, exc: Exception, recoverable: bool) -> Exception:
+    if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
+        return SourceError(
+            f"not valid UTF-8 ({_utf8_problem(path)}); pass encoding='latin-1' (or the file's encoding)", file=path
+        )
+    if "overflow" in str(exc).lower():
+        return SourceError("an order's total does not fit Decimal(38, 4) (amounts too large to add up)", file=path)
+    if recoverable:
+        return _UnreadableError(str(exc))
+    return SourceError(f"cannot read: {exc}", file=path)
+
+
+def _read_file(
+    path: Path,
+    frame: pl.LazyFrame,
+    *,
+    first_line: int,
+    table: str | None,
+    mapping: Mapping[str, str] | None,
+    defaults: Mapping[str, Any] | None,
+    tz: str | None,
+    orders: OrderOptions,
+    text: bool = False,
+    prerejected: Sequence[tuple[int, str]] = (),
+    recoverable: bool = False,
+) -> tuple[TableSpec, pl.DataFrame, FileLoad]:
+    """Read one file's frame into a canonical table and its load account.
+
+    ``text``: every column is text (CSV, JSON) and rows whose every field is
+    blank are blank lines, not rows.  ``prerejected``: rows refused while
+    parsing.  ``recoverable``: a polars failure raises :class:`_UnreadableError`.
+    """
+    try:
+        columns = frame.collect_schema().names()
+    except pl.exceptions.NoDataError:
+        raise SourceError("the file is empty (not even a header line)", file=path) from None
+    except pl.exceptions.PolarsError as exc:
+        raise _polars_failure(path, exc, recoverable) from None
+    renames = _conform.check_renames(
+        [c for c in columns if c != _conform.ROW], mapping or {}, table=table or "?", file=path
+    )
+    frame = frame.rename(renames)
+    columns = [renames.get(c, c) for c in columns]
+    if _conform.ROW not in columns:
+        frame = frame.with_row_index(_conform.ROW, offset=first_line)
+    columns = [c for c in columns if c != _conform.ROW]
+    if text and columns:
+        frame = frame.filter(_not_blank(columns))
+    spec = _guess_table(path, columns, table)
+    line_renames = orders.renames(columns, spec.name, path)
+    if line_renames:
+        frame = frame.rename(line_renames)
+        columns = [line_renames.get(c, c) for c in columns]
+    if spec.name == "orders":
+        orders.check_columns(columns, path)
+    conformed = _conform.conform(
+        frame, spec_for(spec, orders), tz=tz, defaults=defaults, file=path, check_duplicates=True
+    )
+    loaded_count: pl.LazyFrame | None = None
+    if spec.name == "orders":
+        loaded_lf, rejected_lf, loaded_count = plan(conformed, orders, file=str(path))
+    else:
+        loaded_lf, rejected_lf = _conform.split(conformed, file=str(path))
+    try:
+        loaded, rejected, count, *counted = pl.collect_all(
+            [loaded_lf, rejected_lf, frame.select(pl.len()), *([] if loaded_count is None else [loaded_count])]
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise _polars_failure(path, exc, recoverable) from None
+    rows_loaded = int(counted[0].item()) if counted else loaded.height
+    if prerejected:
+        rejected = pl.concat([rejected, _prerejects(path, spec.name, list(prerejected))]).sort("line")
+    load = FileLoad(
+        file=str(path),
+        table=spec.name,
+        rows_read=int(count.item()) + len(prerejected),
+        rows_loaded=rows_loaded,
+        rejected=rejected,
+        rows_out=loaded.height if orders.grouped and spec.name == "orders" else None,
+    )
+    progress(path, load.rows_read)
+    return spec, loaded, load
+
+
+def _assemble(name: str, parts: Iterable[tuple[TableSpec, pl.DataFrame, FileLoad]]) -> ReadResult:
+    tables: dict[str, list[pl.DataFrame]] = {}
+    loads: list[FileLoad] = []
+    for spec, frame, load in parts:
+        tables.setdefault(spec.name, []).append(frame)
+        loads.append(load)
+    merged: dict[str, Any] = {t: pl.concat(frames, how="diagonal_relaxed") for t, frames in tables.items()}
+    # Rows were checked one file at a time; the full check also catches ids repeated across files.
+    dataset = Dataset(**merged, validate="full", source=name)
+    return ReadResult(dataset=dataset, report=LoadReport(source=name, files=tuple(loads)))
+
+
+# --- CSV --------------------------------------------------------------------------------------
 
 
 def _utf8_problem(path: Path) -> str:
@@ -89,91 +284,86 @@ def _utf8_problem(path: Path) -> str:
     return "somewhere in the file"
 
 
-def _scan_csv(path: Path, separator: str, encoding: str) -> pl.LazyFrame:
-    if path.stat().st_size == 0:
-        raise SourceError("the file is empty (not even a header line)", file=path)
-    enc = encoding.lower().replace("_", "-")
-    if enc in ("utf-8", "utf8", "utf-8-sig"):
+def _header_columns(head: bytes, separator: str = ",", encoding: str = "utf-8-sig") -> list[str]:
+    """The header's column names as Python's csv module reads them ([] when it cannot)."""
+    text = head.decode(encoding, errors="replace")
+    try:
+        return next(csv.reader(io.StringIO(text, newline=""), delimiter=separator), [])
+    except csv.Error:
+        return []
+
+
+def _csv_encoding(path: Path, encoding: str) -> str:
+    """The encoding to decode with: a UTF-16 byte-order mark wins over the default UTF-8."""
+    if encoding == "utf-8":
         with path.open("rb") as f:
             bom = f.read(4)
         if bom.startswith((b"\xff\xfe", b"\xfe\xff")):
-            enc = "utf-16"
-        else:
-            return pl.scan_csv(path, separator=separator, infer_schema=False, encoding="utf8", raise_if_empty=True)
-    try:
-        text = path.read_bytes().decode(enc)
-    except LookupError:
-        raise OptionError(f"unknown encoding {encoding!r}", option="encoding", value=encoding) from None
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"not valid {encoding} at byte {exc.start}", file=path) from None
-    data = io.BytesIO(text.encode("utf-8"))
-    return pl.read_csv(data, separator=separator, infer_schema=False).lazy()
+            return "utf-16"
+    return encoding
 
 
-def _read_file(
-    path: Path,
-    frame: pl.LazyFrame,
-    *,
-    first_line: int,
-    table: str | None,
-    mapping: Mapping[str, str] | None,
-    defaults: Mapping[str, Any] | None,
-    tz: str | None,
-) -> tuple[TableSpec, pl.DataFrame, FileLoad]:
-    try:
-        columns = frame.collect_schema().names()
-    except pl.exceptions.ComputeError as exc:
-        if "utf-8" in str(exc).lower():
-            raise SourceError(
-                f"not valid UTF-8 ({_utf8_problem(path)}); pass encoding='latin-1' (or the file's encoding)",
-                file=path,
-            ) from None
-        raise SourceError(f"cannot read: {exc}", file=path) from None
-    except pl.exceptions.NoDataError:
-        raise SourceError("the file is empty (not even a header line)", file=path) from None
-    renames = dict(mapping or {})
-    absent = [k for k in renames if k not in columns]
-    if absent:
-        raise SchemaError(
-            f"mapping names column(s) {absent} that the file lacks; columns: {columns}",
-            table=table or "?",
-            column=absent[0],
-            expected="present",
-            actual=None,
+def _polars_can_read(head: bytes, separator: str) -> bool:
+    """Whether polars can read the file as it stands: UTF-8, and a header without stray quotes or duplicates."""
+    first = head.split(b"\n", 1)[0]
+    if b"\x00" in first:
+        return False
+    names = _header_columns(head, separator)
+    return bool(names) and not any('"' in n for n in names) and len(set(names)) == len(names)
+
+
+def _scan_csv(path: Path, separator: str) -> pl.LazyFrame:
+    return pl.scan_csv(path, separator=separator, infer_schema=False, encoding="utf8", raise_if_empty=True)
+
+
+def _parse_csv(path: Path, separator: str, encoding: str) -> tuple[pl.LazyFrame, _Prerejected]:
+    """Read a CSV file with Python's csv module: each record with its line, rows with too many fields refused."""
+    raw = path.read_bytes()
+    if encoding == "utf-8" and b"\x00" in raw.split(b"\n", 1)[0]:
+        raise SourceError(
+            "the header holds NUL bytes: is the file UTF-16 without a byte-order mark? "
+            "pass encoding='utf-16-le' (or the file's encoding)",
             file=path,
         )
-    frame = frame.rename(renames)
-    columns = [renames.get(c, c) for c in columns]
-    spec = _guess_table(path, columns, table)
-    frame = frame.with_row_index(_conform.ROW, offset=first_line)
-    conformed = _conform.conform(frame, spec, tz=tz, defaults=defaults, file=path)
-    loaded_lf, rejected_lf = _conform.split(conformed, file=str(path))
     try:
-        loaded, rejected, count = pl.collect_all([loaded_lf, rejected_lf, frame.select(pl.len())])
-    except pl.exceptions.ComputeError as exc:
-        if "utf-8" in str(exc).lower():
+        text = raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except UnicodeDecodeError as exc:
+        if encoding == "utf-8":
+            where = _utf8_problem(path)
             raise SourceError(
-                f"not valid UTF-8 ({_utf8_problem(path)}); pass encoding='latin-1' (or the file's encoding)",
-                file=path,
+                f"not valid UTF-8 ({where}); pass encoding='latin-1' (or the file's encoding)", file=path
             ) from None
-        raise SourceError(f"cannot read: {exc}", file=path) from None
-    load = FileLoad(
-        file=str(path), table=spec.name, rows_read=int(count.item()), rows_loaded=loaded.height, rejected=rejected
-    )
-    progress(path, load.rows_read)
-    return spec, loaded, load
-
-
-def _assemble(name: str, parts: Iterable[tuple[TableSpec, pl.DataFrame, FileLoad]]) -> ReadResult:
-    tables: dict[str, list[pl.DataFrame]] = {}
-    loads: list[FileLoad] = []
-    for spec, frame, load in parts:
-        tables.setdefault(spec.name, []).append(frame)
-        loads.append(load)
-    merged: dict[str, Any] = {t: pl.concat(frames, how="diagonal_relaxed") for t, frames in tables.items()}
-    # Rows were checked one file at a time; the full check also catches ids repeated across files.
-    dataset = Dataset(**merged, validate="full", source=name)
-    return ReadResult(dataset=dataset, report=LoadReport(source=name, files=tuple(loads)))
+        raise SourceError(f"not valid {encoding} at byte {exc.start}", file=path) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
+    start = 1
+    records: list[list[str]] = []
+    lines: list[int] = []
+    ragged: _Prerejected = []
+    try:
+        header = next(reader, None)
+        if not header or _is_blank(header):
+            raise SourceError("the first line is not a header (it is empty)", file=path)
+        doubled = sorted({h for h in header if header.count(h) > 1})
+        if doubled:
+            raise SourceError(f"the header names column {doubled[0]!r} more than once", file=path)
+        start = reader.line_num + 1
+        for record in reader:
+            if _is_blank(record):
+                pass  # a blank line (or only separators): not a row
+            elif len(record) > len(header):
+                ragged.append((start, f"the row has {len(record)} fields; the header has {len(header)}"))
+            else:  # missing trailing fields are empty, as polars reads them
+                records.append(record + [""] * (len(header) - len(record)))
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise SourceError(f"line {start}: {exc} (a broken quote?)", file=path) from None
+    frame = pl.DataFrame(records, schema=dict.fromkeys(header, pl.String), orient="row")
+    frame = frame.with_columns(pl.Series(_conform.ROW, lines, dtype=pl.UInt32))
+    # Python's csv module reads an empty field as "": polars reads it as null.
+    return frame.lazy().with_columns(pl.col(h).replace("", None) for h in header), ragged
 
 
 def read_csv(
@@ -183,25 +373,36 @@ def read_csv(
     mapping: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
     tz: str | None = None,
+    refunds: str = "reject",
+    lines: bool | Mapping[str, str] | None = None,
     separator: str = ",",
     encoding: str = "utf-8",
 ) -> ReadResult:
     """Read canonical (or mapped) CSV files, one table per file."""
-    return _assemble(
-        "csv",
-        (
-            _read_file(
-                p,
-                _scan_csv(p, separator, encoding),
-                first_line=2,
-                table=table,
-                mapping=mapping,
-                defaults=defaults,
-                tz=tz,
-            )
-            for p in paths
-        ),
-    )
+    orders = _check_common(table, mapping, defaults, tz, refunds, lines)
+    codec = _check_csv(separator, encoding)
+
+    def one(path: Path) -> tuple[TableSpec, pl.DataFrame, FileLoad]:
+        if path.stat().st_size == 0:
+            raise SourceError("the file is empty (not even a header line)", file=path)
+        common: dict[str, Any] = {"table": table, "mapping": mapping, "defaults": defaults, "tz": tz}
+        enc = _csv_encoding(path, codec)
+        if enc == "utf-8":
+            with path.open("rb") as f:
+                head = f.read(64 * 1024)
+            if _polars_can_read(head, separator):
+                try:
+                    frame = _scan_csv(path, separator)
+                    return _read_file(path, frame, first_line=2, orders=orders, text=True, recoverable=True, **common)
+                except _UnreadableError:
+                    pass
+        frame, ragged = _parse_csv(path, separator, enc)
+        return _read_file(path, frame, first_line=2, orders=orders, text=True, prerejected=ragged, **common)
+
+    return _assemble("csv", (one(p) for p in paths))
+
+
+# --- Parquet ----------------------------------------------------------------------------------
 
 
 def read_parquet(
@@ -211,8 +412,11 @@ def read_parquet(
     mapping: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
     tz: str | None = None,
+    refunds: str = "reject",
+    lines: bool | Mapping[str, str] | None = None,
 ) -> ReadResult:
     """Read canonical (or mapped) Parquet files, one table per file."""
+    orders = _check_common(table, mapping, defaults, tz, refunds, lines)
 
     def scan(p: Path) -> pl.LazyFrame:
         try:
@@ -224,11 +428,22 @@ def read_parquet(
 
     return _assemble(
         "parquet",
-        (_read_file(p, scan(p), first_line=1, table=table, mapping=mapping, defaults=defaults, tz=tz) for p in paths),
+        (
+            _read_file(p, scan(p), first_line=1, table=table, mapping=mapping, defaults=defaults, tz=tz, orders=orders)
+            for p in paths
+        ),
     )
 
 
-def _scan_json(path: Path) -> pl.LazyFrame:
+# --- JSON -------------------------------------------------------------------------------------
+
+
+def _json_text(value: object) -> str | None:
+    return None if value is None else (value if isinstance(value, str) else json.dumps(value))
+
+
+def _scan_json(path: Path) -> tuple[pl.LazyFrame, _Prerejected]:
+    """The records of a JSON array or of JSON lines, as text, each with its line; bad JSON lines refused."""
     raw = path.read_bytes()
     if not raw.strip():
         raise SourceError("the file is empty", file=path)
@@ -236,22 +451,38 @@ def _scan_json(path: Path) -> pl.LazyFrame:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SourceError(f"not valid UTF-8 at byte {exc.start}", file=path) from None
-    stripped = text.lstrip()
-    try:
-        if stripped.startswith("["):
+    refused: _Prerejected = []
+    numbered: list[tuple[int, dict[str, Any]]] = []
+    if text.lstrip().startswith("["):
+        try:
             records = json.loads(text)
-        else:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=path) from None
-    if not all(isinstance(r, dict) for r in records):
-        raise SourceError("expected an array of objects or JSON lines of objects", file=path)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            where = f"line {exc.lineno}, column {exc.colno}: {exc.msg}" if isinstance(exc, ValueError) else "nesting"
+            raise SourceError(f"invalid JSON at {where}", file=path) from None
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise SourceError("expected an array of objects or JSON lines of objects", file=path)
+        numbered = list(enumerate(records, start=1))
+    else:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue  # a blank line: not a record
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                refused.append((number, "invalid JSON"))
+                continue
+            if isinstance(record, dict):
+                numbered.append((number, record))
+            else:
+                refused.append((number, "not a JSON object"))
     # Values are read as text so that one odd value is a rejected row, not a failed file.
-    rows = [
-        {k: None if v is None else (v if isinstance(v, str) else json.dumps(v)) for k, v in r.items()} for r in records
-    ]
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    return pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.String), orient="row").lazy()
+    rows = [{k: _json_text(v) for k, v in r.items()} for _, r in numbered]
+    columns = list(dict.fromkeys(k for r in rows for k in r if k != _conform.ROW))
+    frame = pl.DataFrame(
+        [[r.get(c) for c in columns] for r in rows], schema=dict.fromkeys(columns, pl.String), orient="row"
+    )
+    frame = frame.with_columns(pl.Series(_conform.ROW, [n for n, _ in numbered], dtype=pl.UInt32))
+    return frame.lazy(), refused
 
 
 def read_json(
@@ -261,15 +492,27 @@ def read_json(
     mapping: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
     tz: str | None = None,
+    refunds: str = "reject",
+    lines: bool | Mapping[str, str] | None = None,
 ) -> ReadResult:
     """Read canonical (or mapped) JSON files: an array of flat objects, or JSON lines."""
-    return _assemble(
-        "json",
-        (
-            _read_file(p, _scan_json(p), first_line=1, table=table, mapping=mapping, defaults=defaults, tz=tz)
-            for p in paths
-        ),
-    )
+    orders = _check_common(table, mapping, defaults, tz, refunds, lines)
+
+    def one(path: Path) -> tuple[TableSpec, pl.DataFrame, FileLoad]:
+        frame, refused = _scan_json(path)
+        return _read_file(
+            path,
+            frame,
+            first_line=1,
+            table=table,
+            mapping=mapping,
+            defaults=defaults,
+            tz=tz,
+            orders=orders,
+            prerejected=refused,
+        )
+
+    return _assemble("json", (one(p) for p in paths))
 
 
 def _fits_a_table(columns: Sequence[str]) -> bool:
@@ -281,7 +524,7 @@ def detect_csv(path: Path, head: bytes) -> int:
     if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
         return 0
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    return 10 if _fits_a_table(_header_columns(path, head, sep)) else 1
+    return 10 if _fits_a_table([c.strip() for c in _header_columns(head, sep)]) else 1
 
 
 def detect_parquet(path: Path, head: bytes) -> int:

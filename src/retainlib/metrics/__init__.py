@@ -5,6 +5,7 @@ Every kernel takes a canonical table (polars DataFrame or LazyFrame) or a
 gives a DataFrame).  They are re-exported from :mod:`retainlib`.
 """
 
+from retainlib.metrics._options import KernelOptions, ObservationOptions
 from retainlib.metrics.compare import compare
 from retainlib.metrics.historical_clv import clv_formula, clv_historical
 from retainlib.metrics.nps import nps
@@ -16,6 +17,8 @@ from retainlib.metrics.support import support_retention
 from retainlib.metrics.survival import logrank, median_lifetime, survival
 
 __all__ = [
+    "KernelOptions",
+    "ObservationOptions",
     "clv_formula",
     "clv_historical",
     "cohort_retention",

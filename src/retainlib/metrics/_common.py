@@ -16,6 +16,15 @@ A kernel is written in four steps:
 
 Kernels stay lazy end to end: no ``collect`` in the middle, no Python loop over
 rows.
+
+Input is checked as a validated :class:`~retainlib.Dataset` checks it, so a
+kernel reaches the same verdict on a frame as on the Dataset built from it: a
+DataFrame is validated at call time (one :class:`~retainlib.errors.DataError`
+listing every problem); a LazyFrame has its columns checked at call time and its
+values checked inside the plan, so the same error is raised by the ``collect``
+(see :func:`guard`).  A Dataset was validated when it was built and is trusted:
+``Dataset(..., validate="schema")`` is how data known to be canonical skips
+the per-row checks.
 """
 
 from __future__ import annotations
@@ -29,9 +38,10 @@ import polars as pl
 
 from retainlib import _conform
 from retainlib._dataset import Dataset
-from retainlib.calendar import Calendar, PeriodName, WeekStart, check_tz
-from retainlib.errors import CurrencyError, OptionError, SchemaError
-from retainlib.tables import MONEY, TABLES, TIMESTAMP, TableName
+from retainlib.calendar import HORIZON_YEARS, Calendar, PeriodName, WeekStart, check_tz
+from retainlib.errors import CurrencyError, DataError, OptionError, Problem, RetainlibError, SchemaError
+from retainlib.tables import MONEY, MONEY_DIGITS, MONEY_LIMIT, TABLES, TIMESTAMP, TableName
+from retainlib.tables import Kind as ColumnKind
 
 __all__ = [
     "ANY_ACTIVITY",
@@ -50,9 +60,13 @@ __all__ = [
     "bit_counts",
     "by_customer_parts",
     "check_engine",
+    "check_events",
     "check_single_currency",
     "customer_parts",
     "finish",
+    "guard",
+    "guard_spans",
+    "guard_window",
     "is_complete",
     "last_instant",
     "mask_period_counts",
@@ -60,6 +74,7 @@ __all__ = [
     "over_by",
     "periods",
     "prepare",
+    "problems",
     "safe_ratio",
     "window",
 ]
@@ -82,9 +97,20 @@ ENGINES: tuple[Engine, ...] = ("auto", "streaming", "in-memory")
 def check_engine(engine: object) -> Engine:
     """``engine`` if it names a polars engine, else :class:`OptionError`."""
     for name in ENGINES:
-        if engine == name:
+        if isinstance(engine, str) and engine == name:
             return name
     raise OptionError(f"engine is one of {', '.join(ENGINES)}", option="engine", value=engine)
+
+
+def check_events(events: object) -> tuple[str, ...] | None:
+    """The event names that count as activity: ``None`` (all), one name, or a sequence of names."""
+    if events is None:
+        return None
+    if isinstance(events, str):
+        return (events,)
+    if isinstance(events, Sequence) and all(isinstance(e, str) for e in events):
+        return tuple(events)
+    raise OptionError("events is an event name or a sequence of event names", option="events", value=events)
 
 
 @attrs.frozen(kw_only=True)
@@ -117,12 +143,39 @@ def _by_columns(by: By) -> tuple[str, ...]:
         return ()
     if isinstance(by, str):
         return (by,)
-    cols = tuple(by)
-    if not all(isinstance(c, str) for c in cols):
+    if not isinstance(by, Sequence) or not all(isinstance(c, str) for c in by):
         raise OptionError("by is a column name or a sequence of column names", option="by", value=by)
+    cols = tuple(by)
     if len(set(cols)) != len(cols):
         raise OptionError("by names a column twice", option="by", value=by)
     return cols
+
+
+def _check_by_roles(by: tuple[str, ...], table: TableName) -> None:
+    """Refuse ``by`` columns the kernel itself computes with (see :func:`prepare`)."""
+    spec = TABLES[table]
+    roles = {"customer_id": "the customer id: customers are what the kernel counts within each segment"}
+    if spec.key is not None:
+        roles.setdefault(spec.key, f"the key of the {table} table")
+    for c in spec.columns:
+        if c.kind is ColumnKind.TIMESTAMP:
+            roles.setdefault(c.name, f"a timestamp of the {table} table that places activity in periods")
+        elif c.kind is ColumnKind.MONEY:
+            roles.setdefault(c.name, f"the money column of the {table} table that the kernel sums")
+    for col in by:
+        if col in roles:
+            raise OptionError(
+                f"by={col!r} cannot be a segment: {col} is {roles[col]}; segment by another column",
+                option="by",
+                value=by,
+            )
+        if col.startswith("_"):
+            raise OptionError(
+                f"by={col!r}: column names starting with '_' are reserved for retainlib's working columns; "
+                "rename the column",
+                option="by",
+                value=by,
+            )
 
 
 def as_of_instant(as_of: dt.datetime | dt.date | None, tz: str) -> dt.datetime | None:
@@ -161,6 +214,144 @@ def _which_table(columns: Sequence[str], allowed: Sequence[TableName], metric: s
     )
 
 
+def _carried(error: RetainlibError) -> RetainlibError:
+    """``error`` in a form polars can re-raise from inside a query.
+
+    An exception raised by a Python function inside a polars query reaches the
+    caller of ``collect`` re-built as ``type(error)(message)``, with polars'
+    context appended to the message.  retainlib's errors take keyword
+    arguments, so the error travels as an instance of a subclass whose
+    constructor takes the message alone and keeps the original's attributes
+    (``problems``, ``option``...): ``except DataError`` and the attributes work
+    as usual.
+    """
+    base = type(error)
+    state = dict(vars(error))
+
+    class Carried(base):  # type: ignore[valid-type,misc]
+        def __init__(self, message: str) -> None:
+            Exception.__init__(self, message)
+            self.__dict__.update(state)
+
+    Carried.__name__, Carried.__qualname__, Carried.__module__ = base.__name__, base.__qualname__, base.__module__
+    carried: RetainlibError = Carried(str(error))
+    return carried
+
+
+def guard(frame: pl.LazyFrame, bad: pl.Expr, fail: Callable[[], RetainlibError]) -> pl.LazyFrame:
+    """``frame`` with a check in its plan: collecting it raises ``fail()`` when ``bad`` holds on some row.
+
+    The check is one Boolean per row, streamed with the rows (no extra pass, no
+    collect at call time); only when it finds a bad row does ``fail`` run,
+    typically a small query of its own that builds an error naming the rows.
+    """
+
+    def check(flags: pl.Series) -> pl.Series:
+        if flags.any():
+            raise _carried(fail())
+        return flags.not_()
+
+    return frame.filter(bad.fill_null(False).map_batches(check, return_dtype=pl.Boolean, is_elementwise=True))
+
+
+def problems(
+    frame: pl.LazyFrame,
+    table: str,
+    rules: Sequence[tuple[str, str, pl.Expr]],
+    shown: Sequence[str],
+    *,
+    numbered: bool = True,
+) -> list[Problem]:
+    """The :class:`~retainlib.errors.Problem` of each rule ``(column, reason, bad)`` that some rows break.
+
+    Each problem counts its rows and shows the first few with the ``shown``
+    columns, after their 1-based ``row`` number in ``frame`` when ``numbered``.
+    One small query (run when a check has already failed, or on small side
+    tables such as exchange rates).
+    """
+    first = ["row"] if numbered else []
+    rows = frame.with_row_index("row", offset=1) if numbered else frame
+    queries = []
+    for _, _, bad in rules:
+        hits = rows.filter(bad.fill_null(False))
+        queries += [hits.select(pl.len()), hits.select(*first, *shown).head(5)]
+    found = pl.collect_all(queries, engine="in-memory")
+    return [
+        Problem(table=table, column=column, reason=reason, count=int(count.item()), rows=rows)
+        for (column, reason, _), count, rows in zip(rules, found[::2], found[1::2], strict=True)
+        if count.item()
+    ]
+
+
+def _bounded_money(frame: pl.LazyFrame, table: TableName) -> pl.LazyFrame:
+    """A Dataset's table with its money checked against :data:`~retainlib.tables.MONEY_LIMIT` in the plan.
+
+    A Dataset built with ``validate="schema"`` or ``"none"`` trusts its values;
+    this one comparison per row is what keeps a kernel's sums from overflowing
+    ``Decimal(38, 4)`` (a :class:`DataError` naming the rows instead).
+    """
+    money = [c.name for c in TABLES[table].columns if c.kind is ColumnKind.MONEY]
+    if not money:
+        return frame
+    limit = pl.lit(MONEY_LIMIT, dtype=MONEY)
+    rules = [(c, f"out of range (at most {MONEY_DIGITS} integer digits)", pl.col(c).abs() >= limit) for c in money]
+
+    def fail() -> RetainlibError:
+        return DataError(problems(frame, table, rules, [*_shown(table), *money]))
+
+    return guard(frame, pl.any_horizontal([bad for _, _, bad in rules]), fail)
+
+
+def _guarded(value: pl.Expr, bad: pl.Expr, dtype: pl.DataType, fail: Callable[[], RetainlibError]) -> pl.Expr:
+    """``value``, raising ``fail()`` when collected if ``bad`` holds on some row.
+
+    Attached to one column, the check runs only when a query reads that
+    column: a kernel pays for checking exactly the columns it uses.
+    """
+
+    def check(pair: pl.Series) -> pl.Series:
+        if pair.struct.field("bad").any():
+            raise _carried(fail())
+        return pair.struct.field("value")
+
+    pair = pl.struct(value.alias("value"), bad.fill_null(False).alias("bad"))
+    return pair.map_batches(check, return_dtype=dtype, is_elementwise=True)
+
+
+def _checked(lazy: pl.LazyFrame, table: TableName) -> pl.LazyFrame:
+    """A frame given to a kernel, with its values checked inside the plan (no pass over the data at call time).
+
+    A column that already has its canonical type is taken as it is (as
+    ``Dataset(validate="schema")`` takes it) and only checked for what makes
+    results wrong: nulls where none are allowed, money out of range, ends
+    before starts.  Any other column is coerced and checked value by value as
+    ``Dataset(validate="full")`` does; when some column is not canonical (raw
+    data), duplicate keys are checked too.  The checks travel with the columns
+    they concern, so a kernel reads and checks only the columns it uses; a bad
+    row makes the ``collect`` raise the :class:`~retainlib.errors.DataError`
+    (listing every problem of the table) that the Dataset would raise.
+    """
+    spec = TABLES[table]
+    schema = lazy.collect_schema()
+    raw = any(c.name in schema and schema[c.name] != c.dtype for c in spec.columns)
+    conformed = _conform.conform(lazy, spec, trust_canonical=True, check_duplicates=raw, number_rows=False)
+
+    def fail() -> RetainlibError:  # read again, with row numbers, to name the bad rows
+        try:
+            _conform.raise_problems(_conform.conform(lazy, spec, trust_canonical=True, check_duplicates=raw))
+        except DataError as error:
+            return error
+        return DataError([])  # the rows changed between the two reads of a lazy source
+
+    columns = [
+        _guarded(_conform.value(c.name), conformed.flags[c.name], c.dtype, fail).alias(c.name)
+        if c.name in conformed.flags
+        else _conform.value(c.name).alias(c.name)
+        for c in spec.columns
+    ]
+    return conformed.frame.select(*columns, *conformed.extras)
+
+
 def prepare(
     data: Data,
     *,
@@ -178,12 +369,18 @@ def prepare(
 
     ``tables`` lists the tables the metric accepts, in order of preference;
     ``table`` picks one explicitly (for a Dataset holding several).
+
+    A DataFrame or LazyFrame is validated as a :class:`~retainlib.Dataset`
+    validates it (see the module docs).  ``by`` names columns of the table (or
+    of a Dataset's customers); it cannot be the customer id or another column
+    the kernel computes with (the table's key, timestamps and money), nor start
+    with ``_`` (retainlib's working columns): :class:`OptionError`.
     """
     calendar = Calendar(period=period, tz=check_tz(tz), week_start=week_start)
     engine = check_engine(engine)
     by_cols = _by_columns(by)
     end = as_of_instant(as_of, calendar.tz)
-    if table is not None and table not in tables:
+    if table is not None and (not isinstance(table, str) or table not in tables):
         raise OptionError(f"{metric} works on {' or '.join(tables)}, not {table}", option="table", value=table)
     customers: pl.LazyFrame | None = None
     if isinstance(data, Dataset):
@@ -198,21 +395,21 @@ def prepare(
                 expected="present",
                 actual=None,
             )
-        frame = data.require(chosen)
+        frame = _bounded_money(data.require(chosen), chosen)
         customers = data.customers
         eager = True
     elif isinstance(data, pl.DataFrame | pl.LazyFrame):
         eager = isinstance(data, pl.DataFrame)
         lazy = data.lazy()
-        chosen = table or _which_table(lazy.collect_schema().names(), tables, metric)
-        conformed = _conform.conform(lazy, TABLES[chosen], trust_canonical=True, check_duplicates=False)
-        frame = conformed.output(conformed.frame)
+        chosen = table or _which_table(_column_names(lazy, tables[0]), tables, metric)
+        frame = _checked(lazy, chosen)
     else:
         raise OptionError(
             f"{metric} takes a polars DataFrame or LazyFrame or a retainlib Dataset, got {type(data).__name__}",
             option="data",
             value=type(data).__name__,
         )
+    _check_by_roles(by_cols, chosen)
     frame = _attach_by(frame, by_cols, customers, chosen)
     return Prepared(
         frame=frame,
@@ -226,10 +423,23 @@ def prepare(
     )
 
 
+def _column_names(lazy: pl.LazyFrame, table: TableName) -> list[str]:
+    try:
+        return lazy.collect_schema().names()
+    except pl.exceptions.PolarsError as exc:
+        raise SchemaError(
+            f"cannot read the frame's columns: {exc}", table=table, column="*", expected="a table", actual=None
+        ) from exc
+
+
 def _attach_by(
     frame: pl.LazyFrame, by: tuple[str, ...], customers: pl.LazyFrame | None, table: TableName
 ) -> pl.LazyFrame:
-    present = frame.collect_schema().names()
+    schema = frame.collect_schema()
+    present = schema.names()
+    for col in by:
+        if col in schema and isinstance(schema[col], pl.Object):
+            raise OptionError(f"by={col!r}: a column of Python objects cannot be a segment", option="by", value=by)
     missing = [c for c in by if c not in present]
     if not missing:
         return frame
@@ -250,7 +460,20 @@ def _attach_by(
 
 
 def finish(result: pl.LazyFrame, prepared: Prepared) -> pl.DataFrame | pl.LazyFrame:
-    """The result in the caller's kind: collected for eager input and Datasets, else lazy."""
+    """The result in the caller's kind: collected for eager input and Datasets, else lazy.
+
+    A ``by`` column named like one of the result's own columns (``period``...)
+    is an :class:`OptionError` here, found from the schema (no data read).
+    """
+    try:
+        result.collect_schema()
+    except pl.exceptions.DuplicateError as exc:
+        message = str(exc).splitlines()[0]
+        raise OptionError(
+            f"a by column has the name of a column the result computes ({message}): rename it",
+            option="by",
+            value=prepared.by,
+        ) from None
     return result.collect(engine=prepared.engine) if prepared.eager else result
 
 
@@ -279,14 +502,27 @@ def _subscription_activity(p: Prepared) -> pl.LazyFrame:
         frame = frame.filter(pl.col("started_at") < pl.lit(p.as_of, dtype=TIMESTAMP))
         stop = cal.timestamp_index(pl.lit(p.as_of, dtype=TIMESTAMP) - pl.duration(microseconds=1))
     else:
-        stop = cal.timestamp_index(over_by(last_instant(p), p.by))
+        # The end of observation per segment, joined rather than broadcast from an aggregate
+        # (polars' in-memory engine can mis-broadcast it once filters are pushed down).
+        ends = (
+            frame.group_by(*p.by).agg(last_instant(p).alias("_stop"))
+            if p.by
+            else frame.select(last_instant(p).alias("_stop"))
+        )
+        frame = (
+            frame.join(ends, on=list(p.by), how="left", nulls_equal=True, maintain_order="left")
+            if p.by
+            else frame.join(ends, how="cross")
+        )
+        stop = cal.timestamp_index(pl.col("_stop"))
     frame = frame.filter(pl.col("mrr") > 0)
     first = cal.timestamp_index("started_at")
     closed = cal.timestamp_index(pl.col("ended_at") - pl.duration(microseconds=1))
     last = pl.when(pl.col("ended_at").is_null()).then(stop).otherwise(pl.min_horizontal(closed, stop))
     keys = [*p.by, "customer_id"]
+    spans = frame.with_columns(_first=first, _last=last)
     return (
-        frame.with_columns(_first=first, _last=last)
+        guard_spans(p, spans, "_first", "_last")
         # A zero-length segment (ended_at == started_at) never runs.
         .filter((pl.col("_last") >= pl.col("_first")) & pl.coalesce(pl.col("ended_at") > pl.col("started_at"), True))
         .select(*keys, "mrr", pl.int_ranges("_first", pl.col("_last") + 1).alias(PERIOD_INDEX))
@@ -482,9 +718,78 @@ def window(p: Prepared, active: pl.LazyFrame, ends: pl.LazyFrame | None = None) 
     # with as_of (exclusive), the one holding the instant just before it.
     end = pl.col("_end") - pl.duration(microseconds=1) if p.as_of is not None else pl.col("_end")
     # No activity at all (empty input): no window, rather than a window of nulls.
-    return joined.filter(pl.col("_first").is_not_null()).with_columns(
+    bounds = joined.filter(pl.col("_first").is_not_null()).with_columns(
         _last=pl.max_horizontal(cal.timestamp_index(end), pl.col("_first"))
     )
+    return guard_window(p, bounds)
+
+
+def _span_reason(p: Prepared, what: str) -> str:
+    cal = p.calendar
+    until = f" (observation ends at as_of={p.as_of.isoformat()})" if p.as_of is not None else ""
+    return (
+        f"{what} spans more than {cal.horizon} {cal.period}s ({HORIZON_YEARS} years){until}, the most a kernel "
+        "lays out period by period; a placeholder date (9999-12-31, 1900-01-01...) is the usual cause: "
+        "fix or drop those rows, pass as_of, or use a longer period"
+    )
+
+
+def _time_columns(table: TableName) -> list[str]:
+    return [c.name for c in TABLES[table].columns if c.kind is ColumnKind.TIMESTAMP]
+
+
+def _shown(table: TableName) -> list[str]:
+    """The columns that identify a row of ``table`` in an error: its key, customer and timestamps."""
+    return list(dict.fromkeys([TABLES[table].key or "customer_id", "customer_id", *_time_columns(table)]))
+
+
+def _far_rows(p: Prepared) -> list[Problem]:
+    """The rows of ``p.frame`` far from the bulk of the data: more than half the horizon from the median period.
+
+    Failing that (data spread evenly over more than the horizon), its three
+    earliest and three latest rows.  Run when a horizon check has failed.
+    """
+    spec = TABLES[p.table]
+    index = p.calendar.timestamp_index
+    median = index(spec.time).median()
+    far = pl.any_horizontal([(index(t) - median).abs() > p.calendar.horizon // 2 for t in _time_columns(p.table)])
+    t = pl.col(spec.time)
+    extreme = (t.rank("min") <= 3) | (t.rank("min", descending=True) <= 3)
+    reason = _span_reason(p, "the data")
+    found = problems(p.frame, p.table, [(spec.time, reason + " (rows far from the rest)", far)], _shown(p.table))
+    return found or problems(
+        p.frame, p.table, [(spec.time, reason + " (its first and last rows)", extreme)], _shown(p.table)
+    )
+
+
+def guard_window(p: Prepared, bounds: pl.LazyFrame) -> pl.LazyFrame:
+    """``bounds`` (per segment ``_first`` and ``_last`` period indices) checked against the calendar's horizon.
+
+    A window of more than :attr:`Calendar.horizon` periods raises a
+    :class:`DataError` at collect naming the rows far from the bulk of the
+    data (see :func:`_far_rows`).
+    """
+    return guard(bounds, pl.col("_last") - pl.col("_first") + 1 > p.calendar.horizon, lambda: DataError(_far_rows(p)))
+
+
+def guard_spans(p: Prepared, frame: pl.LazyFrame, first: str, last: str) -> pl.LazyFrame:
+    """``frame`` checked for rows whose own periods (``first`` .. ``last`` indices) exceed the calendar's horizon.
+
+    For the tables whose rows are laid out period by period (subscription
+    segments): such a row raises a :class:`DataError` at collect naming it,
+    after the rows far from the rest of the data, which usually stretch the
+    window those rows run to.
+    """
+    too_long = pl.col(last) - pl.col(first) + 1 > p.calendar.horizon
+    spec = TABLES[p.table]
+
+    def fail() -> RetainlibError:
+        rule = (spec.time, _span_reason(p, "the row"), too_long)
+        long_rows = problems(frame, p.table, [rule], _shown(p.table), numbered=False)
+        far = _far_rows(p) if p.as_of is None else []
+        return DataError([*far, *long_rows])
+
+    return guard(frame, too_long, fail)
 
 
 def periods(bounds: pl.LazyFrame) -> pl.LazyFrame:
@@ -493,8 +798,19 @@ def periods(bounds: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def is_complete(cal: Calendar, period_index: pl.Expr, end: pl.Expr) -> pl.Expr:
-    """Whether the period with this index ends at or before the end of observation."""
-    return cal.instant(cal.start(period_index + 1)) <= end
+    """Whether the period with this index ends at or before the end of observation.
+
+    A period starting after the one holding ``end`` never is; the index is
+    capped there first, so any index (a window of ``within=10**7`` periods)
+    stays inside the calendar's dates.
+    """
+    cap = cal.timestamp_index(end) + 1
+    following = period_index + 1
+    return (
+        pl.when(following <= cap)
+        .then(cal.instant(cal.start(pl.min_horizontal(following, cap))) <= end)
+        .otherwise(False)
+    )
 
 
 Kind = Literal["classic", "rolling"]

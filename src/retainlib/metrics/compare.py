@@ -6,16 +6,16 @@ with its formulas in ``docs/metrics/compare.md``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Final, overload
 
 import polars as pl
 from scipy import special
 
 from retainlib.errors import DataError, OptionError, Problem, SchemaError
+from retainlib.metrics._common import By, Engine, _by_columns, check_engine
 from retainlib.metrics.nps import z_value
 
-__all__ = ["SHAPES", "compare"]
+__all__ = ["SEGMENTS", "SHAPES", "compare"]
 
 #: The (successes, trials) pairs recognised without ``successes=``/``trials=``, and whose output has them.
 SHAPES: Final[tuple[tuple[str, str, str], ...]] = (
@@ -24,9 +24,9 @@ SHAPES: Final[tuple[tuple[str, str, str], ...]] = (
     ("returning_customers", "customers", "returning_customer_rate"),
     ("retained", "customers", "support_retention"),
 )
-#: Columns compared within (one comparison per value) when present and ``within`` is not given.
-WITHIN: Final[tuple[str, ...]] = ("period", "cohort", "period_number", "breakdown")
-#: Within columns that are time: the default reference group stays the same across them.
+#: The default ``by`` columns (one comparison per value), those present, when ``by`` is not given.
+SEGMENTS: Final[tuple[str, ...]] = ("period", "cohort", "period_number", "breakdown")
+#: ``by`` columns that are time: the default reference group stays the same across them.
 TIME: Final[frozenset[str]] = frozenset({"period", "cohort", "period_number"})
 #: Metric columns of retainlib results: never taken as the group column by default.
 METRIC_COLUMNS: Final[frozenset[str]] = frozenset(
@@ -41,17 +41,6 @@ METRIC_COLUMNS: Final[frozenset[str]] = frozenset(
 _TABLE = "compare"  # the "table" named in errors about the input frame
 
 
-def _names(value: str | Sequence[str] | None, option: str) -> list[str] | None:
-    if value is None:
-        return None
-    names = [value] if isinstance(value, str) else list(value)
-    if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
-        raise OptionError(
-            f"{option} is a column name or a sequence of distinct column names", option=option, value=value
-        )
-    return names
-
-
 def _missing(column: str, columns: list[str], why: str) -> SchemaError:
     return SchemaError(
         f"{why}: no column {column!r}; columns: {', '.join(columns)}",
@@ -64,6 +53,9 @@ def _missing(column: str, columns: list[str], why: str) -> SchemaError:
 
 def _counts(schema: pl.Schema, successes: str | None, trials: str | None) -> tuple[str, str]:
     names = schema.names()
+    for option, value in (("successes", successes), ("trials", trials)):
+        if value is not None and not isinstance(value, str):
+            raise OptionError(f"{option} is a column name, got {type(value).__name__}", option=option, value=value)
     if (successes is None) != (trials is None):
         raise OptionError(
             "give both successes= and trials=, or neither (to recognise the result's shape)",
@@ -109,20 +101,20 @@ def _counts(schema: pl.Schema, successes: str | None, trials: str | None) -> tup
     return pair
 
 
-def _group(schema: pl.Schema, group: str | None, within: list[str], counts: tuple[str, str]) -> str:
+def _group(schema: pl.Schema, group: str | None, by: list[str], counts: tuple[str, str]) -> str:
     names = schema.names()
     if group is not None:
         if not isinstance(group, str):
             raise OptionError("group is one column name", option="group", value=group)
         if group not in names:
             raise _missing(group, names, "group")
-        if group in within or group in counts:
-            raise OptionError(f"group {group!r} is also a within or count column", option="group", value=group)
+        if group in by or group in counts:
+            raise OptionError(f"group {group!r} is also a by or count column", option="group", value=group)
         return group
     candidates = [
         c
         for c in names
-        if c not in within
+        if c not in by
         and c not in counts
         and c not in METRIC_COLUMNS
         and not (schema[c].is_float() or isinstance(schema[c], pl.Decimal))
@@ -132,23 +124,23 @@ def _group(schema: pl.Schema, group: str | None, within: list[str], counts: tupl
     if not candidates:
         raise OptionError(f"no group column found among {', '.join(names)}; pass group=", option="group", value=None)
     raise OptionError(
-        f"the group column is ambiguous: {', '.join(candidates)}; pass group= (and within= for columns to "
-        "compare within)",
+        f"the group column is ambiguous: {', '.join(candidates)}; pass group= (and by= for the segment "
+        "columns, each segment compared separately)",
         option="group",
         value=None,
     )
 
 
-def _reference(schema: pl.Schema, group: str, reference: object, within: list[str]) -> pl.Expr:
+def _reference(schema: pl.Schema, group: str, reference: object, by: list[str]) -> pl.Expr:
     """The reference group value, broadcast over the pooled frame.
 
-    Default: per combination of the non-time ``within`` columns (e.g. support_retention's ``breakdown``;
+    Default: per combination of the non-time ``by`` columns (e.g. support_retention's ``breakdown``;
     the whole frame when there are none), the first non-null group value in sort order among the groups
     with at least one trial, so that the baseline is the same in every period.
     """
     if reference is None:
         first = pl.col(group).filter(pl.col("trials") > 0).drop_nulls().sort().first()
-        fixed = [c for c in within if c not in TIME]
+        fixed = [c for c in by if c not in TIME]
         return first.over(fixed) if fixed else first
     dtype = schema[group]
     try:
@@ -232,8 +224,9 @@ def compare(
     successes: str | None = ...,
     trials: str | None = ...,
     reference: object = ...,
-    within: str | Sequence[str] | None = ...,
     level: float = ...,
+    by: By = ...,
+    engine: Engine = ...,
 ) -> pl.LazyFrame: ...
 @overload
 def compare(
@@ -243,8 +236,9 @@ def compare(
     successes: str | None = ...,
     trials: str | None = ...,
     reference: object = ...,
-    within: str | Sequence[str] | None = ...,
     level: float = ...,
+    by: By = ...,
+    engine: Engine = ...,
 ) -> pl.DataFrame: ...
 def compare(
     result: pl.DataFrame | pl.LazyFrame,
@@ -253,8 +247,9 @@ def compare(
     successes: str | None = None,
     trials: str | None = None,
     reference: object = None,
-    within: str | Sequence[str] | None = None,
     level: float = 0.95,
+    by: By = None,
+    engine: Engine = "auto",
 ) -> pl.DataFrame | pl.LazyFrame:
     """Compare a rate between groups: each rate with a Wilson interval, its difference and a z-test p-value.
 
@@ -278,10 +273,12 @@ def compare(
     test without continuity correction).  Rates keep the time unit of the
     input (a monthly retention rate stays monthly).
 
-    Rows sharing the ``within`` values and the group are pooled first
-    (successes and trials summed), so a result by several segments can be
-    compared on one of them; without ``within`` columns the whole frame is one
-    comparison (e.g. a rate over several periods becomes the pooled rate).
+    ``by`` means what it means on every kernel: segment columns, the
+    comparison being made separately in each segment (each period, say);
+    ``group`` is the column whose values are compared.  Rows sharing the
+    ``by`` values and the group are pooled first (successes and trials
+    summed), so a result by several segments can be compared on one of them;
+    without ``by`` columns the whole frame is one comparison (e.g. a rate over several periods becomes the pooled rate).
 
     Parameters
     ----------
@@ -289,7 +286,7 @@ def compare(
         A DataFrame or LazyFrame with one row per group (and period, cohort...).
     group
         The column whose values are compared.  Default: the one column that is
-        not a ``within`` column, a count or a known metric column, and not a
+        not a ``by`` column, a count or a known metric column, and not a
         float; an error if there are none or several.
     successes, trials
         Integer count columns (both or neither; default: recognised from the shape).
@@ -297,24 +294,28 @@ def compare(
         The group value every other group is compared with.  Default: the
         first non-null group value in sort order among the groups with at
         least one trial, over all periods (the same baseline in every
-        period), chosen separately for each value of the non-time ``within``
+        period), chosen separately for each value of the non-time ``by``
         columns (``breakdown``).  A stratum where the reference has no
         trials has null differences and p-values.
-    within
-        Column(s) to compare within, one comparison per value.  Default: those
-        of ``period``, ``cohort``, ``period_number`` and ``breakdown``
-        present.
+    by
+        Segment column(s): one comparison per segment.  Default (``None``):
+        those of ``period``, ``cohort``, ``period_number`` and ``breakdown``
+        present; ``by=()`` pools every row of a group into one comparison.
+    engine
+        The polars engine of the collect of an eager result: ``"auto"``
+        (default), ``"streaming"`` or ``"in-memory"``.  A LazyFrame is
+        returned lazy: pass the engine to your own ``collect``.
     level
         Confidence level of the Wilson interval, strictly between 0 and 1.
 
     Returns
     -------
     DataFrame or LazyFrame (the kind given)
-        ``within`` columns, the group column (its own name), successes,
+        ``by`` columns, the group column (its own name), successes,
         trials (Int64), rate, ci_lower, ci_upper, difference, p_value
         (Float64).  ``difference`` is 0 and ``p_value`` null on the reference
         row.  A group with 0 trials has null rate and interval, and null
-        difference and p-value.  Sorted by ``within`` then group (nulls last).
+        difference and p-value.  Sorted by ``by`` then group (nulls last).
 
     Raises
     ------
@@ -343,6 +344,7 @@ def compare(
     [('ads', 0.4, 0.3346, 0.0, None), ('email', 0.6, 0.502, 0.2, 0.0011)]
     """
     z = z_value(level)
+    engine = check_engine(engine)
     if not isinstance(result, pl.DataFrame | pl.LazyFrame):
         raise OptionError(
             f"compare takes a polars DataFrame or LazyFrame, got {type(result).__name__}",
@@ -353,17 +355,15 @@ def compare(
     schema = lazy.collect_schema()
     names = schema.names()
     s_col, n_col = _counts(schema, successes, trials)
-    within_cols = _names(within, "within")
-    if within_cols is None:
-        within_cols = [c for c in WITHIN if c in names]
-    for c in within_cols:
+    by_cols = [c for c in SEGMENTS if c in names] if by is None else list(_by_columns(by))
+    for c in by_cols:
         if c not in names:
-            raise _missing(c, names, "within")
+            raise _missing(c, names, "by")
         if c in (s_col, n_col):
-            raise OptionError(f"{c!r} is a count column, not a within column", option="within", value=within)
-    group_col = _group(schema, group, within_cols, (s_col, n_col))
-    ref = _reference(schema, group_col, reference, within_cols)
-    keys = [*within_cols, group_col]
+            raise OptionError(f"{c!r} is a count column, not a by column", option="by", value=by)
+    group_col = _group(schema, group, by_cols, (s_col, n_col))
+    ref = _reference(schema, group_col, reference, by_cols)
+    keys = [*by_cols, group_col]
     if isinstance(result, pl.DataFrame):
         _check_rows(result, keys, s_col, n_col)
         if reference is not None and not result.select((pl.col(group_col) == ref).any()).item():
@@ -379,7 +379,7 @@ def compare(
     ).with_columns((pl.col(group_col) == ref).fill_null(False).alias("_is_ref"))
 
     def in_stratum(e: pl.Expr) -> pl.Expr:
-        return e.over(within_cols) if within_cols else e
+        return e.over(by_cols) if by_cols else e
 
     lower, upper = _wilson(z)
     rate = pl.when(pl.col("trials") > 0).then(pl.col("successes").cast(pl.Float64) / pl.col("trials"))
@@ -404,4 +404,4 @@ def compare(
         )
         .sort(keys, nulls_last=True)
     )
-    return out.collect() if isinstance(result, pl.DataFrame) else out
+    return out.collect(engine=engine) if isinstance(result, pl.DataFrame) else out

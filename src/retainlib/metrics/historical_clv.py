@@ -3,8 +3,8 @@
 See the spec section "Customer lifetime value" and ``docs/metrics/clv.md``.
 
 * :func:`clv_historical`: per customer, the total amount of their orders
-  (``level="customer"``), or per cohort the cumulative revenue per customer by
-  period (``level="cohort"``, the ``cumulative_revenue_per_customer`` column of
+  (``grain="customer"``), or per cohort the cumulative revenue per customer by
+  period (``grain="cohort"``, the ``cumulative_revenue_per_customer`` column of
   :func:`~retainlib.metrics.retention.cohort_retention`).
 * :func:`clv_formula`: ``CLV = ARPA * gross_margin / churn_rate`` per period,
   from subscription snapshots (spec "Subscription revenue"): a rough estimate
@@ -15,9 +15,8 @@ Predictive models (BG/NBD, Gamma-Gamma, sBG) live elsewhere.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-from typing import Final, Literal, overload
+from typing import Final, Literal, Unpack, overload
 
 import attrs
 import polars as pl
@@ -29,6 +28,7 @@ from retainlib.metrics._common import (
     PERIOD_INDEX,
     By,
     Data,
+    Engine,
     Prepared,
     activity,
     check_single_currency,
@@ -39,12 +39,14 @@ from retainlib.metrics._common import (
     safe_ratio,
     window,
 )
+from retainlib.metrics._options import AsOf, KernelOptions, ObservationOptions
 from retainlib.tables import TIMESTAMP
 
-__all__ = ["Level", "clv_formula", "clv_historical"]
+__all__ = ["GRAINS", "Grain", "clv_formula", "clv_historical"]
 
 #: What :func:`clv_historical` reports: one row per customer, or per cohort and period number.
-Level = Literal["customer", "cohort"]
+Grain = Literal["customer", "cohort"]
+GRAINS: Final[tuple[Grain, ...]] = ("customer", "cohort")
 #: Months in a period: ARPA is monthly, the formula needs revenue per account per period.
 MONTHS: Final[dict[str, int]] = {"month": 1, "quarter": 3, "year": 12}
 
@@ -54,43 +56,35 @@ _SEG: Final = "_seg"  # a constant segment column standing in for "no by"
 # --- historical ---------------------------------------------------------------------------
 
 
+def _check_grain(grain: object) -> Grain:
+    for name in GRAINS:
+        if isinstance(grain, str) and grain == name:
+            return name
+    raise OptionError(f"grain is 'customer' or 'cohort', got {grain!r}", option="grain", value=grain)
+
+
+@overload
+def clv_historical(orders: pl.LazyFrame, *, grain: Grain = ..., **options: Unpack[KernelOptions]) -> pl.LazyFrame: ...
 @overload
 def clv_historical(
-    orders: pl.LazyFrame,
-    *,
-    by: By = ...,
-    level: Level = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    period: PeriodName = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-) -> pl.LazyFrame: ...
-@overload
-def clv_historical(
-    orders: pl.DataFrame | Dataset,
-    *,
-    by: By = ...,
-    level: Level = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    period: PeriodName = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
+    orders: pl.DataFrame | Dataset, *, grain: Grain = ..., **options: Unpack[KernelOptions]
 ) -> pl.DataFrame: ...
 def clv_historical(
     orders: Data,
     *,
-    by: By = None,
-    level: Level = "customer",
-    as_of: dt.datetime | dt.date | None = None,
     period: PeriodName = "month",
+    by: By = None,
+    as_of: AsOf = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
+    grain: Grain = "customer",
 ) -> pl.DataFrame | pl.LazyFrame:
     """Historical customer lifetime value: what customers have actually spent.
 
-    ``level="customer"``: per customer, the total amount of their orders
+    ``grain="customer"``: per customer, the total amount of their orders
     (``revenue = sum(amount)``, exact), with their first and last order and
-    order count.  ``level="cohort"``: per cohort (first period with an order)
+    order count.  ``grain="cohort"``: per cohort (first period with an order)
     and period number ``k``, the cumulative revenue per customer of the cohort,
     ``sum of revenue(0..k) / cohort_size``, as computed by
     :func:`~retainlib.metrics.retention.cohort_retention`.
@@ -99,28 +93,37 @@ def clv_historical(
     ----------
     orders
         A canonical orders table (DataFrame or LazyFrame) or a Dataset with one.
+    period, tz, week_start
+        The cohort calendar (defaults ``"month"``, ``"UTC"``, 0 = Monday), used
+        by ``grain="cohort"`` (see
+        :func:`~retainlib.metrics.retention.cohort_retention`); checked with
+        either grain.  ``tz`` also reads a date ``as_of``.
     by
-        Segment column(s) of the orders or customers table; the output starts
-        with them.  Amounts of several currencies are never added: give
-        ``by="currency"`` (or include it) when the orders mix currencies.
-    level
-        ``"customer"`` (default) or ``"cohort"``.
+        Segment column(s) of the orders or customers table (default ``None``);
+        the output starts with them.  Amounts of several currencies are never
+        added: give ``by="currency"`` (or include it) when the orders mix
+        currencies.
     as_of
         End of observation (exclusive): an aware datetime, or a date meaning
         through the end of that local day.  Orders at or after it are left out.
-        Default: every order.
-    period, tz, week_start
-        The cohort calendar, for ``level="cohort"`` only (see
-        :func:`~retainlib.metrics.retention.cohort_retention`).
+        Default (``None``): every order.
+    engine
+        The polars engine of the collects the kernel makes (the currency
+        check, the result for eager input): ``"auto"`` (default),
+        ``"streaming"`` or ``"in-memory"``.  Lazy input returns a LazyFrame:
+        pass the engine to your own ``collect``.
+    grain
+        What a row is: ``"customer"`` (default) or ``"cohort"`` (a cohort and
+        period number).
 
     Returns
     -------
     DataFrame or LazyFrame
-        ``level="customer"``: ``by`` columns, ``customer_id``, ``first_order``,
+        ``grain="customer"``: ``by`` columns, ``customer_id``, ``first_order``,
         ``last_order`` (Datetime UTC), ``orders`` (UInt32), ``revenue``
         (Decimal(38, 4), major units, over the customer's whole history to
         ``as_of``), ``currency`` (String; absent when ``by`` holds it); sorted
-        by segment and customer.  ``level="cohort"``: ``by`` columns,
+        by segment and customer.  ``grain="cohort"``: ``by`` columns,
         ``cohort`` (Date), ``period_number`` (Int64), ``is_complete``,
         ``cohort_size`` (UInt32), ``revenue`` (Decimal, revenue of period
         ``k``), ``cumulative_revenue_per_customer`` (Float64, currency per
@@ -131,7 +134,8 @@ def clv_historical(
     CurrencyError
         The orders mix currencies and ``by`` does not include ``"currency"``.
     OptionError
-        An unknown level or bad common option.
+        An unknown grain, or a bad shared option (an unknown period, time
+        zone, week start or engine, a naive ``as_of``), named in the error.
     SchemaError
         The input is not an orders table, or a ``by`` column is missing.
 
@@ -145,11 +149,19 @@ def clv_historical(
     >>> clv_historical(orders).select("customer_id", "orders", "revenue").rows()
     [('a', 2, Decimal('30.5000')), ('b', 1, Decimal('5.0000'))]
     """
-    if level == "cohort":
+    if _check_grain(grain) == "cohort":
         from retainlib.metrics.retention import cohort_retention
 
         cohorts = cohort_retention(
-            orders, by=by, as_of=as_of, period=period, tz=tz, week_start=week_start, table="orders", revenue=True
+            orders,
+            by=by,
+            as_of=as_of,
+            period=period,
+            tz=tz,
+            week_start=week_start,
+            engine=engine,
+            table="orders",
+            revenue=True,
         )
         names = cohorts.collect_schema().names()
         by_cols = names[: names.index("cohort")]
@@ -162,9 +174,17 @@ def clv_historical(
             "cumulative_revenue_per_customer",
         ]
         return cohorts.select(*by_cols, *columns)
-    if level != "customer":
-        raise OptionError(f"level is 'customer' or 'cohort', got {level!r}", option="level", value=level)
-    p = prepare(orders, metric="clv_historical", tables=["orders"], by=by, as_of=as_of, tz=tz)
+    p = prepare(
+        orders,
+        metric="clv_historical",
+        tables=["orders"],
+        by=by,
+        as_of=as_of,
+        period=period,
+        tz=tz,
+        week_start=week_start,
+        engine=engine,
+    )
     check_single_currency(p)
     frame = p.frame
     if p.as_of is not None:
@@ -236,9 +256,7 @@ def clv_formula(
     *,
     period: PeriodName = ...,
     margin: float = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    by: By = ...,
-    tz: str = ...,
+    **options: Unpack[ObservationOptions],
 ) -> pl.LazyFrame: ...
 @overload
 def clv_formula(
@@ -246,18 +264,17 @@ def clv_formula(
     *,
     period: PeriodName = ...,
     margin: float = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    by: By = ...,
-    tz: str = ...,
+    **options: Unpack[ObservationOptions],
 ) -> pl.DataFrame: ...
 def clv_formula(
     subscriptions: Data,
     *,
     period: PeriodName = "month",
-    margin: float = 1.0,
-    as_of: dt.datetime | dt.date | None = None,
     by: By = None,
+    as_of: AsOf = None,
     tz: str = "UTC",
+    engine: Engine = "auto",
+    margin: float = 1.0,
 ) -> pl.DataFrame | pl.LazyFrame:
     """The textbook subscription CLV, ``ARPA * gross_margin / churn_rate``, per period: a rough estimate.
 
@@ -283,19 +300,24 @@ def clv_formula(
         A canonical subscriptions table (DataFrame or LazyFrame) or a Dataset with one.
     period
         ``"month"`` (default), ``"quarter"`` or ``"year"``; others are an
-        :class:`~retainlib.errors.OptionError`.
-    margin
-        Gross margin, a fraction in ``(0, 1]`` (default 1: CLV in revenue).
+        :class:`~retainlib.errors.OptionError` (there is no ``week_start``).
     as_of
         End of observation (exclusive): an aware datetime, or a date meaning
         through the end of that local day.  Segments starting at or after it
         are ignored and ends at or after it are not known yet.  Default: the
         last timestamp of the segments with ``mrr > 0`` (per segment with ``by``).
     by
-        Segment column(s) of the subscriptions or customers table.  Several
-        currencies need ``by="currency"`` (or including it).
+        Segment column(s) of the subscriptions or customers table (default
+        ``None``).  Several currencies need ``by="currency"`` (or including it).
     tz
-        Reporting time zone (IANA name): snapshots are at local period starts.
+        Reporting time zone (IANA name, default ``"UTC"``): snapshots are at
+        local period starts.
+    engine
+        The polars engine of the collects the kernel makes (the currency
+        check, the result for eager input): ``"auto"`` (default),
+        ``"streaming"`` or ``"in-memory"``.
+    margin
+        Gross margin, a fraction in ``(0, 1]`` (default 1: CLV in revenue).
 
     Returns
     -------
@@ -332,7 +354,16 @@ def clv_formula(
     """
     months = _months(period)
     gross = _check_margin(margin)
-    p = prepare(subscriptions, metric="clv_formula", tables=["subscriptions"], by=by, period=period, tz=tz, as_of=as_of)
+    p = prepare(
+        subscriptions,
+        metric="clv_formula",
+        tables=["subscriptions"],
+        by=by,
+        period=period,
+        tz=tz,
+        as_of=as_of,
+        engine=engine,
+    )
     check_single_currency(p)
     q = _observed_segments(p)
     cal = q.calendar

@@ -6,8 +6,7 @@ its formula in ``docs/metrics/nps.md``.
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import overload
+from typing import Unpack, overload
 
 import polars as pl
 from scipy import special
@@ -16,7 +15,8 @@ from retainlib import _conform
 from retainlib._dataset import Dataset
 from retainlib.calendar import PeriodName, WeekStart
 from retainlib.errors import OptionError
-from retainlib.metrics._common import PERIOD_INDEX, By, Data, finish, is_complete, prepare
+from retainlib.metrics._common import PERIOD_INDEX, By, Data, Engine, finish, guard_window, is_complete, prepare
+from retainlib.metrics._options import AsOf, ObservationOptions
 from retainlib.tables import RESPONSES, TIMESTAMP
 
 __all__ = ["nps", "z_value"]
@@ -83,33 +83,30 @@ def nps(
     responses: pl.LazyFrame,
     *,
     period: PeriodName | None = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
     week_start: WeekStart = ...,
     level: float = ...,
     clip: bool = ...,
+    **options: Unpack[ObservationOptions],
 ) -> pl.LazyFrame: ...
 @overload
 def nps(
     responses: pl.DataFrame | Dataset,
     *,
     period: PeriodName | None = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
     week_start: WeekStart = ...,
     level: float = ...,
     clip: bool = ...,
+    **options: Unpack[ObservationOptions],
 ) -> pl.DataFrame: ...
 def nps(
     responses: Data,
     *,
     period: PeriodName | None = "month",
     by: By = None,
-    as_of: dt.datetime | dt.date | None = None,
+    as_of: AsOf = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
     level: float = 0.95,
     clip: bool = False,
 ) -> pl.DataFrame | pl.LazyFrame:
@@ -143,12 +140,18 @@ def nps(
         or ``None`` for the whole window in one row per segment (no ``period``
         and ``is_complete`` columns).
     by
-        Segment column(s), from the responses or the Dataset's customers.
+        Segment column(s), from the responses or the Dataset's customers
+        (default ``None``: no segments).
     as_of
         End of observation (aware datetime, or a date meaning through its
         end); default the last response.  Later responses are ignored.
     tz, week_start
-        Reporting time zone and first day of the week.
+        Reporting time zone (default ``"UTC"``) and first day of the week
+        (default 0, Monday).
+    engine
+        The polars engine of the collect of an eager result: ``"auto"``
+        (default), ``"streaming"`` or ``"in-memory"``.  Lazy input returns a
+        LazyFrame: pass the engine to your own ``collect``.
     level
         Confidence level of the interval, strictly between 0 and 1 (default 0.95).
     clip
@@ -166,10 +169,8 @@ def nps(
     Raises
     ------
     DataError
-        Eager input (a DataFrame) with a score that is not an integer 0..10
-        (or a missing one), listing the rows.  A LazyFrame is not scanned:
-        rows whose score is not an integer 0..10 after conversion to Int8 are
-        left out; validate it with ``Dataset(responses=..., validate="full")``.
+        A score that is not an integer 0..10 (or a missing one), listing the
+        rows: at the call for a DataFrame, at ``collect`` for a LazyFrame.
     OptionError, SchemaError
         Bad options, or a frame that is not a responses table.
 
@@ -196,10 +197,11 @@ def nps(
         tz=tz,
         week_start=week_start,
         as_of=as_of,
+        engine=engine,
     )
     if isinstance(responses, pl.DataFrame):
         _check_scores(responses)
-    # Lazy input is not scanned for bad scores: those conformed to null (or an Int8 outside 0..10) are left out.
+    # Bad scores raise inside the plan (prepare's checks); the filter only keeps the type checker's promise.
     frame = p.frame.filter(pl.col("score").is_between(0, 10))
     if p.as_of is not None:
         frame = frame.filter(pl.col("responded_at") < pl.lit(p.as_of, dtype=TIMESTAMP))
@@ -222,7 +224,8 @@ def nps(
         end_index = pl.col(PERIOD_INDEX).max()
     bounds_aggs = [pl.col(PERIOD_INDEX).min().alias("_first"), end.alias("_end"), end_index.alias("_last")]
     bounds = indexed.group_by(*keys).agg(bounds_aggs) if keys else indexed.select(bounds_aggs)
-    last = pl.max_horizontal("_last", "_first")
+    bounds = guard_window(p, bounds.with_columns(_last=pl.max_horizontal("_last", "_first")))
+    last = pl.col("_last")
     grid = (
         bounds.filter(pl.col("_first").is_not_null())
         .with_columns(pl.int_ranges("_first", last + 1).alias(PERIOD_INDEX))

@@ -8,7 +8,7 @@ Shopify's returning customer rate; documented in
 from __future__ import annotations
 
 import datetime as dt
-from typing import overload
+from typing import Unpack, overload
 
 import polars as pl
 
@@ -32,6 +32,7 @@ from retainlib.metrics._common import (
     safe_ratio,
     window,
 )
+from retainlib.metrics._options import KernelOptions
 
 __all__ = ["repeat_purchase_rate", "returning_customer_rate"]
 
@@ -44,18 +45,19 @@ def _check_within(within: object) -> int | None:
     return within
 
 
+def _check_cohorts(cohorts: object) -> bool | None:
+    if cohorts is not None and not isinstance(cohorts, bool):
+        raise OptionError("cohorts is True, False or None", option="cohorts", value=cohorts)
+    return cohorts
+
+
 @overload
 def repeat_purchase_rate(
     data: pl.LazyFrame,
     *,
     within: int | None = ...,
     cohorts: bool | None = ...,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.LazyFrame: ...
 @overload
 def repeat_purchase_rate(
@@ -63,12 +65,7 @@ def repeat_purchase_rate(
     *,
     within: int | None = ...,
     cohorts: bool | None = ...,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def repeat_purchase_rate(
     data: Data,
@@ -96,7 +93,10 @@ def repeat_purchase_rate(
     repeat customer when the second order falls within ``k`` periods of the
     first (its period index minus the first's is at most ``k``; ``k = 0``: in
     the same period).  Cohorts too young to observe ``k`` full periods are kept
-    and flagged ``is_complete = false``.
+    and flagged ``is_complete = false``.  Any ``k`` is accepted: a window
+    reaching past the calendar's horizon (:attr:`~retainlib.calendar.Calendar.horizon`,
+    100 years of periods, the most the data may span) counts every second order,
+    as no window would.
 
     Returns
     -------
@@ -119,6 +119,7 @@ def repeat_purchase_rate(
     [(datetime.date(2024, 1, 1), 2, 0), (datetime.date(2024, 2, 1), 1, 0)]
     """
     k = _check_within(within)
+    cohorts = _check_cohorts(cohorts)
     per_cohort = bool(cohorts) or k is not None
     if cohorts is False and k is not None:
         raise OptionError(
@@ -135,6 +136,10 @@ def repeat_purchase_rate(
         engine=engine,
         as_of=as_of,
     )
+    if k is not None:
+        # A window longer than the calendar's horizon holds every second order (the data spans no more
+        # than the horizon): the same counts, and period indices that stay inside the calendar.
+        k = min(k, p.calendar.horizon)
     keys = [*p.by, "customer_id"]
     plan = mask_plan(p, first_repeats=True) if k is not None else None
     if k is None:
@@ -205,24 +210,12 @@ def repeat_purchase_rate(
 @overload
 def returning_customer_rate(
     data: pl.LazyFrame,
-    *,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.LazyFrame: ...
 @overload
 def returning_customer_rate(
     data: pl.DataFrame | Dataset,
-    *,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def returning_customer_rate(
     data: Data,

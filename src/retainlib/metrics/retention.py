@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Literal, overload
+from typing import Literal, Unpack, get_args, overload
 
 import polars as pl
 
 from retainlib._dataset import Dataset
 from retainlib.calendar import PeriodName, WeekStart
-from retainlib.errors import OptionError, SchemaError
+from retainlib.errors import DataError, OptionError, SchemaError
 from retainlib.metrics._common import (
     ANY_ACTIVITY,
     MASK,
@@ -29,6 +29,7 @@ from retainlib.metrics._common import (
     activity,
     bit_counts,
     by_customer_parts,
+    check_events,
     check_single_currency,
     customer_parts,
     finish,
@@ -38,9 +39,11 @@ from retainlib.metrics._common import (
     over_by,
     periods,
     prepare,
+    problems,
     safe_ratio,
     window,
 )
+from retainlib.metrics._options import KernelOptions
 from retainlib.tables import MONEY, TableName
 
 __all__ = ["cohort_retention", "retention_rate", "triangle"]
@@ -76,27 +79,17 @@ def _flags(p: Prepared, active: pl.LazyFrame) -> pl.LazyFrame:
 def retention_rate(
     data: pl.LazyFrame,
     *,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
     table: TableName | None = ...,
     events: Sequence[str] | None = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.LazyFrame: ...
 @overload
 def retention_rate(
     data: pl.DataFrame | Dataset,
     *,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
     table: TableName | None = ...,
     events: Sequence[str] | None = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def retention_rate(
     data: Data,
@@ -181,6 +174,7 @@ def retention_rate(
         as_of=as_of,
         table=table,
     )
+    events = check_events(events)
     plan = mask_plan(p, events=events)
     if plan is not None:
         # One bit per period per customer: retained in p = bits p-1 and p both set.
@@ -235,9 +229,12 @@ def retention_rate(
 
 
 def _check_kind(kind: object) -> CohortKind:
-    if kind not in ("classic", "rolling"):
-        raise OptionError("kind is 'classic' or 'rolling'", option="kind", value=kind)
-    return kind
+    # A str first: == on a polars object gives a frame or an expression, not a bool.
+    if isinstance(kind, str):
+        for name in get_args(CohortKind):
+            if kind == name:
+                return name  # type: ignore[no-any-return]
+    raise OptionError("kind is 'classic' or 'rolling'", option="kind", value=kind)
 
 
 def _check_revenue(revenue: object) -> bool:
@@ -249,9 +246,11 @@ def _check_revenue(revenue: object) -> bool:
 
 
 def _check_measure(measure: object) -> Measure:
-    if measure not in ("customers", "revenue"):
-        raise OptionError("measure is 'customers' or 'revenue'", option="measure", value=measure)
-    return measure
+    if isinstance(measure, str):
+        for name in get_args(Measure):
+            if measure == name:
+                return name  # type: ignore[no-any-return]
+    raise OptionError("measure is 'customers' or 'revenue'", option="measure", value=measure)
 
 
 @overload
@@ -261,14 +260,9 @@ def cohort_retention(
     kind: CohortKind = ...,
     measure: Measure = ...,
     revenue: bool | None = ...,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
     table: TableName | None = ...,
     events: Sequence[str] | None = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.LazyFrame: ...
 @overload
 def cohort_retention(
@@ -277,14 +271,9 @@ def cohort_retention(
     kind: CohortKind = ...,
     measure: Measure = ...,
     revenue: bool | None = ...,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
     table: TableName | None = ...,
     events: Sequence[str] | None = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def cohort_retention(
     data: Data,
@@ -386,6 +375,7 @@ def cohort_retention(
     if with_revenue:
         check_single_currency(p)
     cohort_keys = [*p.by, "_cohort"]
+    events = check_events(events)
     plan = mask_plan(p, events=events)
     if plan is not None:
         classic, spans, sizes, bounds = _cohort_counts_from_masks(p, plan, events, with_revenue)
@@ -461,6 +451,9 @@ def triangle(result: pl.DataFrame | pl.LazyFrame, *, value: str = "retention") -
     column per period number (``"0"``, ``"1"``, ...) holding ``value``
     (default ``"retention"``; any numeric column of the result works:
     ``"active"``, ``"revenue"``, ``"cumulative_revenue_per_customer"``...).
+    A frame that is not such a result (a missing column, a cohort with a
+    period number twice or none) is a :class:`~retainlib.errors.SchemaError`
+    or :class:`~retainlib.errors.DataError`.
 
     Examples
     --------
@@ -473,6 +466,8 @@ def triangle(result: pl.DataFrame | pl.LazyFrame, *, value: str = "retention") -
     [(datetime.date(2024, 1, 1), 1, 1.0, 1.0), (datetime.date(2024, 2, 1), 1, 1.0, None)]
     """
     eager = isinstance(result, pl.DataFrame)
+    if not isinstance(value, str):
+        raise OptionError(f"value is a column name, got {type(value).__name__}", option="value", value=value)
     lazy = result.lazy()
     columns = lazy.collect_schema().names()
     needed = ["cohort", "period_number", "cohort_size", value]
@@ -501,6 +496,14 @@ def triangle(result: pl.DataFrame | pl.LazyFrame, *, value: str = "retention") -
     # The width (number of period columns) must be known to pivot lazily: it is
     # the longest cohort's length, so the pivot runs on the small long result.
     frame = lazy.select(*index, "period_number", value).collect()
+    cell = [*by, "cohort", "period_number"]
+    rules = [
+        ("period_number", "missing", pl.col("period_number").is_null()),
+        ("period_number", "the same cohort and period number twice", pl.struct(cell).is_duplicated()),
+    ]
+    found = problems(frame.lazy(), "cohort_retention", rules, cell)
+    if found:
+        raise DataError(found)
     wide = (
         frame.sort("period_number")
         .with_columns(pl.col("period_number").cast(pl.String))

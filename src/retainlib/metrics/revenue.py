@@ -6,18 +6,27 @@ each customer at the first instant of each period, ``mrr_c(τ)`` = the sum of
 the mrr of the customer's segments running at ``τ`` (``started_at <= τ <
 ended_at``).  Money stays exact (``Decimal(38, 4)``) from the segments to the
 identities; ratios come last.
+
+Currency conversion (``fx=``, ``currency=``) follows one as-of rule: a
+snapshot in currency ``X`` on date ``d`` is converted at the rate of ``X``
+dated ``d``, or else the latest one before ``d``.  The rate table is checked
+once (currency codes, dates, finite positive rates, one rate per currency and
+date: :class:`~retainlib.errors.DataError` naming its rows), and a snapshot
+with no rate on or before its date (a currency missing from the table, or a
+date before its first rate) is a :class:`~retainlib.errors.CurrencyError`
+listing the first missing (currency, date) pairs: revenue is never dropped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import overload
+from typing import NamedTuple, Unpack, overload
 
 import polars as pl
 
 from retainlib._dataset import Dataset
 from retainlib.calendar import PeriodName, WeekStart
-from retainlib.errors import OptionError, SchemaError
+from retainlib.errors import CurrencyError, DataError, OptionError, RetainlibError, SchemaError
 from retainlib.metrics._common import (
     PERIOD_INDEX,
     By,
@@ -26,14 +35,19 @@ from retainlib.metrics._common import (
     Prepared,
     check_single_currency,
     finish,
+    guard,
+    guard_spans,
+    guard_window,
     is_complete,
     last_instant,
     over_by,
     periods,
     prepare,
+    problems,
     safe_ratio,
 )
-from retainlib.tables import MONEY, TIMESTAMP
+from retainlib.metrics._options import KernelOptions
+from retainlib.tables import CURRENCY_PATTERN, MONEY, MONEY_DIGITS, MONEY_LIMIT, TIMESTAMP
 
 __all__ = ["MOVEMENTS", "mrr", "mrr_movements", "revenue_retention"]
 
@@ -42,31 +56,170 @@ MOVEMENTS = ("new", "reactivation", "expansion", "contraction", "churn")
 _ZERO = pl.lit(0, dtype=MONEY)
 
 
-def _check_money(p: Prepared, fx: pl.DataFrame | pl.LazyFrame | None, to: str | None) -> None:
-    """Without fx: one currency (or by='currency'); with fx: a target currency and a usable rate table."""
-    if fx is None:
-        if to is not None:
-            raise OptionError("currency= needs an exchange-rate table fx=", option="currency", value=to)
-        check_single_currency(p)
-        return
-    if to is None:
-        raise OptionError("fx= needs the target currency: currency='EUR'", option="currency", value=None)
+class Conversion(NamedTuple):
+    """Where money is converted to: the checked rate table (currency, date, rate; lazy) and the target currency."""
+
+    rates: pl.LazyFrame
+    to: str
+
+
+def _fx_error(message: str, column: str, expected: str, actual: pl.DataType | None = None) -> SchemaError:
+    return SchemaError(
+        message, table="fx", column=column, expected=expected, actual=None if actual is None else str(actual)
+    )
+
+
+def _fx_columns(schema: pl.Schema) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """The fx table's currency (String), date (Date) and rate (Float64) as expressions, or SchemaError."""
+    cur, day, rate = schema["currency"], schema["date"], schema["rate"]
+    if not (cur == pl.String or isinstance(cur, pl.Categorical | pl.Enum | pl.Null)):
+        raise _fx_error(f"currency codes are text, not {cur}", "currency", "ISO 4217 codes", cur)
+    currency = pl.col("currency").cast(pl.String).str.strip_chars().str.to_uppercase()
+    if day in (pl.Date, pl.Null):
+        date = pl.col("date").cast(pl.Date)
+    elif isinstance(day, pl.Datetime):
+        date = pl.col("date").dt.date()
+    elif day == pl.String:
+        date = pl.col("date").str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+    else:
+        raise _fx_error(f"dates are dates or YYYY-MM-DD text, not {day}", "date", "dates", day)
+    if not (rate.is_numeric() or rate == pl.Null):
+        raise _fx_error(f"rates are numbers, not {rate}", "rate", "numbers", rate)
+    return currency, date, pl.col("rate").cast(pl.Float64)
+
+
+def _fx_rates(fx: object, to: str) -> pl.LazyFrame:
+    """The exchange-rate table, checked, as (currency, date, rate): lazy, sorted by date.
+
+    A DataFrame is checked now; a LazyFrame inside the plan (the error comes
+    from ``collect``).  Every row problem is reported in one
+    :class:`~retainlib.errors.DataError` naming the rows.
+    """
     if not isinstance(fx, pl.DataFrame | pl.LazyFrame):
         raise OptionError(
             "fx is a polars frame with columns currency, date, rate", option="fx", value=type(fx).__name__
         )
-    names = fx.lazy().collect_schema().names()
-    missing = [c for c in ("currency", "date", "rate") if c not in names]
+    lazy = fx.lazy()
+    try:
+        schema = lazy.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise _fx_error(f"cannot read the fx table's columns: {exc}", "*", "a table") from exc
+    missing = [c for c in ("currency", "date", "rate") if c not in schema]
     if missing:
-        raise SchemaError(
+        raise _fx_error(
             f"fx needs columns currency, date, rate (units of {to} per unit of currency); missing {missing}",
-            table="fx",
-            column=missing[0],
-            expected="present",
-            actual=None,
+            missing[0],
+            "present",
         )
+    currency, date, rate = _fx_columns(schema)
+    given = lazy.select("currency", "date", "rate", currency.alias("_c"), date.alias("_d"), rate.alias("_r"))
+    c, d, r = pl.col("_c"), pl.col("_d"), pl.col("_r")
+    rules = [
+        ("currency", "not an ISO 4217 currency code", c.is_null() | ~c.str.contains(CURRENCY_PATTERN.pattern)),
+        ("date", "missing, or not a date (YYYY-MM-DD)", d.is_null()),
+        ("rate", "not a finite number above 0", r.is_null() | ~r.is_finite() | (r <= 0)),
+        (
+            "date",
+            "two rates for one currency and date (which one applies would be arbitrary)",
+            pl.struct(c, d).is_duplicated() & c.is_not_null() & d.is_not_null(),
+        ),
+    ]
+    shown = ["currency", "date", "rate"]
+
+    def fail() -> RetainlibError:
+        return DataError(problems(given, "fx", rules, shown))
+
+    if isinstance(fx, pl.DataFrame):
+        found = problems(given, "fx", rules, shown)
+        if found:
+            raise DataError(found)
+        checked = given
+    else:
+        checked = guard(given, pl.any_horizontal([bad for _, _, bad in rules]), fail)
+    return checked.select(c.alias("currency"), d.alias("date"), r.alias("rate")).sort("date")
+
+
+def _check_money(p: Prepared, fx: object, to: object) -> Conversion | None:
+    """Without fx: one currency (or by='currency'); with fx: the checked conversion to the target currency."""
+    if fx is None:
+        if to is not None:
+            raise OptionError("currency= needs an exchange-rate table fx=", option="currency", value=to)
+        check_single_currency(p)
+        return None
+    if to is None:
+        raise OptionError("fx= needs the target currency: currency='EUR'", option="currency", value=None)
+    target = to.strip().upper() if isinstance(to, str) else None
+    if target is None or not CURRENCY_PATTERN.match(target):
+        raise OptionError("currency is an ISO 4217 code such as 'EUR'", option="currency", value=to)
     if "currency" in p.by:
         raise OptionError("with fx= everything is converted: drop 'currency' from by", option="by", value=p.by)
+    return Conversion(rates=_fx_rates(fx, target), to=target)
+
+
+def _convert(running: pl.LazyFrame, cal_start: pl.Expr, conversion: Conversion) -> pl.LazyFrame:
+    """The snapshots' mrr converted to the target currency at the as-of rate of each snapshot's date.
+
+    A snapshot with no rate on or before its date, or whose converted amount
+    is out of range, raises :class:`CurrencyError` at collect (see the module docs).
+    """
+    to = conversion.to
+    joined = (
+        running.with_columns(cal_start.alias("_date"))
+        .sort("_date")
+        .join_asof(
+            conversion.rates,
+            left_on="_date",
+            right_on="date",
+            by="currency",
+            strategy="backward",
+            check_sortedness=False,  # both sides are sorted by date just above
+        )
+    )
+    foreign = pl.col("currency") != to
+    value = (pl.col("mrr").cast(pl.Float64) * pl.col("rate")).round(4)
+    no_rate = foreign & pl.col("rate").is_null()
+    too_large = foreign & (value.abs() >= float(MONEY_LIMIT))
+
+    def missing() -> RetainlibError:
+        pairs = (
+            joined.filter(no_rate)
+            .select("currency", "_date")
+            .unique()
+            .sort("currency", "_date")
+            .collect(engine="in-memory")
+        )
+        firsts = dict(
+            conversion.rates.group_by("currency").agg(pl.col("date").min()).collect(engine="in-memory").rows()
+        )
+        shown = "; ".join(
+            f"{cur} on {day}" + (f" (its first rate is dated {firsts[cur]})" if cur in firsts else " (no rate at all)")
+            for cur, day in pairs.head(5).rows()
+        )
+        more = f" and {pairs.height - 5} more" if pairs.height > 5 else ""
+        return CurrencyError(
+            f"no exchange rate to {to} on or before the date of {pairs.height} (currency, date) pair(s) the data "
+            f"needs: {shown}{more}. A snapshot is converted at the latest rate on or before its date; add the "
+            "missing rates to fx (revenue is never dropped)",
+            currencies=sorted(set(pairs["currency"].to_list())),
+        )
+
+    def out_of_range() -> RetainlibError:
+        rows = (
+            joined.filter(too_large)
+            .select("currency", "_date", "rate")
+            .unique()
+            .sort("currency", "_date")
+            .head(5)
+            .collect(engine="in-memory")
+        )
+        shown = "; ".join(f"{cur} on {day} at rate {r}" for cur, day, r in rows.rows())
+        return CurrencyError(
+            f"converting to {to} gives amounts of {MONEY_DIGITS} or more integer digits (out of range): {shown}",
+            currencies=sorted(set(rows["currency"].to_list())),
+        )
+
+    checked = guard(guard(joined, no_rate, missing), too_large, out_of_range)
+    return checked.with_columns(pl.when(foreign).then(value.cast(MONEY)).otherwise(pl.col("mrr")).alias("mrr"))
 
 
 def _segments(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
@@ -128,10 +281,9 @@ def _segments(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
             pl.col("_end").max().alias("_end"),
         )
     )
-    bounds = bounds.filter(pl.col("_first").is_not_null())
-    running = segments.filter((pl.col("mrr") > 0) & (pl.col("_k1") >= pl.col("_k0"))).select(
-        *dict.fromkeys([*keys, "mrr", "currency"]), "_k0", "_k1"
-    )
+    bounds = guard_window(p, bounds.filter(pl.col("_first").is_not_null()))
+    running = guard_spans(p, segments.filter((pl.col("mrr") > 0) & (pl.col("_k1") >= pl.col("_k0"))), "_k0", "_k1")
+    running = running.select(*dict.fromkeys([*keys, "mrr", "currency"]), "_k0", "_k1")
     firsts = (
         segments.filter((pl.col("mrr") > 0) & pl.coalesce(pl.col("ended_at") > pl.col("started_at"), True))
         .group_by(keys)
@@ -140,9 +292,7 @@ def _segments(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
     return running, bounds, firsts
 
 
-def _snapshots(
-    p: Prepared, fx: pl.DataFrame | pl.LazyFrame | None, to: str | None
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+def _snapshots(p: Prepared, conversion: Conversion | None) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """(per customer and snapshot index k: the MRR at τ_k, summed), and the per-segment window bounds."""
     cal = p.calendar
     keys = [*p.by, "customer_id"]
@@ -150,28 +300,8 @@ def _snapshots(
     running = segments.select(
         *dict.fromkeys([*keys, "mrr", "currency"]), pl.int_ranges("_k0", pl.col("_k1") + 1).alias("_k")
     ).explode("_k")
-    if fx is not None:
-        assert to is not None
-        rates = (
-            fx.lazy()
-            .select(
-                pl.col("currency").cast(pl.String).str.to_uppercase(),
-                pl.col("date").cast(pl.Date),
-                pl.col("rate").cast(pl.Float64),
-            )
-            .sort("date")
-        )
-        running = (
-            running.with_columns(pl.col("currency").str.to_uppercase(), cal.start(pl.col("_k")).alias("_date"))
-            .sort("_date")
-            .join_asof(rates, left_on="_date", right_on="date", by="currency", strategy="backward")
-            .with_columns(
-                pl.when(pl.col("currency") == to.upper())
-                .then(pl.col("mrr"))
-                .otherwise((pl.col("mrr").cast(pl.Float64) * pl.col("rate")).round(4).cast(MONEY))
-                .alias("mrr")
-            )
-        )
+    if conversion is not None:
+        running = _convert(running, cal.start(pl.col("_k")), conversion)
     snapshots = running.group_by(*keys, "_k").agg(pl.col("mrr").sum().alias("_m"))
     return snapshots.join(firsts, on=keys, how="left", nulls_equal=True), bounds
 
@@ -217,12 +347,12 @@ def _movements(
     with it one row per customer and snapshot (a rate change moves every
     converted MRR).  ``window_only=False`` keeps rows outside the window.
     """
-    _check_money(p, fx, to)
+    conversion = _check_money(p, fx, to)
     keys = [*p.by, "customer_id"]
-    if fx is None:
+    if conversion is None:
         both, bounds = _changes(p)
     else:
-        snaps, bounds = _snapshots(p, fx, to)
+        snaps, bounds = _snapshots(p, conversion)
         start = snaps.select(*keys, pl.col("_k").alias(PERIOD_INDEX), pl.col("_m").alias("m0"), "_first_start")
         end = snaps.select(*keys, (pl.col("_k") - 1).alias(PERIOD_INDEX), pl.col("_m").alias("m1"), "_first_start")
         both = start.join(end, on=[*keys, PERIOD_INDEX], how="full", coalesce=True, nulls_equal=True).with_columns(
@@ -350,29 +480,19 @@ def _check_detail(detail: object) -> bool:
 def mrr_movements(
     data: pl.LazyFrame,
     *,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
     detail: bool = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
     currency: str | None = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.LazyFrame: ...
 @overload
 def mrr_movements(
     data: pl.DataFrame | Dataset,
     *,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
     detail: bool = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
     currency: str | None = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def mrr_movements(
     data: Data,
@@ -496,27 +616,17 @@ def mrr_movements(
 def mrr(
     data: pl.LazyFrame,
     *,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
     currency: str | None = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.LazyFrame: ...
 @overload
 def mrr(
     data: pl.DataFrame | Dataset,
     *,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
     currency: str | None = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def mrr(
     data: Data,
@@ -578,28 +688,18 @@ def revenue_retention(
     data: pl.LazyFrame,
     *,
     horizon: int = ...,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
     currency: str | None = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.LazyFrame: ...
 @overload
 def revenue_retention(
     data: pl.DataFrame | Dataset,
     *,
     horizon: int = ...,
-    period: PeriodName = ...,
-    by: By = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    tz: str = ...,
-    week_start: WeekStart = ...,
-    engine: Engine = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
     currency: str | None = ...,
+    **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def revenue_retention(
     data: Data,
@@ -647,8 +747,7 @@ def revenue_retention(
         engine=engine,
         as_of=as_of,
     )
-    _check_money(p, fx, currency)
-    snaps, bounds = _snapshots(p, fx, currency)
+    snaps, bounds = _snapshots(p, _check_money(p, fx, currency))
     keys = [*p.by, "customer_id"]
     base = snaps.select(*keys, "_k", pl.col("_m").alias("_m0"))
     later = snaps.select(*keys, (pl.col("_k") - horizon).alias("_k"), pl.col("_m").alias("_m1"))

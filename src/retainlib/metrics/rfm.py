@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Final, Literal, TypeVar, get_args, overload
+from typing import Final, Literal, TypeVar, Unpack, get_args, overload
 
 import polars as pl
 
@@ -32,6 +32,7 @@ from retainlib.metrics._common import (
     finish,
     prepare,
 )
+from retainlib.metrics._options import AsOf, ObservationOptions
 from retainlib.tables import MONEY, MONEY_PLACES, TIMESTAMP
 
 __all__ = ["CUTS", "FREQS", "SEGMENTS", "SEGMENT_GRID", "Cut", "Freq", "rfm", "rfm_segments"]
@@ -189,16 +190,13 @@ def _check_currencies(p: Prepared, orders: pl.LazyFrame) -> None:
 def rfm(
     orders: pl.DataFrame | Dataset,
     *,
-    freq: Freq = "D",
-    freq_multiplier: int = 1,
-    as_of: dt.datetime | dt.date | None = None,
-    observation_end: dt.datetime | dt.date | None = None,
-    holdout_end: dt.datetime | dt.date | None = None,
-    cut: Cut | None = None,
-    by: By = None,
-    tz: str = "UTC",
-    week_start: WeekStart = 0,
-    engine: Engine = "auto",
+    freq: Freq = ...,
+    freq_multiplier: int = ...,
+    observation_end: AsOf = ...,
+    holdout_end: AsOf = ...,
+    cut: Cut | None = ...,
+    week_start: WeekStart = ...,
+    **options: Unpack[ObservationOptions],
 ) -> pl.DataFrame: ...
 
 
@@ -206,16 +204,13 @@ def rfm(
 def rfm(
     orders: pl.LazyFrame,
     *,
-    freq: Freq = "D",
-    freq_multiplier: int = 1,
-    as_of: dt.datetime | dt.date | None = None,
-    observation_end: dt.datetime | dt.date | None = None,
-    holdout_end: dt.datetime | dt.date | None = None,
-    cut: Cut | None = None,
-    by: By = None,
-    tz: str = "UTC",
-    week_start: WeekStart = 0,
-    engine: Engine = "auto",
+    freq: Freq = ...,
+    freq_multiplier: int = ...,
+    observation_end: AsOf = ...,
+    holdout_end: AsOf = ...,
+    cut: Cut | None = ...,
+    week_start: WeekStart = ...,
+    **options: Unpack[ObservationOptions],
 ) -> pl.LazyFrame: ...
 
 
@@ -224,11 +219,11 @@ def rfm(
     *,
     freq: Freq = "D",
     freq_multiplier: int = 1,
-    as_of: dt.datetime | dt.date | None = None,
-    observation_end: dt.datetime | dt.date | None = None,
-    holdout_end: dt.datetime | dt.date | None = None,
+    observation_end: AsOf = None,
+    holdout_end: AsOf = None,
     cut: Cut | None = None,
     by: By = None,
+    as_of: AsOf = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
     engine: Engine = "auto",
@@ -603,8 +598,17 @@ def rfm_segments(
             value=type(rfm_frame).__name__,
         )
     by_cols = _by_columns(by)
+    taken = [c for c in by_cols if c in ("customer_id", "r_score", "f_score", "m_score", "segment")]
+    if taken:
+        raise OptionError(
+            f"by={taken[0]!r} cannot be a segment: rfm_segments ranks customers within each segment and "
+            "writes customer_id, r_score, f_score, m_score and segment; segment by another column",
+            option="by",
+            value=by,
+        )
     lazy = rfm_frame.lazy()
-    names = lazy.collect_schema().names()
+    schema = lazy.collect_schema()
+    names = schema.names()
     missing = [c for c in (*by_cols, *_RFM_COLUMNS) if c not in names]
     if missing:
         raise SchemaError(
@@ -614,6 +618,16 @@ def rfm_segments(
             expected="present",
             actual=None,
         )
+    for column in ("frequency", "recency", "T", "monetary_value"):
+        dtype = schema[column]
+        if not (dtype.is_numeric() or dtype == pl.Null):
+            raise SchemaError(
+                f"rfm_segments needs the output of rfm: {column} holds {dtype}, not numbers",
+                table="rfm",
+                column=column,
+                expected="numbers",
+                actual=str(dtype),
+            )
     inactive = pl.col("T").cast(pl.Float64) - pl.col("recency").cast(pl.Float64)
     values = {
         "r": -inactive,

@@ -27,7 +27,7 @@ import datetime as dt
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Final, Literal
+from typing import Final, Literal, Unpack, overload
 
 import attrs
 import polars as pl
@@ -39,15 +39,18 @@ from retainlib.metrics import _common
 from retainlib.metrics._common import (
     PERIOD_INDEX,
     By,
+    Data,
+    Engine,
     Prepared,
-    finish,
+    guard_window,
     last_instant,
     prepare,
     safe_ratio,
 )
+from retainlib.metrics._options import AsOf, KernelOptions
 from retainlib.tables import TIMESTAMP, TableName
 
-__all__ = ["DEFAULT_RESOLUTION_BUCKETS", "ActivitySource", "support_retention"]
+__all__ = ["DEFAULT_RESOLUTION_BUCKETS", "ActivitySource", "SupportOptions", "support_retention"]
 
 #: Which table defines activity: ``"auto"`` takes orders when the dataset has them, else subscriptions.
 ActivitySource = Literal["auto", "orders", "subscriptions"]
@@ -64,14 +67,24 @@ _SEG: Final = "_seg"  # a constant segment column standing in for "no by"
 _FOREVER: Final = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)  # the end of a segment still running
 
 
+_MAX_WINDOW_DAYS: Final = dt.timedelta.max.days  # what a datetime.timedelta holds
+
+
 def _check_window(window: object) -> dt.timedelta:
     if isinstance(window, dt.timedelta):
         value = window
-    elif isinstance(window, int | float) and not isinstance(window, bool) and math.isfinite(window):
+    elif (
+        isinstance(window, int | float)
+        and not isinstance(window, bool)
+        and math.isfinite(window)
+        and abs(window) <= _MAX_WINDOW_DAYS
+    ):
         value = dt.timedelta(days=window)
     else:
         raise OptionError(
-            f"window is a datetime.timedelta or a number of days, got {window!r}", option="window", value=window
+            f"window is a datetime.timedelta or a number of days (at most {_MAX_WINDOW_DAYS:,}), got {window!r}",
+            option="window",
+            value=window,
         )
     if value <= dt.timedelta(0):
         raise OptionError(f"window must be positive, got {value}", option="window", value=window)
@@ -165,25 +178,57 @@ def _segmented(p: Prepared) -> Prepared:
     return attrs.evolve(p, frame=p.frame.with_columns(pl.lit(0, dtype=pl.Int8).alias(_SEG)), by=(_SEG,))
 
 
-def _activity_source(data: Dataset, choice: object) -> TableName:
-    if choice == "auto":
-        present = [t for t in _SOURCES if getattr(data, t) is not None]
-        if not present:
-            raise SchemaError(
-                f"{_METRIC} needs an orders or subscriptions table to tell who is active; "
-                f"the dataset has {', '.join(data.tables) or 'no tables'}",
-                table="orders",
-                column="*",
-                expected="present",
-                actual=None,
-            )
-        return present[0]
-    for name in _SOURCES:
-        if choice == name:
-            return name
-    raise OptionError(
-        f"activity is 'auto', 'orders' or 'subscriptions', got {choice!r}", option="activity", value=choice
-    )
+def _activity_source(present: Sequence[TableName], choice: object, given: str) -> TableName:
+    """The table that defines activity: ``choice``, or with ``"auto"`` the first of ``present``.
+
+    ``given`` says what the caller passed, for the error when the table is absent.
+    """
+    for name in ("auto", *_SOURCES):
+        if isinstance(choice, str) and choice == name:
+            break
+    else:
+        raise OptionError(
+            f"activity is 'auto', 'orders' or 'subscriptions', got {choice!r}", option="activity", value=choice
+        )
+    wanted = [t for t in _SOURCES if t in present and choice in ("auto", t)]
+    if not wanted:
+        needed = "an orders or subscriptions table" if choice == "auto" else f"a {choice} table (activity={choice!r})"
+        raise SchemaError(
+            f"{_METRIC} needs {needed} to tell who is active; {given}",
+            table="orders" if choice == "auto" else str(choice),
+            column="*",
+            expected="present",
+            actual=None,
+        )
+    return wanted[0]
+
+
+def _inputs(
+    data: object, orders: pl.DataFrame | pl.LazyFrame | None, subscriptions: pl.DataFrame | pl.LazyFrame | None
+) -> tuple[dict[TableName, Data], bool]:
+    """The tickets and the activity tables (a Dataset stands for each table it holds), and whether eager."""
+    frames: dict[TableName, pl.DataFrame | pl.LazyFrame | None] = {"orders": orders, "subscriptions": subscriptions}
+    if isinstance(data, Dataset):
+        for name, frame in frames.items():
+            if frame is not None:
+                raise OptionError(
+                    f"{name}= goes with a tickets frame; a Dataset holds its own tables "
+                    f"(Dataset(tickets=..., {name}=...))",
+                    option=name,
+                    value=type(frame).__name__,
+                )
+        every: dict[TableName, Data] = {"tickets": data, "orders": data, "subscriptions": data}
+        return every, True
+    if not isinstance(data, pl.DataFrame | pl.LazyFrame):
+        raise OptionError(
+            f"{_METRIC} takes a tickets DataFrame or LazyFrame (with orders= or subscriptions=), or a "
+            f"retainlib Dataset holding tickets and orders or subscriptions; got {type(data).__name__}",
+            option="tickets",
+            value=type(data).__name__,
+        )
+    tables: dict[TableName, Data] = {"tickets": data}
+    tables.update({name: frame for name, frame in frames.items() if frame is not None})
+    return tables, isinstance(data, pl.DataFrame)
 
 
 def _observed(p: Prepared) -> Prepared:
@@ -258,18 +303,35 @@ def _retained(act: Prepared, candidates: pl.LazyFrame, keys: list[str], window: 
     return joined.with_columns(_retained=retained).drop("_reach", "started_at", "_key", "_a", "_b", strict=False)
 
 
+class SupportOptions(KernelOptions, total=False):
+    """The options of :func:`support_retention`: the shared ones and its own (see its parameters)."""
+
+    orders: pl.DataFrame | pl.LazyFrame | None
+    subscriptions: pl.DataFrame | pl.LazyFrame | None
+    window: dt.timedelta | float
+    activity: ActivitySource
+    resolution_buckets: Sequence[dt.timedelta | float]
+
+
+@overload
+def support_retention(tickets: pl.LazyFrame, **options: Unpack[SupportOptions]) -> pl.LazyFrame: ...
+@overload
+def support_retention(tickets: pl.DataFrame | Dataset, **options: Unpack[SupportOptions]) -> pl.DataFrame: ...
 def support_retention(
-    dataset: Dataset,
+    tickets: Data,
     *,
-    window: dt.timedelta | float = dt.timedelta(days=90),
     period: PeriodName = "month",
     by: By = None,
-    as_of: dt.datetime | dt.date | None = None,
+    as_of: AsOf = None,
     tz: str = "UTC",
     week_start: WeekStart = 0,
+    engine: Engine = "auto",
+    orders: pl.DataFrame | pl.LazyFrame | None = None,
+    subscriptions: pl.DataFrame | pl.LazyFrame | None = None,
+    window: dt.timedelta | float = dt.timedelta(days=90),
     activity: ActivitySource = "auto",
     resolution_buckets: Sequence[dt.timedelta | float] = DEFAULT_RESOLUTION_BUCKETS,
-) -> pl.DataFrame:
+) -> pl.DataFrame | pl.LazyFrame:
     """Retention after support: supported customers against the others, per period.
 
     For each period ``p``: the *supported* group is the customers with a
@@ -280,31 +342,46 @@ def support_retention(
     the next period.  Periods whose ``end(p) + window`` is after ``as_of`` are
     left out, so every reported period and window is complete.
 
+    Like every kernel, it takes its data first: a canonical tickets table
+    (DataFrame or LazyFrame) with the activity table passed as ``orders=``
+    or ``subscriptions=``, or a :class:`~retainlib.Dataset` holding tickets
+    and orders or subscriptions.  The result is the kind of the tickets: a
+    LazyFrame for a LazyFrame (nothing is read before you collect it), else
+    a DataFrame.
+
     Parameters
     ----------
-    dataset
-        A :class:`~retainlib.Dataset` with a ``tickets`` table and an
-        ``orders`` or ``subscriptions`` table.
-    window
-        How long after the end of the period activity is looked for: a
-        ``datetime.timedelta`` or a number of days, positive.
+    tickets
+        Canonical tickets (DataFrame or LazyFrame), or a Dataset with a
+        ``tickets`` table and an ``orders`` or ``subscriptions`` table.
     period
         ``"day"``, ``"week"``, ``"month"`` (default), ``"quarter"`` or ``"year"``.
     by
-        Segment column(s), from the customers table or present in both the
-        tickets and the activity table; the output starts with them.
+        Segment column(s) (default ``None``): present in both the tickets and
+        the activity table, or, for a Dataset, in its customers table; the
+        output starts with them.
     as_of
         End of observation (exclusive): an aware datetime, or a date meaning
         through the end of that local day.  Default: the last timestamp of the
         activity table (per segment with ``by``): ``ordered_at``, or
         ``started_at`` / ``ended_at`` of the segments with ``mrr > 0``.
     tz
-        Reporting time zone (IANA name): periods are local calendar periods.
+        Reporting time zone (IANA name, default ``"UTC"``): periods are local
+        calendar periods.
     week_start
-        First day of a week, 0 (Monday) .. 6 (Sunday), for ``period="week"``.
+        First day of a week, 0 (Monday, default) .. 6 (Sunday), for ``period="week"``.
+    engine
+        The polars engine of the collect of an eager result: ``"auto"``
+        (default), ``"streaming"`` or ``"in-memory"``.
+    orders, subscriptions
+        With a tickets frame: the canonical table (DataFrame or LazyFrame)
+        that tells who is active.  Refused with a Dataset, which holds its own.
+    window
+        How long after the end of the period activity is looked for: a
+        ``datetime.timedelta`` or a number of days, positive (default 90 days).
     activity
         Which table defines activity: ``"orders"``, ``"subscriptions"``, or
-        ``"auto"`` (default: orders when the dataset has them, else subscriptions).
+        ``"auto"`` (default: orders when given, else subscriptions).
     resolution_buckets
         Increasing boundaries ``b1 < ... < bn`` (timedeltas or numbers of
         days) of the resolution-time buckets ``[0, b1)``, ``[b1, b2)``, ...,
@@ -312,10 +389,11 @@ def support_retention(
 
     Returns
     -------
-    polars.DataFrame
-        One row per (``by``..., period, group), sorted by segment, period and
-        group order: ``period`` (Date, first day of ``p``), ``breakdown``
-        (String: ``"group"``, ``"satisfaction"`` or ``"resolution"``),
+    polars.DataFrame or polars.LazyFrame
+        The kind of ``tickets`` (a Dataset gives a DataFrame).  One row per
+        (``by``..., period, group), sorted by segment, period and group
+        order: ``period`` (Date, first day of ``p``), ``breakdown`` (String:
+        ``"group"``, ``"satisfaction"`` or ``"resolution"``),
         ``group`` (String: ``"supported"``, ``"baseline"``,
         ``"satisfaction: good"``/``"bad"``/``"unrated"``, ``"resolution: <1d"``...),
         ``customers`` (UInt32), ``retained`` (UInt32) and ``retention_rate``
@@ -330,9 +408,11 @@ def support_retention(
     ------
     OptionError
         A non-positive window, bad buckets, an unknown period, activity,
-        time zone or week start, or data that is not a Dataset.
+        time zone, week start or engine, data that is neither a tickets frame
+        nor a Dataset, or ``orders=``/``subscriptions=`` given with a Dataset.
     SchemaError
-        The dataset lacks the tickets or the activity table, or a ``by`` column.
+        The tickets or the activity table is missing or is not what its name
+        says, or a ``by`` column is missing.
 
     Examples
     --------
@@ -341,35 +421,39 @@ def support_retention(
     >>> out = support_retention(ds, window=90, period="quarter")
     >>> out.filter(breakdown="group").columns
     ['period', 'breakdown', 'group', 'customers', 'retained', 'retention_rate']
+    >>> lazy = support_retention(ds.tickets.lazy(), orders=ds.orders, window=90, period="quarter")
+    >>> lazy.collect().equals(out)
+    True
     """
-    if not isinstance(dataset, Dataset):
-        raise OptionError(
-            f"{_METRIC} needs a retainlib Dataset holding tickets and orders or subscriptions "
-            f"(Dataset(tickets=..., orders=...)), got {type(dataset).__name__}",
-            option="dataset",
-            value=type(dataset).__name__,
-        )
     span_width = _check_window(window)
     buckets = _check_buckets(resolution_buckets)
-    source = _activity_source(dataset, activity)
+    tables, eager = _inputs(tickets, orders, subscriptions)
 
     def prepared(table: TableName) -> Prepared:
+        data = tables[table]
         return _segmented(
             prepare(
-                dataset,
+                data,
                 metric=_METRIC,
                 tables=[table],
-                table=table,
+                table=table if isinstance(data, Dataset) else None,
                 by=by,
                 period=period,
                 tz=tz,
                 week_start=week_start,
                 as_of=as_of,
+                engine=engine,
             )
         )
 
-    act = _observed(prepared(source))
     tix = prepared("tickets")
+    if isinstance(tickets, Dataset):
+        present = [t for t in _SOURCES if getattr(tickets, t) is not None]
+        given = f"the dataset has {', '.join(tickets.tables) or 'no tables'}"
+    else:
+        present = [t for t in _SOURCES if t in tables]
+        given = "pass orders= or subscriptions= with a tickets frame"
+    act = _observed(prepared(_activity_source(present, activity, given)))
     cal = act.calendar
     seg = list(act.by)
     keys = [*seg, "customer_id"]
@@ -409,6 +493,7 @@ def support_retention(
     span = span.with_columns(
         _last=cal.timestamp_index(pl.col("_end") - pl.lit(span_width)) - 1,
     ).filter(pl.col("_first") <= pl.col("_last"))
+    span = guard_window(act, span)  # a placeholder date (9999-12-31) must not lay out millions of periods
 
     candidates = (
         _join(pl.concat([supported, baseline]), span.select(*seg, "_first", "_last"), seg, "inner")
@@ -455,6 +540,4 @@ def support_retention(
             safe_ratio(pl.col("retained"), pl.col("customers")).alias("retention_rate"),
         )
     )
-    out = finish(result, act)
-    assert isinstance(out, pl.DataFrame)
-    return out
+    return result.collect(engine=act.engine) if eager else result

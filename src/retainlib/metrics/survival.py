@@ -19,7 +19,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from statistics import NormalDist
-from typing import Final, Literal, TypeAlias, cast, get_args, overload
+from typing import Final, Literal, TypeAlias, Unpack, cast, get_args, overload
 
 import attrs
 import numpy as np
@@ -29,13 +29,15 @@ from scipy import stats
 from retainlib._dataset import Dataset
 from retainlib.calendar import check_tz
 from retainlib.errors import DataError, OptionError, Problem, SchemaError
-from retainlib.metrics._common import By, Data, Prepared, _by_columns, last_instant, prepare
+from retainlib.metrics._common import By, Data, Engine, Prepared, _by_columns, check_engine, last_instant, prepare
+from retainlib.metrics._options import AsOf, ObservationOptions
 from retainlib.tables import TIMESTAMP
 
 __all__ = [
     "SURVIVAL_COLUMNS",
     "UNITS",
     "ConfidenceKind",
+    "LifetimeOptions",
     "Unit",
     "logrank",
     "median_lifetime",
@@ -83,7 +85,7 @@ def _check_unit(unit: object) -> int:
 
 
 def _check_ci(ci: object) -> ConfidenceKind:
-    if ci not in get_args(ConfidenceKind):
+    if not isinstance(ci, str) or ci not in get_args(ConfidenceKind):
         raise OptionError(f"unknown ci {ci!r}; use one of {', '.join(get_args(ConfidenceKind))}", option="ci", value=ci)
     return cast(ConfidenceKind, ci)
 
@@ -110,6 +112,14 @@ def _window_us(window: object) -> int | None:
     return min(micros, _INT64_MAX)
 
 
+class LifetimeOptions(ObservationOptions, total=False):
+    """The options of :func:`survival` and :func:`median_lifetime`: the shared ones and the lifetimes' own."""
+
+    window: dt.timedelta | float | None
+    unit: Unit
+    ci: ConfidenceKind
+
+
 # --- lifetimes ----------------------------------------------------------------------------
 
 
@@ -123,12 +133,14 @@ class _Lifetimes:
         eager: whether the caller gave eager data.
         scale: microseconds per unit for canonical input (``_duration`` is Int64 µs); ``None`` for a
             durations frame (``_duration`` is Float64 in the frame's own unit).
+        engine: the polars engine of the kernel's collects.
     """
 
     frame: pl.LazyFrame
     by: tuple[str, ...]
     eager: bool
     scale: int | None
+    engine: Engine = "auto"
 
 
 def _is_durations(data: Data) -> bool:
@@ -292,16 +304,18 @@ def _lifetimes(
     *,
     metric: str,
     window: object,
-    as_of: dt.datetime | dt.date | None,
+    as_of: AsOf,
     by: By,
     unit: object,
     tz: str,
+    engine: Engine,
     extra: tuple[str, ...] = (),
 ) -> _Lifetimes:
     scale = _check_unit(unit)
     window_us = _window_us(window)
     by_cols = _by_columns(by)
     check_tz(tz)
+    engine = check_engine(engine)
     clash = [c for c in by_cols if c in SURVIVAL_COLUMNS or c.startswith("_")]
     if clash:
         raise OptionError(
@@ -322,7 +336,7 @@ def _lifetimes(
                 value=unit,
             )
         frame = _durations(data, (*by_cols, *extra))
-        return _Lifetimes(frame=frame, by=by_cols, eager=isinstance(data, pl.DataFrame), scale=None)
+        return _Lifetimes(frame=frame, by=by_cols, eager=isinstance(data, pl.DataFrame), scale=None, engine=engine)
     if _is_curve(data):
         raise SchemaError(
             f"{metric} needs lifetimes (subscriptions, orders or a durations frame), not a survival curve",
@@ -340,9 +354,10 @@ def _lifetimes(
         tz=tz,
         as_of=as_of,
         table=table,
+        engine=engine,
     )
     frame = _canonical(p, by_cols, window_us, metric)
-    return _Lifetimes(frame=frame, by=by_cols, eager=p.eager, scale=scale)
+    return _Lifetimes(frame=frame, by=by_cols, eager=p.eager, scale=scale, engine=engine)
 
 
 # --- Kaplan–Meier -------------------------------------------------------------------------
@@ -421,40 +436,23 @@ def _kaplan_meier(life: _Lifetimes, ci: ConfidenceKind) -> pl.LazyFrame:
     ).sort(*by, "time")
 
 
-def _result(frame: pl.LazyFrame, eager: bool) -> pl.DataFrame | pl.LazyFrame:
-    return frame.collect() if eager else frame
+def _result(frame: pl.LazyFrame, eager: bool, engine: Engine) -> pl.DataFrame | pl.LazyFrame:
+    return frame.collect(engine=engine) if eager else frame
 
 
 @overload
-def survival(
-    data: pl.LazyFrame,
-    *,
-    window: dt.timedelta | float | None = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    by: By = ...,
-    unit: Unit = ...,
-    tz: str = ...,
-    ci: ConfidenceKind = ...,
-) -> pl.LazyFrame: ...
+def survival(data: pl.LazyFrame, **options: Unpack[LifetimeOptions]) -> pl.LazyFrame: ...
 @overload
-def survival(
-    data: pl.DataFrame | Dataset,
-    *,
-    window: dt.timedelta | float | None = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    by: By = ...,
-    unit: Unit = ...,
-    tz: str = ...,
-    ci: ConfidenceKind = ...,
-) -> pl.DataFrame: ...
+def survival(data: pl.DataFrame | Dataset, **options: Unpack[LifetimeOptions]) -> pl.DataFrame: ...
 def survival(
     data: Data,
     *,
-    window: dt.timedelta | float | None = None,
-    as_of: dt.datetime | dt.date | None = None,
     by: By = None,
-    unit: Unit = "day",
+    as_of: AsOf = None,
     tz: str = "UTC",
+    engine: Engine = "auto",
+    window: dt.timedelta | float | None = None,
+    unit: Unit = "day",
     ci: ConfidenceKind = "log-log",
 ) -> pl.DataFrame | pl.LazyFrame:
     """Kaplan–Meier survival curve of customer lifetimes, with Greenwood 95% intervals.
@@ -494,22 +492,28 @@ def survival(
     data
         Canonical subscriptions or orders (DataFrame or LazyFrame), a Dataset
         (subscriptions, or orders when ``window`` is given), or a durations frame.
-    window
-        The inactivity window for orders: a ``datetime.timedelta`` or a number
-        of days (> 0).  Required for orders, refused otherwise.
+    by
+        Segment column(s): of the table, of the customers table of a Dataset, or
+        of the durations frame.  One curve per segment (default ``None``: one curve).
     as_of
         End of observation: an aware datetime (exclusive, as in every kernel:
         the instants before it are observed), or a date meaning through the
         end of that local day in ``tz``.  Default: the last timestamp in each
         ``by`` segment's data, that timestamp included.
-    by
-        Segment column(s): of the table, of the customers table of a Dataset, or
-        of the durations frame.  One curve per segment.
+    tz
+        Time zone of a date ``as_of`` (default ``"UTC"``); lifetimes are
+        elapsed time, not local dates.
+    engine
+        The polars engine of the collects the kernel makes (its result for
+        eager input, its small pre-passes): ``"auto"`` (default),
+        ``"streaming"`` or ``"in-memory"``.  Lazy input returns a LazyFrame:
+        pass the engine to your own ``collect``.
+    window
+        The inactivity window for orders: a ``datetime.timedelta`` or a number
+        of days (> 0).  Required for orders, refused otherwise (default ``None``).
     unit
         Unit of ``time`` for canonical input: ``"hour"`` (3,600 s), ``"day"``
-        (86,400 s) or ``"week"`` (7 days).  A durations frame keeps its own unit.
-    tz
-        Time zone of a date ``as_of``; lifetimes are elapsed time, not local dates.
+        (86,400 s) or ``"week"`` (7 days).  Default ``"day"``; a durations frame keeps its own unit.
     ci
         ``"log-log"`` (default, as lifelines), ``"log"`` (R survival's default)
         or ``"plain"``.
@@ -554,8 +558,8 @@ def survival(
     └──────┴─────────┴────────┴──────────┘
     """
     kind = _check_ci(ci)
-    life = _lifetimes(data, metric="survival", window=window, as_of=as_of, by=by, unit=unit, tz=tz)
-    return _result(_kaplan_meier(life, kind), life.eager)
+    life = _lifetimes(data, metric="survival", window=window, as_of=as_of, by=by, unit=unit, tz=tz, engine=engine)
+    return _result(_kaplan_meier(life, kind), life.eager, life.engine)
 
 
 # --- median lifetime ----------------------------------------------------------------------
@@ -572,36 +576,19 @@ def _median(curve: pl.LazyFrame, by: Sequence[str]) -> pl.LazyFrame:
 
 
 @overload
-def median_lifetime(
-    data: pl.LazyFrame,
-    *,
-    window: dt.timedelta | float | None = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    by: By = ...,
-    unit: Unit | None = ...,
-    tz: str | None = ...,
-    ci: ConfidenceKind | None = ...,
-) -> pl.LazyFrame: ...
+def median_lifetime(data: pl.LazyFrame, **options: Unpack[LifetimeOptions]) -> pl.LazyFrame: ...
 @overload
-def median_lifetime(
-    data: pl.DataFrame | Dataset,
-    *,
-    window: dt.timedelta | float | None = ...,
-    as_of: dt.datetime | dt.date | None = ...,
-    by: By = ...,
-    unit: Unit | None = ...,
-    tz: str | None = ...,
-    ci: ConfidenceKind | None = ...,
-) -> pl.DataFrame: ...
+def median_lifetime(data: pl.DataFrame | Dataset, **options: Unpack[LifetimeOptions]) -> pl.DataFrame: ...
 def median_lifetime(
     data: Data,
     *,
-    window: dt.timedelta | float | None = None,
-    as_of: dt.datetime | dt.date | None = None,
     by: By = None,
-    unit: Unit | None = None,
-    tz: str | None = None,
-    ci: ConfidenceKind | None = None,
+    as_of: AsOf = None,
+    tz: str = "UTC",
+    engine: Engine = "auto",
+    window: dt.timedelta | float | None = None,
+    unit: Unit = "day",
+    ci: ConfidenceKind = "log-log",
 ) -> pl.DataFrame | pl.LazyFrame:
     """Median lifetime per segment, with the 95% interval read off the survival bands.
 
@@ -618,10 +605,12 @@ def median_lifetime(
     data
         A survival curve from :func:`survival` (its columns other than the
         curve's are the ``by`` columns), or anything :func:`survival` accepts.
-    window, as_of, by, unit, tz, ci
-        As for :func:`survival` (defaults ``unit="day"``, ``tz="UTC"``,
+    by, as_of, tz, engine, window, unit, ci
+        As for :func:`survival` (defaults ``by=None``, ``as_of=None``,
+        ``tz="UTC"``, ``engine="auto"``, ``window=None``, ``unit="day"``,
         ``ci="log-log"``).  With a survival curve they are already decided:
-        only ``by`` may be given, and it must name the curve's segment columns.
+        only ``by`` (naming the curve's segment columns) and ``engine`` may be
+        given; any other option away from its default is an error.
 
     Returns
     -------
@@ -642,11 +631,18 @@ def median_lifetime(
     >>> median_lifetime(durations)["median"].item()
     2.0
     """
+    engine = check_engine(engine)
     if _is_curve(data):
         assert isinstance(data, pl.DataFrame | pl.LazyFrame)
-        given = {"window": window, "as_of": as_of, "unit": unit, "tz": tz, "ci": ci}
-        for name, value in given.items():
-            if value is not None:
+        given = {
+            "window": (window, None),
+            "as_of": (as_of, None),
+            "unit": (unit, "day"),
+            "tz": (tz, "UTC"),
+            "ci": (ci, "log-log"),
+        }
+        for name, (value, default) in given.items():
+            if value != default:
                 raise OptionError(
                     f"{name} cannot be applied to a survival curve, which is already computed",
                     option=name,
@@ -657,18 +653,12 @@ def median_lifetime(
             raise OptionError(
                 f"by must name the curve's segment columns {list(segments)}, got {by!r}", option="by", value=by
             )
-        return _result(_median(data.lazy(), segments), isinstance(data, pl.DataFrame))
+        return _result(_median(data.lazy(), segments), isinstance(data, pl.DataFrame), engine)
+    kind = _check_ci(ci)
     life = _lifetimes(
-        data,
-        metric="median_lifetime",
-        window=window,
-        as_of=as_of,
-        by=by,
-        unit="day" if unit is None else unit,
-        tz="UTC" if tz is None else tz,
+        data, metric="median_lifetime", window=window, as_of=as_of, by=by, unit=unit, tz=tz, engine=engine
     )
-    curve = _kaplan_meier(life, _check_ci("log-log" if ci is None else ci))
-    return _result(_median(curve, life.by), life.eager)
+    return _result(_median(_kaplan_meier(life, kind), life.by), life.eager, life.engine)
 
 
 # --- log-rank test ------------------------------------------------------------------------
@@ -745,32 +735,29 @@ def logrank(
     data: pl.LazyFrame,
     *,
     group: str,
-    by: By = ...,
     window: dt.timedelta | float | None = ...,
-    as_of: dt.datetime | dt.date | None = ...,
     unit: Unit = ...,
-    tz: str = ...,
+    **options: Unpack[ObservationOptions],
 ) -> pl.LazyFrame: ...
 @overload
 def logrank(
     data: pl.DataFrame | Dataset,
     *,
     group: str,
-    by: By = ...,
     window: dt.timedelta | float | None = ...,
-    as_of: dt.datetime | dt.date | None = ...,
     unit: Unit = ...,
-    tz: str = ...,
+    **options: Unpack[ObservationOptions],
 ) -> pl.DataFrame: ...
 def logrank(
     data: Data,
     *,
-    group: str,
+    group: str | None = None,
     by: By = None,
-    window: dt.timedelta | float | None = None,
-    as_of: dt.datetime | dt.date | None = None,
-    unit: Unit = "day",
+    as_of: AsOf = None,
     tz: str = "UTC",
+    engine: Engine = "auto",
+    window: dt.timedelta | float | None = None,
+    unit: Unit = "day",
 ) -> pl.DataFrame | pl.LazyFrame:
     """Log-rank test that the survival curves of two or more groups are equal.
 
@@ -790,8 +777,9 @@ def logrank(
     the last timestamp of each ``by`` segment, shared by its groups.
 
     The sums are computed lazily; the small k x k system and the chi-square
-    tail (``scipy.stats.chi2.sf``) are then evaluated on the collected sums, so
-    a LazyFrame input is evaluated and returned as a LazyFrame over the result.
+    tail (``scipy.stats.chi2.sf``) are then evaluated on the collected sums.  A
+    LazyFrame input gives a LazyFrame that does all of it when collected
+    (``pl.defer``): nothing is read before.
 
     Parameters
     ----------
@@ -801,11 +789,13 @@ def logrank(
         per-group risk sets.
     group
         The column whose values are the groups compared (a null value is a
-        group of its own).
+        group of its own); required (its absence is an ``OptionError``).
     by
         Segment column(s): one test per segment.
-    window, as_of, unit, tz
-        As for :func:`survival` (``unit`` does not change the test).
+    as_of, tz, engine, window, unit
+        As for :func:`survival` (defaults ``as_of=None``, ``tz="UTC"``,
+        ``engine="auto"``, ``window=None``, ``unit="day"``; ``unit`` does not
+        change the test).
 
     Returns
     -------
@@ -829,22 +819,40 @@ def logrank(
     1
     """
     if not isinstance(group, str):
-        raise OptionError("group is the name of the column holding the groups", option="group", value=group)
+        raise OptionError(
+            "logrank needs group=, the name of the column holding the groups compared", option="group", value=group
+        )
     if group in _by_columns(by):
         raise OptionError(f"group {group!r} is also a by column", option="group", value=group)
-    life = _lifetimes(data, metric="logrank", window=window, as_of=as_of, by=by, unit=unit, tz=tz, extra=(group,))
+    life = _lifetimes(
+        data, metric="logrank", window=window, as_of=as_of, by=by, unit=unit, tz=tz, engine=engine, extra=(group,)
+    )
     observed, covariance = _logrank_sums(life, group)
     by_cols = list(life.by)
-    rows: list[dict[str, object]] = []
-    schema: dict[str, pl.DataType] = {}
-    if by_cols:
+    frame_schema = life.frame.collect_schema()
+    out_schema = pl.Schema(
+        {
+            **{c: frame_schema[c] for c in by_cols},
+            "statistic": pl.Float64(),
+            "degrees_of_freedom": pl.Int64(),
+            "p_value": pl.Float64(),
+        }
+    )
+
+    def run() -> pl.DataFrame:
+        """The sums collected, then one small k x k system per segment."""
+        rows: list[dict[str, object]] = []
+        if not by_cols:
+            observed_df, covariance_df = pl.collect_all([observed, covariance], engine=life.engine)
+            statistic, df, p_value = _chi_square(observed_df, covariance_df, group)
+            rows.append({"statistic": statistic, "degrees_of_freedom": df, "p_value": p_value})
+            return pl.DataFrame(rows, schema=out_schema)
         # every segment with data gets a row, even one without events
         segments_lazy = life.frame.select(by_cols).unique()
-        observed_df, covariance_df, segments = pl.collect_all([observed, covariance, segments_lazy])
+        observed_df, covariance_df, segments = pl.collect_all([observed, covariance, segments_lazy], engine=life.engine)
         observed_parts = observed_df.partition_by(by_cols, as_dict=True)
         covariance_parts = covariance_df.partition_by(by_cols, as_dict=True)
-        segments = segments.sort(by_cols)
-        for key in segments.iter_rows():
+        for key in segments.sort(by_cols).iter_rows():
             statistic, df, p_value = _chi_square(
                 observed_parts.get(key, observed_df.clear()), covariance_parts.get(key, covariance_df.clear()), group
             )
@@ -856,13 +864,7 @@ def logrank(
                     "p_value": p_value,
                 }
             )
-        schema = dict(segments.schema)
-    else:
-        observed_df, covariance_df = pl.collect_all([observed, covariance])
-        statistic, df, p_value = _chi_square(observed_df, covariance_df, group)
-        rows.append({"statistic": statistic, "degrees_of_freedom": df, "p_value": p_value})
-    out_schema = pl.Schema(
-        {**schema, "statistic": pl.Float64(), "degrees_of_freedom": pl.Int64(), "p_value": pl.Float64()}
-    )
-    result = pl.DataFrame(rows, schema=out_schema)
-    return result if life.eager else result.lazy()
+        return pl.DataFrame(rows, schema=out_schema)
+
+    # Lazy input stays lazy: the sums are collected when the result is.
+    return run() if life.eager else pl.defer(run, schema=out_schema)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from retainlib._dataset import Dataset
-from retainlib.errors import OptionError
+from retainlib.errors import OptionError, RetainlibError
 from retainlib.report import REJECTS_SCHEMA, LoadReport
 from retainlib.tables import CURRENCY_PATTERN, TABLES, Kind, TableSpec
 
-__all__ = ["assert_canonical", "assert_report_balanced"]
+__all__ = ["assert_canonical", "assert_read_or_refused", "assert_report_balanced"]
 
 _SHOWN = 5  # offending values shown per problem
 
@@ -210,3 +212,52 @@ def assert_report_balanced(report: LoadReport | Dataset) -> None:
         raise AssertionError(
             f"unbalanced load report from source {report.source!r}:\n" + "\n".join(f"- {p}" for p in problems)
         )
+
+
+def assert_read_or_refused(read: Callable[[], Dataset]) -> Dataset | None:
+    """Assert the contract of a read on any input, however messy: it works, or refuses with retainlib's error.
+
+    A file a source cannot read raises a :class:`~retainlib.errors.RetainlibError` of
+    its own, never a raw exception, nor the host's wrapper of one (whose ``__cause__``
+    is the raw exception); a read that works balances (rows read = rows loaded + rows
+    rejected, file by file) and its tables collect.  Meant for fuzzing a source.
+
+    Parameters
+    ----------
+    read
+        Reads the input, e.g. ``lambda: rl.read("stripe", path)``.
+
+    Returns
+    -------
+    Dataset or None
+        The dataset read, or ``None`` when the read refused the input.
+
+    Raises
+    ------
+    AssertionError
+        When a raw exception escapes or is wrapped, or the read does not balance.
+
+    Examples
+    --------
+    >>> from retainlib.errors import SourceError
+    >>> def refused() -> Dataset:
+    ...     raise SourceError("the file is empty")
+    >>> assert_read_or_refused(refused) is None
+    True
+    """
+    try:
+        ds = read()
+    except RetainlibError as exc:
+        cause = exc.__cause__
+        if cause is not None and not isinstance(cause, RetainlibError):
+            raise AssertionError(f"a raw {type(cause).__name__} escaped the read: {cause}") from exc
+        return None
+    except Exception as exc:
+        raise AssertionError(f"a raw {type(exc).__name__} escaped the read: {exc}") from exc
+    if ds.report is None:
+        raise AssertionError("the dataset has no load report (it was not read from files)")
+    unbalanced = [f"{f.file} -> {f.table or '-'}" for f in ds.report.files if not f.balanced]
+    if unbalanced:
+        raise AssertionError(f"rows read != rows loaded + rows rejected for {', '.join(unbalanced)}")
+    pl.collect_all(list(ds.tables.values()))
+    return ds

@@ -27,6 +27,7 @@ __all__ = [
     "amounts",
     "customer_ids",
     "customers",
+    "damaged",
     "events",
     "orders",
     "responses",
@@ -629,3 +630,44 @@ def customers(
             value=min_size,
         )
     return _customers(min_size, min(max_size, len(pool)), pool, timestamps(start, end))
+
+
+@st.composite
+def damaged(draw: st.DrawFn, raw: bytes) -> bytes:
+    """The bytes of a file damaged the way files get damaged, to fuzz a source plugin with.
+
+    One damage per draw: a few random bytes inserted, a stray ``"`` inserted,
+    the file cut short, re-encoded (``latin-1``, ``cp1252``, ``utf-16``), or
+    replaced by random bytes.  Whatever the damage, a read must refuse the
+    file with a retainlib error or balance (see
+    :func:`retainlib.testing.asserts.assert_read_or_refused`).
+
+    Parameters
+    ----------
+    raw
+        The file's bytes, UTF-8 text.
+
+    Returns
+    -------
+    SearchStrategy[bytes]
+        The damaged bytes.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(damaged(b"id,amount\\nch_1,8.00\\n"))
+    ... def test_bytes(raw):
+    ...     assert isinstance(raw, bytes)
+    >>> test_bytes()
+    """
+    how = draw(st.sampled_from(["insert", "quote", "truncate", "latin-1", "cp1252", "utf-16", "random"]))
+    at = draw(st.integers(0, len(raw)))
+    if how in ("insert", "quote"):
+        inserted = draw(st.binary(min_size=1, max_size=8)) if how == "insert" else b'"'
+        return raw[:at] + inserted + raw[at:]
+    if how == "truncate":
+        return raw[:at]
+    if how == "random":
+        return draw(st.binary(max_size=200))
+    return raw.decode("utf-8", errors="replace").encode(how, errors="replace")

@@ -22,7 +22,7 @@ from retainlib.errors import DataError, OptionError, PluginError, SourceError
 from retainlib.plugins import ReadResult, Source, hookimpl, watching_progress
 from retainlib.tables import MONEY, TIMESTAMP
 
-#: ../shared/data beside the repository: public reference data, never copied into it.
+#: The shared reference data folder beside the repository (public data, never copied into it).
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 CDNOW = Path("reference") / "cdnow"
 
@@ -500,3 +500,42 @@ def test_two_sources_with_one_name_are_refused() -> None:
     host = _host.build_host(plugins=[_Provider("cdnow")])
     assert "cdnow" not in host.sources and host.conflicts["cdnow"] == ("cdnow", "plugin-0")
     assert "twin" in _host.build_host(entry_points=False, plugins=[_Provider("twin")]).sources
+
+
+# --- issue 13: blank lines, money out of range, unreadable lines ------------------------------------
+
+
+def test_blank_lines_are_neither_read_nor_rejected(tmp_path: Path) -> None:
+    log = (
+        "\ufeffmasterid,sampleid,date,cds,sales\r\n"  # 1
+        "\r\n"  # 2: empty
+        "4,1,19970101,2,29.33\r\n"  # 3
+        " \t \r\n"  # 4: white space only
+        "\u3000\r\n"  # 5: an ideographic space
+        "4,1,19970102,1,x\r\n"  # 6
+        "\r\n\r\n"  # 7, 8: trailing blank lines
+    )
+    ds = rl.read("cdnow", _write(tmp_path / "elog.csv", log.encode()))
+    assert ds.report is not None
+    assert (ds.report.rows_read, ds.report.rows_loaded, ds.report.rows_rejected) == (2, 1, 1)
+    assert _rejects(ds) == [(6, "amount", "amount: not a number")]
+
+
+def test_an_amount_outside_retainlibs_money_is_rejected_not_fatal(tmp_path: Path) -> None:
+    log = b"4 1 19970101 1 99999999999999999999.99\n4 1 19970102 1 100000000000000000000\n4 1 19970103 1 1e40\n"
+    ds = rl.read("cdnow", _write(tmp_path / "CDNOW_sample.txt", log))
+    orders, _ = _frames(ds)
+    assert orders["amount"].to_list() == [Decimal("99999999999999999999.99")]
+    assert _rejects(ds) == [
+        (2, "amount", "amount: out of range (at most 20 integer digits)"),
+        (3, "amount", "amount: not a number"),
+    ]
+
+
+def test_a_line_that_cannot_be_read_names_its_file_and_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "CDNOW_master.txt", b"00001 19970101 1 11.77\n00002 19970101 1 1\x1f2.00\n")
+    with pytest.raises(SourceError, match=r"line 2 holds the control character 0x1F") as raised:
+        rl.read("cdnow", path)
+    assert raised.value.file == path and raised.value.__cause__ is None
+    with pytest.raises(SourceError, match=r"no such file|cannot open"):
+        cdnow.read([tmp_path])  # a folder, not a file

@@ -94,7 +94,7 @@ def test_the_entry_point_is_installed() -> None:
 def test_the_source_is_registered(host: _host.Host) -> None:
     source = host.sources["stripe"]
     assert source.plugin == "retainlib_stripe"
-    assert set(source.options) == {"guests", "amounts", "invoices", "past_due", "discounts"}
+    assert set(source.options) == {"guests", "amounts", "invoices", "past_due", "discounts", "trials"}
 
 
 # --- currencies --------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ PAYMENT_REJECTS = [
     (7, "id", "id: incomplete payment, no charge (requires_payment_method)"),
     (10, "Customer ID", "Customer ID: no customer or e-mail (guest payment)"),
     (11, "Created date (UTC)", "Created date (UTC): not a date (expected YYYY-MM-DD HH:MM[:SS], UTC)"),
-    (12, "Amount", "Amount: missing or not a number"),
+    (12, "Amount", "Amount: not a number"),
     (13, "Currency", "Currency: not an ISO 4217 currency code"),
 ]
 
@@ -263,7 +263,7 @@ def test_api_customers_and_derived_ones(host: _host.Host) -> None:
 
 def test_subscriptions_current_api_shape(host: _host.Host) -> None:
     ds = _read_with(host, FIXTURES / "subscriptions_current.json")
-    assert _counts(ds) == (12, 7, 5)
+    assert _counts(ds) == (12, 8, 4)
     expected = _segments(
         [
             ("sub_qty", "cus_a", _utc(2024, 1, 1), None, "45", "USD"),  # 15.00 x 3
@@ -273,11 +273,11 @@ def test_subscriptions_current_api_shape(host: _host.Host) -> None:
             ("sub_cancel_end", "cus_e", _utc(2024, 1, 1), _utc(2024, 4, 1), "6.6", "EUR"),  # 9.90 x 2 per 3 months
             ("sub_jpy", "cus_f", _utc(2024, 1, 1), None, "980", "JPY"),
             ("sub_days", "cus_g", _utc(2024, 1, 1), _utc(2024, 3, 1), "30.4167", "USD"),  # 30.00 per 30 days x 365/12
+            ("sub_trialing", "cus_h", _utc(2030, 1, 1), None, "5", "USD"),  # still in its trial: starts at trial_end
         ]
     )
     assert_frame_equal(_table(ds, "subscriptions"), expected)
     assert _reasons(ds) == [
-        (8, "status", "status: in its free trial (not revenue yet)"),
         (
             9,
             "discounts",
@@ -362,8 +362,11 @@ def test_a_customers_export(host: _host.Host) -> None:
 @pytest.mark.parametrize(
     ("options", "loaded"),
     [
-        ({}, ["sub_e1", "sub_e2", "sub_e3", "sub_e5"]),
-        ({"discounts": "ignore", "past_due": "churned"}, ["sub_e1", "sub_e2", "sub_e3", "sub_e5", "sub_e5b"]),
+        ({}, ["sub_e1", "sub_e2", "sub_e3", "sub_e4", "sub_e5"]),
+        (
+            {"discounts": "ignore", "past_due": "churned"},
+            ["sub_e1", "sub_e2", "sub_e3", "sub_e4", "sub_e5", "sub_e5b"],
+        ),
     ],
 )
 def test_a_subscriptions_export(host: _host.Host, options: dict[str, str], loaded: list[str]) -> None:
@@ -374,13 +377,13 @@ def test_a_subscriptions_export(host: _host.Host, options: dict[str, str], loade
             ("sub_e1", "cus_x", _utc(2024, 1, 1), None, "30", "USD"),  # 15.00 x 2
             ("sub_e2", "cus_y", _utc(2024, 1, 15), _utc(2025, 1, 1), "100", "EUR"),  # trial, cancel at period end
             ("sub_e3", "cus_z", _utc(2024, 1, 1), _utc(2024, 2, 10), "4246.6667", "JPY"),  # 980 yen a week
+            ("sub_e4", "cus_w", _utc(2024, 1, 15), None, "15", "USD"),  # trialing: starts at its Trial End
             ("sub_e5", "cus_v", _utc(2024, 1, 1), _utc(2024, 3, 1) if churned else None, "15", "USD"),  # past_due
             ("sub_e5b", "cus_v", _utc(2024, 1, 1), None, "15", "USD"),  # its coupon id
         ]
     ).filter(pl.col("subscription_id").is_in(loaded))
     assert_frame_equal(_table(ds, "subscriptions"), expected)
     reasons = [
-        (5, "Status", "Status: in its free trial (not revenue yet)"),
         (7, "Start Date (UTC)", "Start Date (UTC): not a date (expected YYYY-MM-DD HH:MM[:SS], UTC)"),
         (8, "Coupon", "Coupon: a coupon id cannot be applied to MRR (option discounts='ignore')"),
         (9, "Interval", "Interval: not day, week, month or year"),
@@ -435,9 +438,9 @@ INVOICE_REJECTS = [
     (8, "Status", "Status: invoice not paid (uncollectible)"),
     (9, "Amount Paid", "Amount Paid: nothing paid (a free trial, a 100% discount or a credit balance)"),
     (10, "Date (UTC)", "Date (UTC): not a date (expected YYYY-MM-DD HH:MM[:SS], UTC)"),
-    (11, "id", "id: empty"),  # a blank line
+    # line 11 is blank: not a record
     (12, "id", "id: empty"),
-    (15, "Amount Paid", "Amount Paid: missing or not a number"),
+    (15, "Amount Paid", "Amount Paid: not a number"),
     (16, "Currency", "Currency: not an ISO 4217 currency code"),
 ]
 
@@ -451,8 +454,8 @@ def test_an_invoices_export(host: _host.Host) -> None:
     done: list[tuple[Path, int]] = []
     with watching_progress(lambda p, rows: done.append((p, rows))):
         ds = _read_with(host, path)
-    assert done == [(path, 16)]
-    assert _counts(ds) == (16, 6, 10)
+    assert done == [(path, 15)]
+    assert _counts(ds) == (15, 6, 9)
     assert_frame_equal(_table(ds, "orders"), _orders(INVOICE_ORDERS))
     assert _reasons(ds) == INVOICE_REJECTS
     emails = dict(_table(ds, "customers").select("customer_id", "email").iter_rows())
@@ -479,7 +482,7 @@ def test_invoices_export_variants(host: _host.Host) -> None:
 
 def test_invoices_export_options(host: _host.Host) -> None:
     skipped = _read_with(host, FIXTURES / "invoices_export.csv", invoices="skip")
-    assert _counts(skipped) == (16, 0, 16)
+    assert _counts(skipped) == (15, 0, 15)
     assert {reason for _, _, reason in _reasons(skipped)} == {"id: invoices are not read (option invoices='skip')"}
     rejecting = _read_with(host, FIXTURES / "invoices_export.csv", guests="reject")
     assert (14, "Customer", "Customer: no customer (guest payment)") in _reasons(rejecting)
@@ -501,7 +504,7 @@ def test_payments_of_exported_invoices_are_counted_once(host: _host.Host) -> Non
     invoices, payments = FIXTURES / "invoices_export.csv", FIXTURES / "payments.csv"
     for paths in ((invoices, payments), (payments, invoices)):  # invoices are read first, whatever the order
         ds = _read_with(host, *paths)
-        assert _counts(ds) == (16 + 13, 6 + 3, 10 + 10)
+        assert _counts(ds) == (15 + 13, 6 + 3, 9 + 10)
         assert sorted(_table(ds, "orders")["order_id"]) == sorted(
             [*(row[0] for row in INVOICE_ORDERS), "ch_3Guest", "ch_3NewGuest", "ch_3Invoiced"]
         )
@@ -511,7 +514,7 @@ def test_payments_of_exported_invoices_are_counted_once(host: _host.Host) -> Non
             (4, "id", "id: duplicate of invoice in_jpy (counted once, as the invoice)"),  # the invoice's Charge
         ]
     as_payments = _read_with(host, invoices, payments, invoices="skip")
-    assert _counts(as_payments) == (16 + 13, 0 + 6, 16 + 7)
+    assert _counts(as_payments) == (15 + 13, 0 + 6, 15 + 7)
     assert not _duplicates(as_payments)
 
 
@@ -577,7 +580,7 @@ def test_api_charges_are_linked_to_their_invoices(host: _host.Host, tmp_path: Pa
 def test_reading_invoices_and_payments_end_to_end(host: _host.Host, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_read, "default_host", lambda: host)
     ds = rl.read(FIXTURES / "payments.csv", FIXTURES / "invoices_export.csv")  # no source name: detected
-    assert _counts(ds) == (29, 9, 20)
+    assert _counts(ds) == (28, 9, 19)
     orders = _table(ds, "orders")
     assert orders["order_id"].n_unique() == orders.height
     totals = dict(orders.group_by("currency").agg(pl.col("amount").sum()).iter_rows())
@@ -875,9 +878,9 @@ def test_any_payments_export_is_accounted_for(host: _host.Host, tmp_path: Path, 
         out.writerow(_HEADER)
         for i, (prefix, when, cents, refunded, currency, status, customer, email) in enumerate(rows):
             refund = min(refunded, cents) if status != "Refunded" else cents
-            amount = f"{Decimal(cents).scaleb(-2):,}"  # thousands separators, quoted by the writer
+            amount = f"{to_major(cents, currency):,}"  # thousands separators, quoted by the writer; whole yen
             payment_id = f"{prefix}{i}" if prefix else ""
-            out.writerow([payment_id, when, amount, f"{Decimal(refund).scaleb(-2)}", currency, status, customer, email])
+            out.writerow([payment_id, when, amount, f"{to_major(refund, currency)}", currency, status, customer, email])
     expected, total = _expected_payments(path)
     ds = _read_with(host, path)
     read, loaded, _ = _counts(ds)
@@ -887,3 +890,254 @@ def test_any_payments_export_is_accounted_for(host: _host.Host, tmp_path: Path, 
         {k: v for k, v in expected.items() if k != "loaded"}
     )
     assert _table(ds, "orders")["amount"].sum() == total
+
+
+# --- trials ------------------------------------------------------------------------------------
+
+_TRIAL_START, _TRIAL_END, _PERIOD_END = 1704067200, 1705276800, 1707955200  # 2024-01-01, -01-15, -02-15
+
+
+def _trial_subscription(status: str, **fields: Any) -> dict[str, Any]:
+    price = {"currency": "usd", "unit_amount": 1500, "recurring": {"interval": "month", "interval_count": 1}}
+    return {
+        "id": f"sub_{status}",
+        "object": "subscription",
+        "customer": "cus_t",
+        "status": status,
+        "start_date": _TRIAL_START,
+        "trial_end": _TRIAL_END,
+        "cancel_at_period_end": False,
+        "ended_at": None,
+        "discounts": [],
+        "items": {"object": "list", "data": [{"id": "si_1", "quantity": 1, "price": price}]},
+        **fields,
+    }
+
+
+def test_a_trialing_subscription_starts_when_its_trial_ends(host: _host.Host, tmp_path: Path) -> None:
+    # The same subscription seen in its trial and a month later: one segment, whatever the day of the export.
+    during = tmp_path / "during.json"
+    during.write_text(json.dumps(_trial_subscription("trialing", current_period_end=_TRIAL_END)))
+    after = tmp_path / "after.json"
+    after.write_text(json.dumps(_trial_subscription("active", current_period_end=_PERIOD_END)))
+    segments = [_table(_read_with(host, path), "subscriptions").drop("subscription_id") for path in (during, after)]
+    assert_frame_equal(segments[0], segments[1])
+    assert segments[0].rows() == [("cus_t", _utc(2024, 1, 15), None, Decimal(15), "USD")]
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"cancel_at_period_end": True, "current_period_end": _TRIAL_END}, "ended_at: ended within its free trial"),
+        ({"cancel_at": _TRIAL_END - 86400}, "ended_at: ended within its free trial"),
+        ({"trial_end": None}, "trial_end: missing (a trialing subscription starts when its trial ends)"),
+    ],
+)
+def test_a_trial_cancelled_or_without_its_end_is_rejected(
+    host: _host.Host, tmp_path: Path, fields: dict[str, Any], reason: str
+) -> None:
+    path = tmp_path / "subscriptions.json"
+    path.write_text(json.dumps(_trial_subscription("trialing", **fields)))
+    ds = _read_with(host, path)
+    assert _counts(ds) == (1, 0, 1)
+    assert _reasons(ds)[0][2].startswith(reason)
+
+
+def test_a_trial_cancelled_within_it_stays_rejected_in_the_export(host: _host.Host, tmp_path: Path) -> None:
+    path = tmp_path / "subscriptions.csv"
+    path.write_text(
+        "id,Customer ID,Status,Start Date (UTC),Current Period End (UTC),Trial End (UTC),Canceled At (UTC),"
+        "Cancel At Period End,Ended At (UTC),Amount,Currency,Interval\n"
+        "sub_1,cus_1,trialing,2024-01-01 00:00,2024-01-15 00:00,2024-01-15 00:00,2024-01-05 00:00,true,,"
+        "9.00,usd,month\n"
+        "sub_2,cus_2,canceled,2024-01-01 00:00,2024-01-15 00:00,2024-01-15 00:00,2024-01-05 00:00,false,"
+        "2024-01-05 00:00,9.00,usd,month\n"
+        "sub_3,cus_3,trialing,2024-01-01 00:00,2024-01-15 00:00,,,false,,9.00,usd,month\n"
+        "sub_4,cus_4,trialing,2024-01-01 00:00,2024-01-15 00:00,2024-01-15 00:00,,false,,9.00,usd,month\n"
+        "sub_5,cus_5,active,2024-01-01 00:00,2024-02-01 00:00,2024-01-15 00:00,,false,someday,9.00,usd,month\n"
+    )
+    ds = _read_with(host, path)
+    assert _table(ds, "subscriptions").rows() == [("sub_4", "cus_4", _utc(2024, 1, 15), None, Decimal(9), "USD")]
+    assert _reasons(ds) == [
+        (2, "Ended At (UTC)", "Ended At (UTC): ended within its free trial (never paid)"),
+        (3, "Ended At (UTC)", "Ended At (UTC): ended within its free trial (never paid)"),
+        (4, "Trial End (UTC)", "Trial End (UTC): missing (a trialing subscription starts when its trial ends)"),
+        (6, "Ended At (UTC)", "Ended At (UTC): not a date (expected YYYY-MM-DD HH:MM[:SS], UTC)"),
+    ]
+
+
+def test_the_trials_option(host: _host.Host, tmp_path: Path) -> None:
+    for name in ("subscriptions_export.csv", "subscriptions_current.json"):
+        ds = _read_with(host, FIXTURES / name, trials="reject")
+        trialing = [r for r in _reasons(ds) if "trial" in r[2] and r[1] in ("Status", "status")]
+        assert [reason for _, _, reason in trialing] == [
+            f"{trialing[0][1]}: in its free trial (option trials='reject')"
+        ]
+        assert "sub_trialing" not in _table(ds, "subscriptions")["subscription_id"].to_list()
+    with pytest.raises(OptionError, match=r"trials is one of 'load', 'reject', got 'maybe'"):
+        _read_with(host, FIXTURES / "subscriptions_current.json", trials="maybe")
+
+
+# --- amounts: strict in exports, bounded everywhere ---------------------------------------------
+
+_STRICT_ROWS = [  # id, Amount, Amount Refunded, Currency -> the reason, or None when loaded (then its amount)
+    ("ch_rounded", "9.99999", "0.00", "usd", "Amount: more decimal places than USD has (2)"),
+    ("ch_cents", "9.999", "0.00", "usd", "Amount: more decimal places than USD has (2)"),
+    ("ch_yen", "12000.5", "0", "jpy", "Amount: more decimal places than JPY has (0)"),
+    ("ch_comma", "12,34", "0.00", "eur", "Amount: a comma that does not group thousands"),
+    ("ch_exponent", "1e3", "0.00", "usd", "Amount: exponent notation is not an amount"),
+    ("ch_negative", "-5.00", "0.00", "usd", "Amount: negative"),
+    ("ch_refund", "5.00", "-1.00", "usd", "Amount Refunded: negative"),
+    ("ch_huge", "1" + "0" * 20, "0.00", "usd", "Amount: out of range (at most 20 integer digits)"),
+    ("ch_money", "9" * 20 + ".99", "0.00", "usd", None),
+    ("ch_grouped", "1,000.00", "0.00", "usd", None),
+    ("ch_zeros", "8.000", "0.00", "usd", None),
+    ("ch_kwd", "1,234.567", "0.000", "kwd", None),
+    ("ch_yen_grouped", "12,000", "0", "jpy", None),
+]
+
+
+def test_export_amounts_are_parsed_strictly(host: _host.Host, tmp_path: Path) -> None:
+    path = tmp_path / "payments.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["id", "Created date (UTC)", "Amount", "Amount Refunded", "Currency", "Status", "Customer ID"])
+        for payment, amount, refunded, currency, _ in _STRICT_ROWS:
+            out.writerow([payment, "2024-03-01 10:00:00", amount, refunded, currency, "Paid", "cus_1"])
+        out.writerow(["ch_blank_customer", "2024-03-01 10:00:00", "1.00", "0.00", "usd", "Paid", " "])
+    ds = _read_with(host, path)
+    reasons = {line: reason for line, _, reason in _reasons(ds)}
+    for line, (_, _, _, _, reason) in enumerate(_STRICT_ROWS, 2):
+        if reason is None:
+            assert line not in reasons
+        else:
+            assert reasons[line].startswith(reason)
+    assert reasons[len(_STRICT_ROWS) + 2] == "Customer ID: no customer or e-mail (guest payment)"
+    amounts = dict(_table(ds, "orders").select("order_id", "amount").iter_rows())
+    assert amounts == {
+        "ch_money": Decimal("99999999999999999999.99"),
+        "ch_grouped": Decimal(1000),
+        "ch_zeros": Decimal(8),
+        "ch_kwd": Decimal("1234.567"),
+        "ch_yen_grouped": Decimal(12000),
+    }
+
+
+def test_invoice_and_subscription_export_amounts_are_strict_too(host: _host.Host, tmp_path: Path) -> None:
+    invoices = tmp_path / "invoices.csv"
+    invoices.write_text(
+        "id,Customer,Amount Due,Amount Paid,Post Payment Credit Notes Amount,Currency,Status,Date (UTC)\n"
+        "in_1,cus_1,10.00,1e1,0,usd,paid,2024-03-01 10:00\n"
+        "in_2,cus_1,10.00,10.00,-2.00,usd,paid,2024-03-01 10:00\n"
+        'in_3,cus_1,10.00,"10,5",0,usd,paid,2024-03-01 10:00\n'
+    )
+    assert [reason for _, _, reason in _reasons(_read_with(host, invoices))] == [
+        "Amount Paid: exponent notation is not an amount (1e3: write 1000.00)",
+        "Post Payment Credit Notes Amount: negative",
+        "Amount Paid: a comma that does not group thousands (a decimal comma? the Dashboard writes 1,000.00)",
+    ]
+    subscriptions = tmp_path / "subscriptions.csv"
+    subscriptions.write_text(
+        "id,Customer ID,Status,Start Date (UTC),Current Period End (UTC),Amount,Currency,Quantity,Interval\n"
+        "sub_1,cus_1,active,2024-01-01 00:00,2024-02-01 00:00,15.001,usd,1,month\n"
+        f"sub_2,cus_2,active,2024-01-01 00:00,2024-02-01 00:00,{'9' * 19},usd,1000,month\n"
+    )
+    assert [reason for _, _, reason in _reasons(_read_with(host, subscriptions))] == [
+        "Amount: more decimal places than USD has (2)",
+        "mrr: out of range (at most 20 integer digits)",
+    ]
+
+
+def test_api_amounts_out_of_range_are_rejected(host: _host.Host, tmp_path: Path) -> None:
+    base = {"status": "succeeded", "currency": "usd", "customer": "cus_1", "created": 1704067200}
+    objects = [
+        {"object": "charge", "id": "ch_fits", "amount": 10**21 - 1, **base},  # 9,999,999,999,999,999,999.99 USD
+        {"object": "charge", "id": "ch_big", "amount": 10**26, **base},
+        {"object": "charge", "id": "ch_refunded", "amount": 500, "amount_refunded": 10**40, **base},
+        {"object": "charge", "id": "ch_blank", "amount": 500, **{**base, "customer": " "}},
+        {"object": "invoice", "id": "in_big", "amount_paid": 10**36, **{**base, "status": "paid"}},
+        {"object": "refund", "id": "re_big", "charge": "ch_fits", "amount": 10**30, "currency": "usd"},
+        _trial_subscription("active", items={"data": [{"price": {"currency": "usd", "unit_amount": 10**30,
+                                                                 "recurring": {"interval": "month"}}}]}),
+    ]  # fmt: skip
+    path = tmp_path / "objects.json"
+    path.write_text(json.dumps(objects))
+    ds = _read_with(host, path)
+    assert _table(ds, "orders").select("order_id", "amount").rows() == [("ch_fits", Decimal("9999999999999999999.99"))]
+    assert _reasons(ds) == [
+        (2, "amount", "amount: out of range (at most 20 integer digits)"),
+        (3, "amount_refunded", "amount_refunded: out of range (at most 20 integer digits)"),
+        (4, "customer", "customer: no customer or e-mail (guest payment)"),
+        (5, "amount_paid", "amount_paid: out of range (at most 20 integer digits)"),
+        (6, "amount", "amount: out of range (at most 20 integer digits)"),  # a refund that cannot be applied
+        (7, "items", "items: unit amount out of range (at most 20 integer digits)"),
+    ]
+
+
+def test_json_that_python_cannot_hold_is_rejected_or_refused(host: _host.Host, tmp_path: Path) -> None:
+    lines = tmp_path / "objects.jsonl"
+    lines.write_text(
+        '{"object": "customer", "id": "cus_1", "created": 1704067200}\n'
+        f'{{"object": "charge", "amount": {"9" * 5000}}}\n' + "[" * 100_000 + "\n"
+    )
+    ds = _read_with(host, lines)
+    assert [(line, reason.split(":")[1].strip()) for line, _, reason in _reasons(ds)] == [
+        (2, "invalid JSON"),
+        (3, "invalid JSON"),
+    ]
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    with pytest.raises(SourceError, match="nested too deeply") as raised:
+        _read_with(host, deep)
+    assert raised.value.file == deep
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"object": "customer", "id": "caf\xe9"}')
+    with pytest.raises(SourceError, match=r"not valid UTF-8 at line 1 \(byte 33\)"):
+        _read_with(host, latin)
+
+
+# --- blank lines and malformed files ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["payments.csv", "customers_export.csv", "subscriptions_export.csv", "invoices_export.csv"]
+)
+def test_blank_lines_are_neither_read_nor_rejected(host: _host.Host, tmp_path: Path, name: str) -> None:
+    lines = (FIXTURES / name).read_text(encoding="utf-8").splitlines()
+    header = lines[0]
+    records = [line for line in lines[1:] if line.strip()]
+    blank = ["", "   ", "\t", "," * header.count(","), " , ,"]
+    text = "\r\n".join([header, blank[0], *[f"{r}\r\n{blank[i % len(blank)]}" for i, r in enumerate(records)], ""])
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8", newline="")
+    plain = tmp_path / f"plain_{name}"
+    plain.write_text("\n".join([header, *records, ""]), encoding="utf-8")
+    ds, reference = _read_with(host, path), _read_with(host, plain)
+    assert _counts(ds) == _counts(reference)
+    assert _counts(ds)[0] == len(records)
+    # Line numbers stay those of the file: record k (from 0) is on line 3 + 2k.
+    assert [line for line, _, _ in _reasons(ds)] == [3 + 2 * (line - 2) for line, _, _ in _reasons(reference)]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('ch_1,2024-03-01 10:00,"1.00,usd,Paid\nch_2,2024-03-01 10:00,1.00,usd,Paid\n', "at line 3"),
+        ("ch_1,2024-03-01 10:00,1.00,usd,Paid\nch_2,2024-03-01 10:00,1.00,usd,Paid,extra\n", "at line 3 \\(6 fields"),
+        ('ch_1,2024-03-01 10:00,1.00,usd,Pa"id\n', "at line 2 \\(a quote inside a field"),
+    ],
+)
+def test_a_malformed_csv_names_its_file_and_line(host: _host.Host, tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "payments.csv"
+    path.write_text("id,Created date (UTC),Amount,Currency,Status\n" + content)
+    with pytest.raises(SourceError, match=f"cannot read as CSV {message}") as raised:
+        _read_with(host, path)
+    assert raised.value.file == path
+    assert raised.value.__cause__ is None  # the source's own error, not the host's wrapper of a raw one
+
+
+def test_a_quote_in_the_header_is_refused_rather_than_reading_nothing(host: _host.Host, tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_text('id,D"escription,Email,Created (UTC),Delinquent\ncus_1,,a@b.c,2024-01-01 00:00,false\n')
+    with pytest.raises(SourceError, match="a quote inside the header's column name 'D\"escription'"):
+        _read_with(host, path)

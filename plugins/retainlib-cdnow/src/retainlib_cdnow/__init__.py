@@ -42,11 +42,14 @@ file, physical line number (from 1, a header being line 1) and reason, so rows r
 rejected.  A line is rejected for a wrong number of fields, a customer id,
 quantity or sample id that is not a whole number, a date that is not a
 calendar day, or an amount that is not a decimal number with at most 4
-places.  More places are accepted, and rounded to 4, only when they are the
-noise of a binary float: CLVTools merged same-day transactions by adding
-floats and wrote ``20.759999999999998`` for 20.76; an amount within a
-billionth (relatively) of its 4-place rounding is such noise.  Blank lines
-are not records and are skipped.
+places and 20 integer digits (retainlib's money, ``MONEY_LIMIT``).  More
+places are accepted, and rounded to 4, only when they are the noise of a
+binary float: CLVTools merged same-day transactions by adding floats and
+wrote ``20.759999999999998`` for 20.76; an amount within a billionth
+(relatively) of its 4-place rounding is such noise.  Blank lines (empty, or
+white space only) are not records: they are neither read nor rejected.  A
+line holding the byte 0x1F cannot be read as a line of text: the read fails
+with a ``SourceError`` naming the file and the line.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ from retainlib.calendar import Calendar, check_tz
 from retainlib.errors import OptionError, SourceError
 from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.report import FileLoad, LoadReport
-from retainlib.tables import MONEY, TIMESTAMP
+from retainlib.tables import MONEY, MONEY_DIGITS, MONEY_LIMIT, TIMESTAMP
 
 __all__ = ["NAME", "OPTIONS", "Layout", "detect", "read", "retainlib_sources", "sniff"]
 
@@ -257,8 +260,8 @@ def _parse(layout: Layout, tz: str, currency: str) -> tuple[list[pl.Expr], list[
         .then(pl.lit(f"{_AMOUNT}: not a number"))
         .when(too_precise)
         .then(pl.lit(f"{_AMOUNT}: more than 4 decimal places"))
-        .when(amount.is_null())
-        .then(pl.lit(f"{_AMOUNT}: too large")),
+        .when(amount.is_null() | (amount.abs() >= pl.lit(MONEY_LIMIT, dtype=MONEY)))
+        .then(pl.lit(f"{_AMOUNT}: out of range (at most {MONEY_DIGITS} integer digits)")),
     ]
     output = [
         pl.concat_str(
@@ -309,8 +312,11 @@ def _records(path: Path, layout: Layout) -> pl.LazyFrame:
 
 
 def _layout_of(path: Path) -> Layout:
-    with path.open("rb") as f:
-        head = f.read(_HEAD_BYTES)
+    try:
+        with path.open("rb") as f:
+            head = f.read(_HEAD_BYTES)
+    except OSError as exc:
+        raise SourceError(f"cannot open: {exc.strerror or exc}", file=path, source=NAME) from None
     if not head.strip():
         raise SourceError("the file is empty", file=path, source=NAME)
     layout, _ = sniff(head)
@@ -323,6 +329,15 @@ def _layout_of(path: Path) -> Layout:
             source=NAME,
         )
     return layout
+
+
+def _separator_line(path: Path) -> str:
+    """`` (line N holds the control character 0x1F)`` for the first such line, else ``""`` (error path only)."""
+    with path.open("rb") as f:
+        for number, line in enumerate(f, 1):
+            if b"\x1f" in line:
+                return f" (line {number} holds the control character 0x1F)"
+    return ""
 
 
 def _read_file(path: Path, *, tz: str, currency: str) -> tuple[pl.DataFrame, FileLoad]:
@@ -357,7 +372,9 @@ def _read_file(path: Path, *, tz: str, currency: str) -> tuple[pl.DataFrame, Fil
     except pl.exceptions.PolarsError as exc:
         # The only way a one-column read fails: a line holding the separator byte 0x1F.
         raise SourceError(
-            f"cannot read as lines of text (control character 0x1F?): {exc}", file=path, source=NAME
+            f"cannot read as lines of text{_separator_line(path)}: {' '.join(str(exc).split())[:200]}",
+            file=path,
+            source=NAME,
         ) from None
     load = FileLoad(
         file=str(path), table="orders", rows_read=int(count.item()), rows_loaded=orders.height, rejected=rejects

@@ -94,8 +94,11 @@ def _kind(head: bytes) -> str | None:
 
 
 def _head(path: Path) -> bytes:
-    with path.open("rb") as f:
-        return f.read(_HEAD_BYTES)
+    try:
+        with path.open("rb") as f:
+            return f.read(_HEAD_BYTES)
+    except OSError as exc:
+        raise SourceError(f"cannot open: {exc.strerror or exc}", file=path, source=NAME) from None
 
 
 def _derived_customers(orders: pl.DataFrame, subscriptions: pl.DataFrame) -> pl.DataFrame:
@@ -125,6 +128,7 @@ def read(
     invoices: str | None = None,
     past_due: str | None = None,
     discounts: str | None = None,
+    trials: str | None = None,
 ) -> ReadResult:
     """Read Stripe exports and API objects into ``orders``, ``customers`` and ``subscriptions``.
 
@@ -135,7 +139,9 @@ def read(
     """
     if not paths:
         raise OptionError("the stripe source needs at least one file", option="paths", value=list(paths))
-    options = Options.of(guests=guests, amounts=amounts, invoices=invoices, past_due=past_due, discounts=discounts)
+    options = Options.of(
+        guests=guests, amounts=amounts, invoices=invoices, past_due=past_due, discounts=discounts, trials=trials
+    )
     json_files: list[Path] = []
     csv_files: list[tuple[Path, str]] = []
     for p in map(Path, paths):

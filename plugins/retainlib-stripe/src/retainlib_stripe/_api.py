@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from retainlib.errors import SourceError
 from retainlib.report import FileLoad
 from retainlib.tables import CURRENCY_PATTERN, CUSTOMERS, ORDERS, SUBSCRIPTIONS
 from retainlib_stripe._csv import duplicate_of
-from retainlib_stripe._currency import exponent
+from retainlib_stripe._currency import OUT_OF_RANGE, as_money, to_major
 from retainlib_stripe._options import Options
 
 __all__ = ["READ_OBJECTS", "ApiRead", "ApiRecord", "load_records", "read_records"]
@@ -40,8 +40,8 @@ _LISTS = ("list", "search_result")
 #: Months per billing interval of one unit (a year is 12 months; a week 12/52 of a month; a day 12/365).
 MONTHS_PER_INTERVAL = {"day": Decimal(12) / Decimal(365), "week": Decimal(12) / Decimal(52), "month": Decimal(1)}
 MONTHS_PER_INTERVAL["year"] = Decimal(12)
-_QUANTUM = Decimal("0.0001")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NEWLINE = b"\n"
 
 _EMAIL = "_email"  # helper column: the payer's e-mail, for the customers derived from orders
 
@@ -77,39 +77,62 @@ def _items(value: object) -> list[object]:
     return [value]
 
 
+def _parse(text: str) -> object:
+    """One JSON document; :class:`ValueError` (``json.JSONDecodeError`` among them) when it is not one.
+
+    Besides malformed text, a document nested too deep for the parser, or holding an integer of more
+    digits than Python converts, is not one either.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _problem(exc: ValueError) -> str:
+    """What is wrong with a document that :func:`_parse` refused."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON at column {exc.colno}: {exc.msg}"
+    return f"invalid JSON: {exc}"
+
+
 def load_records(path: Path) -> list[ApiRecord]:
     """Every object of a JSON file (a list object, an array, one object, or JSON lines).
 
     Positions: for JSON lines the line number (from 1); otherwise the object's
     1-based position in the list (1 for a single object).  A JSON-lines line that
-    is not valid JSON is a record of its own, rejected later.
+    is not valid JSON is a record of its own, rejected later.  Blank lines are not records.
     """
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SourceError(f"not valid UTF-8 at byte {exc.start}", file=path, source="stripe") from None
+        where = f"line {raw.count(_NEWLINE, 0, exc.start) + 1} (byte {exc.start})"
+        raise SourceError(f"not valid UTF-8 at {where}", file=path, source="stripe") from None
     if not text.strip():
         raise SourceError("the file is empty", file=path, source="stripe")
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as whole:
-        lines = text.splitlines()
+        document = _parse(text)
+    except ValueError as whole:
+        lines = text.split("\n")  # JSON lines end with "\n" (a "\r" before it is white space to JSON)
         first = next((i for i, line in enumerate(lines) if line.strip()), 0)
         try:
-            json.loads(lines[first])
-        except json.JSONDecodeError:
-            raise SourceError(
-                f"invalid JSON at line {whole.lineno}, column {whole.colno}: {whole.msg}", file=path, source="stripe"
-            ) from None
+            _parse(lines[first])
+        except ValueError:
+            where = (
+                f" at line {whole.lineno}, column {whole.colno}: {whole.msg}"
+                if isinstance(whole, json.JSONDecodeError)
+                else f": {whole}"
+            )
+            raise SourceError(f"invalid JSON{where}", file=path, source="stripe") from None
         records: list[ApiRecord] = []
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                records.append(ApiRecord(path, number, None, f"invalid JSON at column {exc.colno}: {exc.msg}"))
+                value = _parse(line)
+            except ValueError as exc:
+                records.append(ApiRecord(path, number, None, _problem(exc)))
                 continue
             records.extend(ApiRecord(path, number, item) for item in _items(value))
         return records
@@ -151,14 +174,23 @@ def _currency(obj: Mapping[str, Any], name: str = "currency") -> str:
 
 
 def _id_of(value: object) -> str | None:
-    """An id, whether the field holds it or an expanded object."""
+    """An id (stripped), whether the field holds it or an expanded object; ``None`` when missing or blank."""
     if isinstance(value, dict):
         value = value.get("id")
-    return value if isinstance(value, str) and value else None
+    return value.strip() or None if isinstance(value, str) else None
 
 
-def _major(minor: Decimal | int, currency: str) -> Decimal:
-    return Decimal(minor).scaleb(-exponent(currency)).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+def _text_of(value: object) -> str | None:
+    """A text field's value; ``None`` when it is not text or is blank."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _major(minor: Decimal | int, currency: str, column: str) -> Decimal:
+    """Minor units as major units of ``MONEY`` (rounded half-even to 4 places); rejected when they do not fit."""
+    major = as_money(to_major(minor, currency))
+    if major is None:
+        raise Reject(column, OUT_OF_RANGE)
+    return major
 
 
 def _payer(obj: Mapping[str, Any], emails: Sequence[str | None], object_id: str, options: Options) -> str:
@@ -192,15 +224,30 @@ class ApiRead:
     refunds: dict[str, Decimal] = field(default_factory=dict)
 
 
+def _refund(obj: Mapping[str, Any]) -> tuple[str, Decimal] | None:
+    """The charge and major-unit amount of a succeeded refund, ``None`` for one not applied (no charge, failed...).
+
+    Raises :class:`Reject` for an amount out of range, which cannot be applied.
+    """
+    charge = _id_of(obj.get("charge"))
+    amount, currency = obj.get("amount"), obj.get("currency")
+    if obj.get("status", "succeeded") != "succeeded" or charge is None:
+        return None
+    if isinstance(amount, int) and not isinstance(amount, bool) and isinstance(currency, str):
+        return charge, _major(amount, currency.upper(), "amount")
+    return None
+
+
 def _refund_totals(objects: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
     totals: dict[str, Decimal] = {}
     for obj in objects:
-        charge = _id_of(obj.get("charge"))
-        amount, currency = obj.get("amount"), obj.get("currency")
-        if obj.get("status", "succeeded") != "succeeded" or charge is None:
-            continue
-        if isinstance(amount, int) and not isinstance(amount, bool) and isinstance(currency, str):
-            totals[charge] = totals.get(charge, Decimal(0)) + _major(amount, currency.upper())
+        try:
+            found = _refund(obj)
+        except Reject:
+            continue  # out of range: rejected as such when the refund itself is accounted for
+        if found is not None:
+            charge, amount = found
+            totals[charge] = totals.get(charge, Decimal(0)) + amount
     return totals
 
 
@@ -244,9 +291,9 @@ def _invoice(obj: dict[str, Any], options: Options) -> dict[str, Any]:
         "order_id": invoice_id,
         "customer_id": customer,
         "ordered_at": when,
-        "amount": _major(paid - credited, currency),
+        "amount": _major(paid - credited, currency, "amount_paid"),
         "currency": currency,
-        _EMAIL: obj.get("customer_email"),
+        _EMAIL: _text_of(obj.get("customer_email")),
     }
 
 
@@ -265,8 +312,11 @@ def _charge(obj: dict[str, Any], options: Options, read: ApiRead) -> dict[str, A
             raise Reject(name, duplicate_of(invoice))
     currency = _currency(obj)
     amount = _integer(obj, "amount_captured") if obj.get("amount_captured") is not None else _integer(obj, "amount")
-    refunded = max(_major(_integer(obj, "amount_refunded", 0), currency), read.refunds.get(charge_id, Decimal(0)))
-    net = _major(amount, currency) - refunded
+    refunded = max(
+        _major(_integer(obj, "amount_refunded", 0), currency, "amount_refunded"),
+        read.refunds.get(charge_id, Decimal(0)),
+    )
+    net = _major(amount, currency, "amount") - refunded
     if net <= 0:
         raise Reject("amount_refunded", "fully refunded" if refunded > 0 else "nothing charged")
     billing = obj.get("billing_details")
@@ -326,6 +376,8 @@ def _discounted(
         if coupon is None or coupon.get("duration") == "once":
             continue  # a one-off discount lowers one invoice, not the recurring revenue
         percent, amount = coupon.get("percent_off"), coupon.get("amount_off")
+        if isinstance(percent, float) and not math.isfinite(percent):
+            raise Reject("discounts", f"percent_off is not a number ({percent})")
         if isinstance(percent, int | float) and not isinstance(percent, bool):
             monthly = monthly * (Decimal(100) - Decimal(str(percent))) / Decimal(100)
         elif isinstance(amount, int) and not isinstance(amount, bool):
@@ -378,7 +430,13 @@ def _mrr(obj: dict[str, Any], options: Options) -> tuple[Decimal, str]:
         nested = price.get("recurring")
         recurring: dict[str, Any] = nested if isinstance(nested, dict) else price
         interval, count = recurring.get("interval"), recurring.get("interval_count", 1)
-        if interval not in MONTHS_PER_INTERVAL or isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        if (
+            not isinstance(interval, str)
+            or interval not in MONTHS_PER_INTERVAL
+            or isinstance(count, bool)
+            or not isinstance(count, int)
+            or count < 1
+        ):
             raise Reject("items", f"not a recurring price (interval {interval!r}, interval_count {count!r})")
         if recurring.get("usage_type") == "metered" or price.get("billing_scheme") == "tiered":
             raise Reject("items", "metered or tiered price: its MRR depends on usage")
@@ -391,6 +449,8 @@ def _mrr(obj: dict[str, Any], options: Options) -> tuple[Decimal, str]:
             unit_amount = None
         if unit_amount is None or not unit_amount.is_finite():
             raise Reject("items", "a price without a unit amount")
+        if as_money(to_major(unit_amount, currency)) is None:
+            raise Reject("items", f"unit amount {OUT_OF_RANGE}")
         quantity = item.get("quantity", 1)
         quantity = 1 if quantity is None else quantity
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
@@ -400,11 +460,11 @@ def _mrr(obj: dict[str, Any], options: Options) -> tuple[Decimal, str]:
         if isinstance(transform, dict) and isinstance(transform.get("divide_by"), int) and transform["divide_by"] > 0:
             ratio = Decimal(quantity) / Decimal(transform["divide_by"])
             billed = Decimal(math.ceil(ratio) if transform.get("round") == "up" else math.floor(ratio))
-        months = MONTHS_PER_INTERVAL[str(interval)] * count
+        months = MONTHS_PER_INTERVAL[interval] * count
         monthly = unit_amount * billed / months
         total += _discounted(monthly, _discount_list(item), months, currency, options)
     total = _discounted(total, _discount_list(obj), months, currency, options)
-    return _major(total, currency), currency
+    return _major(total, currency, "mrr"), currency
 
 
 def _period(obj: Mapping[str, Any], name: str) -> dt.datetime | None:
@@ -428,8 +488,8 @@ def _subscription(obj: dict[str, Any], options: Options) -> dict[str, Any]:
     status = obj.get("status")
     if status in ("incomplete", "incomplete_expired"):
         raise Reject("status", f"never started ({status})")
-    if status == "trialing":
-        raise Reject("status", "in its free trial (not revenue yet)")
+    if status == "trialing" and options.trials == "reject":
+        raise Reject("status", "in its free trial (option trials='reject')")
     if status == "paused":
         raise Reject("status", "paused (its trial ended without a payment method)")
     if status in ("past_due", "unpaid") and options.past_due == "reject":
@@ -440,6 +500,8 @@ def _subscription(obj: dict[str, Any], options: Options) -> dict[str, Any]:
     start = _timestamp(obj, "start_date") or _timestamp(obj, "created", required=True)
     assert start is not None
     trial_end = _timestamp(obj, "trial_end")
+    if status == "trialing" and trial_end is None:
+        raise Reject("trial_end", "missing (a trialing subscription starts when its trial ends)")
     started = max(start, trial_end) if trial_end is not None else start
     ended = _timestamp(obj, "ended_at")
     if ended is None:
@@ -523,6 +585,7 @@ def read_records(records: Sequence[ApiRecord], options: Options, links: Mapping[
             if obj.get("deleted") is True:
                 raise Reject("deleted", f"a deleted {object_type}")
             if object_type == "refund":
+                _refund(obj)  # an amount out of range is rejected as such
                 raise Reject("object", "refunds are not orders (they reduce their charge's amount)")
             if object_type == "invoice":
                 row = _invoice(obj, options)

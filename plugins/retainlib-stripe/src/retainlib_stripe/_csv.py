@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +18,8 @@ import polars as pl
 
 from retainlib.errors import SourceError
 from retainlib.report import FileLoad
-from retainlib.tables import MONEY, TIMESTAMP
+from retainlib.tables import CURRENCY_PATTERN, MONEY, MONEY_LIMIT, TIMESTAMP
+from retainlib_stripe._currency import OUT_OF_RANGE, places
 from retainlib_stripe._options import Options
 
 __all__ = [
@@ -45,10 +47,21 @@ SUCCEEDED = ("paid", "succeeded", "refunded", "partially refunded", "partially_r
 #: Date format of Stripe exports, all in UTC (``HH:MM`` without seconds is read too).
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 DATE_HINT = "not a date (expected YYYY-MM-DD HH:MM[:SS], UTC)"
-_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+#: An amount as the Dashboard writes it: digits, a ``.`` fraction, and thousands grouped by ``,`` (``1,000.00``).
+_PLAIN = r"^[0-9]+(\.[0-9]+)?$"
+_GROUPED = r"^[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$"
+_EXPONENT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+$"
+#: Polars' message of a CSV that does not parse can quote the rest of the file: this much of it is shown.
+_MESSAGE_CHARS = 200
 _LINE, _REASON, _EMAIL = "_line", "_reason", "_email"
 _API_REFUNDED = "_api_refunded"
-_STATUS, _AMOUNT, _REFUNDED, _REFUNDED_BAD = "_status", "_amount", "_refunded", "_refunded_bad"
+_STATUS, _AMOUNT, _REFUNDED, _AMOUNT_WHY, _REFUNDED_WHY = (
+    "_status",
+    "_amount",
+    "_refunded",
+    "_amount_why",
+    "_refunded_why",
+)
 _CAPTURED, _DUPLICATE = "_captured", "_duplicate"
 #: Payments export columns that link a payment to an invoice: its invoice, its charge id, its PaymentIntent.
 _LINK_COLUMNS = ("Invoice ID", "id", "PaymentIntent ID")
@@ -108,13 +121,58 @@ def _duplicate(names: Sequence[str], links: Mapping[str, str]) -> pl.Expr:
     )
 
 
+def _malformed(path: Path, exc: Exception) -> SourceError:
+    """The error of a file that does not parse as CSV, with the line at fault when the csv module finds it."""
+    message = " ".join(str(exc).split())
+    if len(message) > _MESSAGE_CHARS:
+        message = message[:_MESSAGE_CHARS] + "..."
+    return SourceError(f"cannot read as CSV{_fault(path)}: {message}", file=path, source="stripe")
+
+
+def _fault(path: Path) -> str:
+    """`` at line N (why)`` for the first line at fault in a file polars cannot parse, else ``""``.
+
+    Only on the error path: a record the csv module finds malformed or longer than the header, else
+    the first line with a quote inside a field that does not start with one (polars refuses those).
+    """
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        rows = csv.reader(f, strict=True)
+        width = 0
+        try:
+            for row in rows:
+                width = width or len(row)
+                if len(row) > width:
+                    return f" at line {rows.line_num} ({len(row)} fields, the header has {width})"
+        except csv.Error as exc:
+            return f" at line {rows.line_num} ({exc})"
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        for number, line in enumerate(f, 1):
+            if re.search(r'(^|,)[^",\r\n]+"', line):
+                return f" at line {number} (a quote inside a field that is not quoted?)"
+    return ""
+
+
 def _scan(path: Path) -> tuple[pl.LazyFrame, list[str]]:
+    """The file's records as strings with their line numbers; blank lines are not records and are left out.
+
+    A blank line is a record whose every field is empty or white space (an empty line, or one holding
+    only separators): it carries nothing to load or reject.
+    """
     frame = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy", raise_if_empty=False)
     try:
         names = frame.collect_schema().names()
     except pl.exceptions.PolarsError as exc:
-        raise SourceError(f"cannot read as CSV: {exc}", file=path, source="stripe") from None
-    return frame.with_row_index(_LINE, offset=2).with_columns(pl.col(_LINE).cast(pl.Int64)), names
+        raise _malformed(path, exc) from None
+    quoted = [name for name in names if '"' in name]
+    if quoted:  # polars would then read no record at all, without a word
+        raise SourceError(
+            f"cannot read as CSV: a quote inside the header's column name {quoted[0]!r}", file=path, source="stripe"
+        )
+    numbered = frame.with_row_index(_LINE, offset=2).with_columns(pl.col(_LINE).cast(pl.Int64))
+    if not names:
+        return numbered, names
+    blank = pl.all_horizontal((pl.col(name).str.strip_chars() == "").fill_null(True) for name in names)
+    return numbered.filter(~blank), names
 
 
 def _text(names: Sequence[str], name: str) -> pl.Expr:
@@ -125,11 +183,47 @@ def _text(names: Sequence[str], name: str) -> pl.Expr:
     return pl.when(s != "").then(s)
 
 
-def _money(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """Major-unit amounts (``"1,000.00"`` included) and whether the text is not a number."""
+def _money(text: pl.Expr, currency: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Major-unit amounts in ``currency`` and, for text that is not one, why (null when it is, or is blank).
+
+    Strict: digits with a ``.`` fraction and ``,`` grouping thousands (``1,000.00``, ``12,000``),
+    no more significant decimal places than the currency's minor unit (at most 4; trailing zeros do
+    not count), no sign, no exponent, no decimal comma, below ``MONEY_LIMIT`` (20 integer digits).
+    """
     plain = text.str.replace_all(",", "", literal=True)
-    bad = text.is_not_null() & ~plain.str.contains(_NUMBER).fill_null(False)
-    return plain.cast(MONEY, strict=False), bad
+    # Leading zeros and the fraction's trailing zeros carry nothing: "0012.500" is 12.5.
+    normal = plain.str.replace(r"^0+([0-9])", "${1}").str.replace(r"(\.[0-9]*?)0+$", "${1}").str.replace(r"\.$", "")
+    decimals = normal.str.extract(r"\.([0-9]+)$", 1).str.len_chars().fill_null(0)
+    allowed = places(currency)
+    value = normal.cast(MONEY, strict=False)
+    why = (
+        pl.when(text.is_null())
+        .then(pl.lit(None, dtype=pl.String))
+        .when(plain.str.contains(r"^-[0-9]+(\.[0-9]+)?$"))
+        .then(pl.lit("negative"))
+        .when(text.str.contains(_EXPONENT))
+        .then(pl.lit("exponent notation is not an amount (1e3: write 1000.00)"))
+        .when(~text.str.contains(_PLAIN) & ~text.str.contains(_GROUPED))
+        .then(
+            pl.when(text.str.contains(r"^[0-9.,]*,[0-9.,]*$"))
+            .then(pl.lit("a comma that does not group thousands (a decimal comma? the Dashboard writes 1,000.00)"))
+            .otherwise(pl.lit("not a number"))
+        )
+        .when(decimals > allowed)
+        .then(
+            pl.when(currency.str.contains(CURRENCY_PATTERN.pattern))
+            .then(pl.format("more decimal places than {} has ({})", currency, allowed))
+            .otherwise(pl.format("more than {} decimal places", allowed))
+        )
+        .when(value.is_null() | (value.abs() >= pl.lit(MONEY_LIMIT, dtype=MONEY)))
+        .then(pl.lit(OUT_OF_RANGE))
+    )
+    return pl.when(why.is_null()).then(value), why
+
+
+def _because(column: str, why: pl.Expr) -> pl.Expr:
+    """``"<column>: <why>"`` (null when ``why`` is)."""
+    return pl.concat_str(pl.lit(f"{column}: "), why)
 
 
 def _when(text: pl.Expr) -> pl.Expr:
@@ -139,12 +233,17 @@ def _when(text: pl.Expr) -> pl.Expr:
     return normal.str.to_datetime(DATE_FORMAT, strict=False, time_unit="us").dt.replace_time_zone("UTC").cast(TIMESTAMP)
 
 
+def _collect(path: Path, plan: pl.LazyFrame) -> pl.DataFrame:
+    """``plan`` collected; a file that turns out not to parse as CSV raises a ``SourceError`` naming it."""
+    try:
+        return plan.collect()
+    except pl.exceptions.PolarsError as exc:
+        raise _malformed(path, exc) from None
+
+
 def _split(path: Path, checked: pl.LazyFrame, table: str, columns: Sequence[str]) -> tuple[pl.DataFrame, FileLoad]:
     """Collect ``checked`` once (one pass over the file), then split it into loaded rows and rejects."""
-    try:
-        frame = checked.collect()
-    except pl.exceptions.PolarsError as exc:
-        raise SourceError(f"cannot read as CSV: {exc}", file=path, source="stripe") from None
+    frame = _collect(path, checked)
     bad = pl.col(_REASON).is_not_null()
     loaded = frame.filter(~bad).select(columns)
     rejects = frame.filter(bad).select(
@@ -204,14 +303,19 @@ def read_payments(
         api_refunded = pl.lit(None, dtype=MONEY)
 
     # Stage 1: each field parsed once into a named column; stage 2 refers to those columns only.
+    currency = _text(names, currency_col).str.to_uppercase()
+    amount, amount_why = _money(_text(names, amount_col), currency)
+    refunded, refunded_why = _money(_text(names, refunded_col), currency)
     stage1 = frame.select(
         pl.col(_LINE),
         _text(names, "id").alias("order_id"),
         _text(names, "Status").alias(_STATUS),
         _when(_text(names, "Created date (UTC)")).alias("ordered_at"),
-        _money(_text(names, amount_col))[0].alias(_AMOUNT),
-        *(e.alias(n) for e, n in zip(_money(_text(names, refunded_col)), (_REFUNDED, _REFUNDED_BAD), strict=True)),
-        _text(names, currency_col).str.to_uppercase().alias("currency"),
+        amount.alias(_AMOUNT),
+        amount_why.alias(_AMOUNT_WHY),
+        refunded.alias(_REFUNDED),
+        refunded_why.alias(_REFUNDED_WHY),
+        currency.alias("currency"),
         _text(names, "Customer Email").str.to_lowercase().alias(_EMAIL),
         _text(names, "Customer ID").alias("customer_id"),
         _text(names, "Captured").str.to_lowercase().alias(_CAPTURED),
@@ -239,10 +343,12 @@ def read_payments(
         .then(pl.lit("Captured: not captured"))
         .when(pl.col(_DUPLICATE).is_not_null())
         .then(pl.col(_DUPLICATE))
+        .when(pl.col(_AMOUNT_WHY).is_not_null())
+        .then(_because(amount_col, pl.col(_AMOUNT_WHY)))
         .when(pl.col(_AMOUNT).is_null())
-        .then(pl.lit(f"{amount_col}: missing or not a number"))
-        .when(pl.col(_REFUNDED_BAD))
-        .then(pl.lit(f"{refunded_col}: not a number"))
+        .then(pl.lit(f"{amount_col}: missing"))
+        .when(pl.col(_REFUNDED_WHY).is_not_null())
+        .then(_because(refunded_col, pl.col(_REFUNDED_WHY)))
         .when(~pl.col("currency").str.contains(r"^[A-Z]{3}$").fill_null(False))
         .then(pl.lit(f"{currency_col}: not an ISO 4217 currency code"))
         .when(pl.col("amount") <= 0)

@@ -9,9 +9,13 @@ Every other currency not listed has 2 places.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
-__all__ = ["DEFAULT_EXPONENT", "EXPONENTS", "exponent", "to_major"]
+import polars as pl
+
+from retainlib.tables import CURRENCY_PATTERN, MONEY, MONEY_DIGITS, MONEY_LIMIT
+
+__all__ = ["DEFAULT_EXPONENT", "EXPONENTS", "OUT_OF_RANGE", "as_money", "exponent", "places", "to_major"]
 
 #: Places of a currency not listed below.
 DEFAULT_EXPONENT = 2
@@ -32,6 +36,11 @@ EXPONENTS: dict[str, int] = {
 EXPONENTS = {code: places for code, places in EXPONENTS.items() if places != DEFAULT_EXPONENT}
 
 
+#: The reason (after the column) of an amount outside retainlib's money (``retainlib.tables.MONEY_LIMIT``).
+OUT_OF_RANGE = f"out of range (at most {MONEY_DIGITS} integer digits)"
+_QUANTUM = Decimal(1).scaleb(-MONEY.scale)
+
+
 def exponent(currency: str) -> int:
     """Decimal places of ``currency``'s minor unit in Stripe's API (``JPY`` 0, ``USD`` 2, ``KWD`` 3)."""
     return EXPONENTS.get(currency.upper(), DEFAULT_EXPONENT)
@@ -39,4 +48,31 @@ def exponent(currency: str) -> int:
 
 def to_major(minor: int | Decimal, currency: str) -> Decimal:
     """An amount in minor units as an exact Decimal in major units: ``to_major(1999, 'usd') == Decimal('19.99')``."""
-    return Decimal(minor).scaleb(-exponent(currency))
+    amount = Decimal(minor)
+    with localcontext(prec=max(len(amount.as_tuple().digits), 28)):  # exact, however many digits
+        return amount.scaleb(-exponent(currency))
+
+
+def as_money(major: Decimal) -> Decimal | None:
+    """``major`` rounded half-even to 4 places; ``None`` when not finite or not below ``MONEY_LIMIT`` (10**20)."""
+    if not major.is_finite() or abs(major) >= MONEY_LIMIT:
+        return None
+    with localcontext(prec=MONEY.precision):  # room for the 20 integer digits and the 4 places
+        rounded = major.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return rounded if abs(rounded) < MONEY_LIMIT else None
+
+
+def places(currency: pl.Expr) -> pl.Expr:
+    """Decimal places an amount in ``currency`` (an upper-case code) may have: its minor unit's, at most 4.
+
+    A code that is not one (``"DOLLARS"``, null) allows 4, what ``MONEY`` holds: such a row is rejected
+    for its currency anyway.
+    """
+    known = currency.str.contains(CURRENCY_PATTERN.pattern).fill_null(False)
+    found = currency.replace_strict(
+        list(EXPONENTS),
+        [min(p, MONEY.scale) for p in EXPONENTS.values()],
+        default=DEFAULT_EXPONENT,
+        return_dtype=pl.Int64,
+    )
+    return pl.when(known).then(found).otherwise(pl.lit(MONEY.scale, dtype=pl.Int64))

@@ -24,6 +24,7 @@ from retainlib_stripe._csv import (
     _LINE,
     _REASON,
     DATE_HINT,
+    _because,
     _money,
     _scan,
     _split,
@@ -92,8 +93,9 @@ def read_invoices(path: Path, options: Options) -> tuple[pl.DataFrame, FileLoad,
     def name(field: str) -> str:
         return found[field] or COLUMNS[field][0]
 
-    amount, amount_bad = _money(text("amount_paid"))
-    credited, credited_bad = _money(text("credited"))
+    currency = text("currency").str.to_uppercase()
+    amount, amount_why = _money(text("amount_paid"), currency)
+    credited, credited_why = _money(text("credited"), currency)
     stage1 = frame.select(
         pl.col(_LINE),
         _text(names, "id").alias("order_id"),
@@ -103,10 +105,10 @@ def read_invoices(path: Path, options: Options) -> tuple[pl.DataFrame, FileLoad,
         text("paid_at").alias("_paid_at_text"),
         _when(text("paid_at")).alias("_paid_at"),
         amount.alias("_amount"),
-        amount_bad.alias("_amount_bad"),
+        amount_why.alias("_amount_why"),
         credited.fill_null(0).alias("_credited"),
-        credited_bad.alias("_credited_bad"),
-        text("currency").str.to_uppercase().alias("currency"),
+        credited_why.alias("_credited_why"),
+        currency.alias("currency"),
         text("email").str.to_lowercase().alias(_EMAIL),
         text("customer").alias("customer_id"),
         text("charge").alias(_CHARGE),
@@ -141,10 +143,12 @@ def read_invoices(path: Path, options: Options) -> tuple[pl.DataFrame, FileLoad,
         .then(pl.lit(f"{name('date')}: {DATE_HINT}"))
         .when(pl.col("_paid_at_text").is_not_null() & pl.col("_paid_at").is_null())
         .then(pl.lit(f"{name('paid_at')}: {DATE_HINT}"))
-        .when(pl.col("_amount").is_null() | pl.col("_amount_bad"))
-        .then(pl.lit(f"{name('amount_paid')}: missing or not a number"))
-        .when(pl.col("_credited_bad"))
-        .then(pl.lit(f"{name('credited')}: not a number"))
+        .when(pl.col("_amount_why").is_not_null())
+        .then(_because(name("amount_paid"), pl.col("_amount_why")))
+        .when(pl.col("_amount").is_null())
+        .then(pl.lit(f"{name('amount_paid')}: missing"))
+        .when(pl.col("_credited_why").is_not_null())
+        .then(_because(name("credited"), pl.col("_credited_why")))
         .when(~pl.col("currency").str.contains(r"^[A-Z]{3}$").fill_null(False))
         .then(pl.lit(f"{name('currency')}: not an ISO 4217 currency code"))
         .when(pl.col("_amount") <= 0)

@@ -36,6 +36,11 @@ _CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
         "a subscription discount not expanded to its coupon: 'reject' (default) rejects the subscription; 'ignore' "
         "counts the subscription undiscounted",
     ),
+    "trials": (
+        ("load", "reject"),
+        "trialing subscriptions: 'load' (default) loads them with the segment starting at the trial's end (one "
+        "cancelled within its trial is rejected); 'reject' rejects them all",
+    ),
 }
 
 #: The reader's options, name -> description (what ``retainlib sources`` shows).
@@ -51,6 +56,7 @@ class Options:
     invoices: Literal["orders", "skip"] = "orders"
     past_due: Literal["active", "churned", "reject"] = "active"
     discounts: Literal["reject", "ignore"] = "reject"
+    trials: Literal["load", "reject"] = "load"
 
     @classmethod
     def of(cls, **given: str | None) -> Options:

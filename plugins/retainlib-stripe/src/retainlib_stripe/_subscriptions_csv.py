@@ -14,7 +14,7 @@ subscriptions (``docs/stripe.md``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -23,7 +23,20 @@ from retainlib.errors import SourceError
 from retainlib.report import FileLoad
 from retainlib.tables import MONEY
 from retainlib_stripe._api import MONTHS_PER_INTERVAL
-from retainlib_stripe._csv import _LINE, _REASON, DATE_HINT, _money, _scan, _split, _text, _when, pick
+from retainlib_stripe._csv import (
+    _LINE,
+    _REASON,
+    DATE_HINT,
+    _because,
+    _collect,
+    _money,
+    _scan,
+    _split,
+    _text,
+    _when,
+    pick,
+)
+from retainlib_stripe._currency import OUT_OF_RANGE, as_money
 from retainlib_stripe._options import Options
 
 __all__ = ["PRICE_COLUMNS", "SUBSCRIPTION_COLUMNS", "is_subscriptions", "read_subscriptions"]
@@ -42,8 +55,15 @@ PRICE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 #: The price fields MRR needs.
 _REQUIRED = ("amount", "currency", "interval")
-_QUANTUM = Decimal("0.0001")
-_MRR_KEY = ("_amount_text", "_quantity", "_interval", "_count")
+_MRR_KEY = ("_amount", "_quantity", "_interval", "_count")
+#: Date columns read when present: a value given but not a date is a reject, never taken as "no date".
+_DATES = {
+    "_trial_end": "Trial End (UTC)",
+    "_period_start": "Current Period Start (UTC)",
+    "_period_end": "Current Period End (UTC)",
+    "_canceled_at": "Canceled At (UTC)",
+    "_ended_at": "Ended At (UTC)",
+}
 
 
 def is_subscriptions(columns: Sequence[str]) -> bool:
@@ -53,16 +73,11 @@ def is_subscriptions(columns: Sequence[str]) -> bool:
 
 
 def _mrr_table(keys: pl.DataFrame) -> pl.DataFrame:
-    """MRR of each distinct (amount, quantity, interval, count), computed exactly with Decimal."""
+    """MRR of each distinct (amount, quantity, interval, count), computed with Decimal; null when out of range."""
     mrr: list[Decimal | None] = []
-    for amount_text, quantity, interval, count in keys.iter_rows():
-        try:
-            amount = Decimal(str(amount_text).replace(",", ""))
-        except (InvalidOperation, ValueError):
-            mrr.append(None)
-            continue
+    for amount, quantity, interval, count in keys.iter_rows():
         months = MONTHS_PER_INTERVAL[interval] * count
-        mrr.append((amount * quantity / months).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN))
+        mrr.append(as_money(amount * quantity / months))
     return keys.with_columns(pl.Series("_mrr", mrr, dtype=MONEY))
 
 
@@ -85,6 +100,8 @@ def read_subscriptions(path: Path, options: Options) -> tuple[pl.DataFrame, File
     status = _text(names, "Status").str.to_lowercase()
     quantity_text = _text(names, price["quantity"])
     count_text = _text(names, price["interval_count"])
+    currency = _text(names, price["currency"]).str.to_uppercase()
+    amount, amount_why = _money(_text(names, price["amount"]), currency)
     stage1 = frame.select(
         pl.col(_LINE),
         _text(names, "id").alias("subscription_id"),
@@ -94,21 +111,23 @@ def read_subscriptions(path: Path, options: Options) -> tuple[pl.DataFrame, File
         .then(_when(_text(names, "Created (UTC)")))
         .otherwise(_when(_text(names, start_col)))
         .alias("_start"),
-        _when(_text(names, "Trial End (UTC)")).alias("_trial_end"),
-        _when(_text(names, "Current Period Start (UTC)")).alias("_period_start"),
-        _when(_text(names, "Current Period End (UTC)")).alias("_period_end"),
-        _when(_text(names, "Canceled At (UTC)")).alias("_canceled_at"),
-        _when(_text(names, "Ended At (UTC)")).alias("_ended_at"),
+        *(_when(_text(names, column)).alias(name) for name, column in _DATES.items()),
+        pl.coalesce(
+            pl.when(_text(names, column).is_not_null() & _when(_text(names, column)).is_null()).then(
+                pl.lit(f"{column}: {DATE_HINT}")
+            )
+            for column in _DATES.values()
+        ).alias("_bad_date"),
         (_text(names, "Cancel At Period End").str.to_lowercase() == "true").fill_null(False).alias("_at_period_end"),
-        _text(names, price["amount"]).alias("_amount_text"),
-        _money(_text(names, price["amount"]))[0].alias("_amount"),
+        amount.alias("_amount"),
+        amount_why.alias("_amount_why"),
         pl.when(quantity_text.is_null())
         .then(1)
         .otherwise(quantity_text.cast(pl.Int64, strict=False))
         .alias("_quantity"),
         pl.when(count_text.is_null()).then(1).otherwise(count_text.cast(pl.Int64, strict=False)).alias("_count"),
         _text(names, price["interval"]).str.to_lowercase().alias("_interval"),
-        _text(names, price["currency"]).str.to_uppercase().alias("currency"),
+        currency.alias("currency"),
         _text(names, price["coupon"]).alias("_coupon"),
     )
     s = pl.col("_status")
@@ -124,7 +143,7 @@ def read_subscriptions(path: Path, options: Options) -> tuple[pl.DataFrame, File
     price_ok = interval_ok & pl.col("_amount").is_not_null() & (pl.col("_quantity") >= 0) & (pl.col("_count") >= 1)
     stage2 = stage1.with_columns(started.alias("started_at"), ended.alias("ended_at"), price_ok.alias("_price_ok"))
     # MRR per distinct price, exactly (a handful of distinct prices, whatever the number of rows).
-    keys = stage2.filter("_price_ok").select(_MRR_KEY).unique().collect()
+    keys = _collect(path, stage2.filter("_price_ok").select(_MRR_KEY).unique())
     stage3 = stage2.join(
         _mrr_table(keys).lazy(), on=list(_MRR_KEY), how="left", maintain_order="left", nulls_equal=True
     )
@@ -133,8 +152,8 @@ def read_subscriptions(path: Path, options: Options) -> tuple[pl.DataFrame, File
         .then(pl.lit("id: empty"))
         .when(s.is_in(["incomplete", "incomplete_expired"]).fill_null(False))
         .then(pl.concat_str(pl.lit("Status: never started ("), s, pl.lit(")")))
-        .when(s == "trialing")
-        .then(pl.lit("Status: in its free trial (not revenue yet)"))
+        .when((s == "trialing") & pl.lit(options.trials == "reject"))
+        .then(pl.lit("Status: in its free trial (option trials='reject')"))
         .when(s == "paused")
         .then(pl.lit("Status: paused (its trial ended without a payment method)"))
         .when(late & pl.lit(options.past_due == "reject"))
@@ -143,10 +162,16 @@ def read_subscriptions(path: Path, options: Options) -> tuple[pl.DataFrame, File
         .then(pl.lit("Customer ID: missing"))
         .when(pl.col("_start").is_null())
         .then(pl.lit(f"{start_col}: {DATE_HINT}"))
+        .when(pl.col("_bad_date").is_not_null())
+        .then(pl.col("_bad_date"))
+        .when((s == "trialing") & pl.col("_trial_end").is_null())
+        .then(pl.lit("Trial End (UTC): missing (a trialing subscription starts when its trial ends)"))
         .when(~interval_ok)
         .then(pl.lit(f"{price['interval']}: not day, week, month or year"))
+        .when(pl.col("_amount_why").is_not_null())
+        .then(_because(price["amount"], pl.col("_amount_why")))
         .when(pl.col("_amount").is_null())
-        .then(pl.lit(f"{price['amount']}: missing or not a number"))
+        .then(pl.lit(f"{price['amount']}: missing"))
         .when(pl.col("_quantity").is_null() | (pl.col("_quantity") < 0))
         .then(pl.lit(f"{price['quantity']}: not a whole number"))
         .when(pl.col("_count").is_null() | (pl.col("_count") < 1))
@@ -163,6 +188,8 @@ def read_subscriptions(path: Path, options: Options) -> tuple[pl.DataFrame, File
             .then(pl.lit("Ended At (UTC): ended within its free trial (never paid)"))
             .otherwise(pl.lit("Ended At (UTC): ends when or before it starts"))
         )
+        .when(pl.col("_mrr").is_null())
+        .then(pl.lit(f"mrr: {OUT_OF_RANGE}"))
         .when(pl.col("_mrr") <= 0)
         .then(pl.lit("mrr: zero (a free price, zero quantity or a 100% discount)"))
     )

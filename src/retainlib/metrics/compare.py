@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Final, overload
 
 import polars as pl
-from scipy import special
 
 from retainlib.errors import DataError, OptionError, Problem, SchemaError
 from retainlib.metrics._common import By, Engine, _by_columns, check_engine
@@ -183,6 +182,8 @@ def _ndtr(x: pl.Expr) -> pl.Expr:
     """The standard normal CDF, elementwise: ``scipy.special.ndtr`` (double precision, tails included)."""
 
     def cdf(values: pl.Series) -> pl.Series:
+        from scipy import special  # imported when a comparison runs, not with retainlib
+
         return pl.Series(values.name, special.ndtr(values.cast(pl.Float64).to_numpy()), dtype=pl.Float64)
 
     return x.map_batches(cdf, return_dtype=pl.Float64, is_elementwise=True).fill_nan(None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Unpack, overload
 
 import polars as pl
-from scipy import special
 
 from retainlib import _conform
 from retainlib._dataset import Dataset
@@ -35,6 +34,8 @@ def z_value(level: object) -> float:
         raise OptionError(
             f"level is a confidence level strictly between 0 and 1, got {level!r}", option="level", value=level
         )
+    from scipy import special  # imported when an interval is computed, not with retainlib
+
     return float(special.ndtri(1 - (1 - float(level)) / 2))
 
 

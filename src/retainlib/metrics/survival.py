@@ -22,9 +22,7 @@ from statistics import NormalDist
 from typing import Final, Literal, TypeAlias, Unpack, cast, get_args, overload
 
 import attrs
-import numpy as np
 import polars as pl
-from scipy import stats
 
 from retainlib._dataset import Dataset
 from retainlib.calendar import check_tz
@@ -717,6 +715,10 @@ def _chi_square(observed: pl.DataFrame, covariance: pl.DataFrame, group: str) ->
     if not labels:
         return None, 0, None
     index = {label: i for i, label in enumerate(labels)}
+    # Imported here: numpy and scipy are heavy imports that only the log-rank test needs.
+    import numpy as np
+    from scipy import stats
+
     u = np.zeros(len(labels))
     for label, o, e in observed.select(group, "observed", "expected").iter_rows():
         u[index[label]] = o - e

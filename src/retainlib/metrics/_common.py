@@ -64,6 +64,7 @@ __all__ = [
     "check_single_currency",
     "customer_parts",
     "finish",
+    "finish_deferred",
     "guard",
     "guard_spans",
     "guard_window",
@@ -477,6 +478,32 @@ def finish(result: pl.LazyFrame, prepared: Prepared) -> pl.DataFrame | pl.LazyFr
     return result.collect(engine=prepared.engine) if prepared.eager else result
 
 
+def finish_deferred(p: Prepared, build: Callable[[Prepared], pl.LazyFrame]) -> pl.DataFrame | pl.LazyFrame:
+    """``finish(build(p), p)``, with every pass over a lazy input deferred to the caller's ``collect``.
+
+    ``build`` makes the kernel's plan and may run small pre-passes over
+    ``p.frame`` to shape it (:func:`mask_plan`'s span, a row count).  Eager
+    input runs it at once.  A LazyFrame input gets a LazyFrame that runs
+    ``build`` (pre-passes included) only when it is collected: nothing is read
+    at call time.  Its schema comes from ``build`` over an empty frame of the
+    input's columns, so option and schema errors are still raised at the call.
+    """
+    if p.eager:
+        return finish(build(p), p)
+    empty = attrs.evolve(p, frame=pl.LazyFrame(schema=p.frame.collect_schema()))
+    result = finish(build(empty), empty)
+    assert isinstance(result, pl.LazyFrame)
+    schema = result.collect_schema()
+
+    def run() -> pl.DataFrame:
+        try:
+            return build(p).collect(engine=p.engine)
+        except RetainlibError as error:
+            raise _carried(error) from None
+
+    return pl.defer(run, schema=schema)
+
+
 def safe_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     """``numerator / denominator`` as Float64, null (never NaN or inf) when the denominator is 0 or null."""
     return pl.when(denominator != 0).then(numerator.cast(pl.Float64) / denominator.cast(pl.Float64))
@@ -497,7 +524,7 @@ def _subscription_activity(p: Prepared) -> pl.LazyFrame:
     data (inclusive), per ``by`` segment.
     """
     cal = p.calendar
-    frame = p.frame
+    frame = p.frame if p.eager else p.frame.cache()  # a lazy input is read once for the ends and the spans
     if p.as_of is not None:
         frame = frame.filter(pl.col("started_at") < pl.lit(p.as_of, dtype=TIMESTAMP))
         stop = cal.timestamp_index(pl.lit(p.as_of, dtype=TIMESTAMP) - pl.duration(microseconds=1))
@@ -554,12 +581,18 @@ def activity(p: Prepared, *, events: Sequence[str] | None = None) -> pl.LazyFram
 
 def active_rows(p: Prepared, events: Sequence[str] | None) -> pl.LazyFrame:
     """The rows of an orders or events table that count as activity (before ``as_of``, chosen events)."""
-    frame = p.frame
+    keep = _active(p, events)
+    return p.frame if keep is None else p.frame.filter(keep)
+
+
+def _active(p: Prepared, events: Sequence[str] | None) -> pl.Expr | None:
+    """The condition of :func:`active_rows`, or ``None`` when every row counts."""
+    conditions = []
     if p.as_of is not None:
-        frame = frame.filter(pl.col(TABLES[p.table].time) < pl.lit(p.as_of, dtype=TIMESTAMP))
+        conditions.append(pl.col(TABLES[p.table].time) < pl.lit(p.as_of, dtype=TIMESTAMP))
     if p.table == "events" and events is not None:
-        frame = frame.filter(pl.col("event").is_in(list(events)))
-    return frame
+        conditions.append(pl.col("event").is_in(list(events)))
+    return pl.all_horizontal(conditions) if conditions else None
 
 
 #: Activity spanning at most this many periods takes the bit-mask plan (see :func:`mask_plan`).
@@ -580,9 +613,8 @@ class MaskPlan:
             first active period), the masks then being counted per (mask, ``_twice``).
         rows: number of input rows (from the pre-pass), for the partitions of the kernel's other
             per-customer queries (:func:`customer_parts`).
-        ends: each segment's end of observation (``by`` columns and ``_end``), read by the
-            pre-pass when it is the last timestamp of the rows the masks are made from (no
-            ``as_of``, no event filter), for :func:`window`; else ``None``.
+        ends: each segment's end of observation (``by`` columns and ``_end``: ``as_of``, or the
+            last timestamp of all its rows), read by the pre-pass, for :func:`window`.
     """
 
     base: int
@@ -609,7 +641,9 @@ _ROW_BITS = 40
 _ROW_MASK = (1 << _ROW_BITS) - 1
 
 
-def mask_plan(p: Prepared, *, events: Sequence[str] | None = None, first_repeats: bool = False) -> MaskPlan | None:
+def mask_plan(
+    p: Prepared, *, events: Sequence[str] | None = None, first_repeats: bool = False, single_currency: bool = False
+) -> MaskPlan | None:
     """The bit-mask plan of an orders or events table, or ``None`` when it does not apply.
 
     One ``group_by`` over the customers (one integer ``bitwise_or`` per
@@ -633,24 +667,32 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None, first_repeats
     ``o * 2^40 + i`` and of ``o * 2^40 + (2^40 - 1 - i)`` both fall in the
     first period, on its first and its last row; they are one row exactly when
     the period has one.  (Two more fixed-size, mergeable aggregates.)
+
+    ``single_currency=True`` makes the same pre-pass do
+    :func:`check_single_currency` (one read of the input for both).  For a
+    lazy input the masks are cached in the plan: the kernels read them twice
+    (counts and window), and the input is then read once for both.
     """
     if p.table == "subscriptions":
+        if single_currency:
+            check_single_currency(p)
         return None
     time_col = TABLES[p.table].time
     rows = active_rows(p, events)
-    t = pl.col(time_col)
-    span = (
-        rows.group_by(*p.by).agg(t.min().alias("a"), t.max().alias("_end"), pl.len().alias("n"))
-        if p.by
-        else rows.select(t.min().alias("a"), t.max().alias("_end"), pl.len().alias("n"))
-    ).collect(engine=p.engine)
-    first, last, count = span["a"].min(), span["_end"].max(), int(span["n"].sum())
+    keep = _active(p, events)
+    t = pl.col(time_col) if keep is None else pl.col(time_col).filter(keep)
+    aggs = [t.min().alias("a"), t.max().alias("b"), t.len().alias("n"), last_instant(p).alias("_end")]
+    currencies = single_currency and "currency" not in p.by
+    if currencies:
+        found = pl.col("currency").unique()
+        aggs.append(found if p.by else found.implode())
+    span = (p.frame.group_by(*p.by).agg(aggs) if p.by else p.frame.select(aggs)).collect(engine=p.engine)
+    if currencies:
+        CurrencyError.check(span["currency"].explode().unique().sort().drop_nulls().to_list(), f"the {p.table}")
+    first, last, count = span["a"].min(), span["b"].max(), int(span["n"].sum())
     if first is None:
         return None
-    # window()'s end of observation is the last timestamp of p.frame: the same rows here
-    # unless as_of or an event filter left some out.
-    same_rows = p.as_of is None and (p.table != "events" or events is None)
-    ends = span.lazy().select(*p.by, "_end") if same_rows else None
+    ends = span.lazy().select(*p.by, "_end")  # window()'s end of observation, over all of p.frame's rows
     cal = p.calendar
     base, top = pl.select(
         cal.timestamp_index(pl.lit(first, dtype=TIMESTAMP)).alias("a"),
@@ -680,6 +722,8 @@ def mask_plan(p: Prepared, *, events: Sequence[str] | None = None, first_repeats
     else:
         per_customer = rows.group_by(*p.by, "customer_id").agg(bit.bitwise_or().alias(MASK))
     masks = per_customer.group_by(*keys).agg(pl.len().cast(pl.Int64).alias("_w"))
+    if not p.eager:
+        masks = masks.cache()
     return MaskPlan(base=base, size=size, masks=masks, rows=count, ends=ends)
 
 

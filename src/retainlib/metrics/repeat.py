@@ -21,9 +21,11 @@ from retainlib.metrics._common import (
     By,
     Data,
     Engine,
+    Prepared,
     active_rows,
     activity,
     finish,
+    finish_deferred,
     is_complete,
     mask_period_counts,
     mask_plan,
@@ -140,6 +142,12 @@ def repeat_purchase_rate(
         # A window longer than the calendar's horizon holds every second order (the data spans no more
         # than the horizon): the same counts, and period indices that stay inside the calendar.
         k = min(k, p.calendar.horizon)
+        return finish_deferred(p, lambda p: _repeat(p, k, per_cohort))  # a mask-plan pre-pass
+    return finish(_repeat(p, k, per_cohort), p)
+
+
+def _repeat(p: Prepared, k: int | None, per_cohort: bool) -> pl.LazyFrame:
+    """The plan of :func:`repeat_purchase_rate` (with ``k``, its mask-plan pre-pass run)."""
     keys = [*p.by, "customer_id"]
     plan = mask_plan(p, first_repeats=True) if k is not None else None
     if k is None:
@@ -189,14 +197,14 @@ def repeat_purchase_rate(
         result = counts.select(*p.by, "customers", "repeat_customers", rate)
         if p.by:
             result = result.sort(*p.by)
-        return finish(result, p)
+        return result
     ends = plan.ends if plan is not None else None
     bounds = window(p, customers.select(*p.by, pl.col("_cohort").alias(PERIOD_INDEX)), ends).select(*p.by, "_end")
     cal = p.calendar
     joined = (
         counts.join(bounds, on=list(p.by), how="left", nulls_equal=True) if p.by else counts.join(bounds, how="cross")
     )
-    result = joined.sort(*p.by, "_cohort").select(
+    return joined.sort(*p.by, "_cohort").select(
         *p.by,
         cal.start("_cohort").alias("cohort"),
         is_complete(cal, pl.col("_cohort") + (k or 0), pl.col("_end")).alias("is_complete"),
@@ -204,7 +212,6 @@ def repeat_purchase_rate(
         "repeat_customers",
         rate,
     )
-    return finish(result, p)
 
 
 @overload
@@ -268,6 +275,11 @@ def returning_customer_rate(
         engine=engine,
         as_of=as_of,
     )
+    return finish_deferred(p, _returning)
+
+
+def _returning(p: Prepared) -> pl.LazyFrame:
+    """The plan of :func:`returning_customer_rate` (its mask-plan pre-pass run)."""
     plan = mask_plan(p, first_repeats=True)
     if plan is not None:
         # A customer active in period j is returning unless j is their first period and it has
@@ -292,7 +304,7 @@ def returning_customer_rate(
         bounds = window(p, active)
     grid = periods(bounds).select(*p.by, PERIOD_INDEX, "_end")
     cal = p.calendar
-    result = (
+    return (
         grid.join(counts, on=[*p.by, PERIOD_INDEX], how="left", nulls_equal=True)
         .with_columns(pl.col("customers", "returning_customers").fill_null(0))
         .sort(*p.by, PERIOD_INDEX)
@@ -305,4 +317,3 @@ def returning_customer_rate(
             safe_ratio(pl.col("returning_customers"), pl.col("customers")).alias("returning_customer_rate"),
         )
     )
-    return finish(result, p)

@@ -30,9 +30,8 @@ from retainlib.metrics._common import (
     bit_counts,
     by_customer_parts,
     check_events,
-    check_single_currency,
     customer_parts,
-    finish,
+    finish_deferred,
     is_complete,
     mask_period_counts,
     mask_plan,
@@ -174,7 +173,12 @@ def retention_rate(
         as_of=as_of,
         table=table,
     )
-    events = check_events(events)
+    chosen = check_events(events)
+    return finish_deferred(p, lambda p: _retention(p, chosen))
+
+
+def _retention(p: Prepared, events: Sequence[str] | None) -> pl.LazyFrame:
+    """The plan of :func:`retention_rate` (its pre-pass run)."""
     plan = mask_plan(p, events=events)
     if plan is not None:
         # One bit per period per customer: retained in p = bits p-1 and p both set.
@@ -199,7 +203,7 @@ def retention_rate(
         bounds = window(p, active)
     cal = p.calendar
     grid = periods(bounds).select(*p.by, PERIOD_INDEX, "_end", "_first")
-    result = (
+    return (
         grid.join(counts, on=[*p.by, PERIOD_INDEX], how="left", nulls_equal=True)
         .with_columns(pl.col("end", "retained", "new").fill_null(0))
         .sort(*p.by, PERIOD_INDEX)
@@ -225,7 +229,6 @@ def retention_rate(
         )
         .cast({k: v for k, v in _RATE_SCHEMA.items() if k not in ("period", "is_complete")})
     )
-    return finish(result, p)
 
 
 def _check_kind(kind: object) -> CohortKind:
@@ -372,11 +375,16 @@ def cohort_retention(
             expected="orders",
             actual=p.table,
         )
-    if with_revenue:
-        check_single_currency(p)
+    chosen = check_events(events)
+    return finish_deferred(p, lambda p: _cohorts(p, chosen, kind, measure, with_revenue))
+
+
+def _cohorts(
+    p: Prepared, events: Sequence[str] | None, kind: CohortKind, measure: Measure, with_revenue: bool
+) -> pl.LazyFrame:
+    """The plan of :func:`cohort_retention` (its pre-pass run: the span, and the currency check for revenue)."""
     cohort_keys = [*p.by, "_cohort"]
-    events = check_events(events)
-    plan = mask_plan(p, events=events)
+    plan = mask_plan(p, events=events, single_currency=with_revenue)
     if plan is not None:
         classic, spans, sizes, bounds = _cohort_counts_from_masks(p, plan, events, with_revenue)
     else:
@@ -417,7 +425,7 @@ def cohort_retention(
     )
     active_col = pl.col("_rolling") if kind == "rolling" else pl.col("_active")
     revenue_retention = safe_ratio(pl.col("_revenue"), pl.col("_revenue0"))
-    result = joined.select(
+    return joined.select(
         *p.by,
         cal.start("_cohort").alias("cohort"),
         pl.col("_k").cast(pl.Int64).alias("period_number"),
@@ -437,7 +445,6 @@ def cohort_retention(
             else []
         ),
     )
-    return finish(result, p)
 
 
 @overload
@@ -454,6 +461,10 @@ def triangle(result: pl.DataFrame | pl.LazyFrame, *, value: str = "retention") -
     A frame that is not such a result (a missing column, a cohort with a
     period number twice or none) is a :class:`~retainlib.errors.SchemaError`
     or :class:`~retainlib.errors.DataError`.
+
+    ``triangle`` is eager: the width of the pivot is the number of period
+    numbers in the data, so it collects its input when called (a LazyFrame in
+    gives a LazyFrame over the collected triangle).
 
     Examples
     --------

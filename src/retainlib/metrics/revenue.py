@@ -34,7 +34,7 @@ from retainlib.metrics._common import (
     Engine,
     Prepared,
     check_single_currency,
-    finish,
+    finish_deferred,
     guard,
     guard_spans,
     guard_window,
@@ -234,7 +234,8 @@ def _segments(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
     """
     cal = p.calendar
     keys = [*p.by, "customer_id"]
-    frame = p.frame
+    # A lazy input is read once: every part of the plan below shares this cached subplan.
+    frame = p.frame if p.eager else p.frame.cache()
     if p.as_of is not None:
         frame = frame.filter(pl.col("started_at") < pl.lit(p.as_of, dtype=TIMESTAMP))
     if p.as_of is None:
@@ -575,41 +576,45 @@ def mrr_movements(
         engine=engine,
         as_of=as_of,
     )
-    rows, totals = _rows_and_totals(p, fx, currency)
-    cal = p.calendar
-    if detail:
-        result = (
-            rows.filter(pl.col("movement").is_not_null())
-            .sort(*p.by, PERIOD_INDEX, "customer_id")
-            .select(
-                *p.by,
-                "customer_id",
-                cal.start(PERIOD_INDEX).alias("period"),
-                "movement",
-                "amount",
-                pl.col("m0").alias("mrr_start"),
-                pl.col("m1").alias("mrr_end"),
+
+    def build(p: Prepared) -> pl.LazyFrame:  # the currency check is a pre-pass: deferred for lazy input
+        rows, totals = _rows_and_totals(p, fx, currency)
+        cal = p.calendar
+        if detail:
+            result = (
+                rows.filter(pl.col("movement").is_not_null())
+                .sort(*p.by, PERIOD_INDEX, "customer_id")
+                .select(
+                    *p.by,
+                    "customer_id",
+                    cal.start(PERIOD_INDEX).alias("period"),
+                    "movement",
+                    "amount",
+                    pl.col("m0").alias("mrr_start"),
+                    pl.col("m1").alias("mrr_end"),
+                )
             )
+            return result
+        lost = pl.col("contraction") + pl.col("churn")
+        result = totals.select(
+            *p.by,
+            cal.start(PERIOD_INDEX).alias("period"),
+            is_complete(cal, pl.col(PERIOD_INDEX), pl.col("_end")).alias("is_complete"),
+            "mrr_start",
+            *MOVEMENTS,
+            "mrr_end",
+            "customers_start",
+            "customers_churned",
+            safe_ratio(pl.col("customers_churned"), pl.col("customers_start")).alias("logo_churn_rate"),
+            safe_ratio(pl.col("mrr_start") - lost, pl.col("mrr_start")).alias("gross_revenue_retention"),
+            safe_ratio(pl.col("mrr_start") + pl.col("expansion") - lost, pl.col("mrr_start")).alias(
+                "net_revenue_retention"
+            ),
+            safe_ratio(pl.col("new") + pl.col("reactivation") + pl.col("expansion"), lost).alias("quick_ratio"),
         )
-        return finish(result, p)
-    lost = pl.col("contraction") + pl.col("churn")
-    result = totals.select(
-        *p.by,
-        cal.start(PERIOD_INDEX).alias("period"),
-        is_complete(cal, pl.col(PERIOD_INDEX), pl.col("_end")).alias("is_complete"),
-        "mrr_start",
-        *MOVEMENTS,
-        "mrr_end",
-        "customers_start",
-        "customers_churned",
-        safe_ratio(pl.col("customers_churned"), pl.col("customers_start")).alias("logo_churn_rate"),
-        safe_ratio(pl.col("mrr_start") - lost, pl.col("mrr_start")).alias("gross_revenue_retention"),
-        safe_ratio(pl.col("mrr_start") + pl.col("expansion") - lost, pl.col("mrr_start")).alias(
-            "net_revenue_retention"
-        ),
-        safe_ratio(pl.col("new") + pl.col("reactivation") + pl.col("expansion"), lost).alias("quick_ratio"),
-    )
-    return finish(result, p)
+        return result
+
+    return finish_deferred(p, build)
 
 
 @overload
@@ -670,17 +675,21 @@ def mrr(
         engine=engine,
         as_of=as_of,
     )
-    _, totals = _rows_and_totals(p, fx, currency)
-    cal = p.calendar
-    result = totals.select(
-        *p.by,
-        cal.start(PERIOD_INDEX).alias("period"),
-        is_complete(cal, pl.col(PERIOD_INDEX), pl.col("_end")).alias("is_complete"),
-        pl.col("mrr_end").alias("mrr"),
-        pl.col("customers_end").alias("customers"),
-        safe_ratio(pl.col("mrr_end"), pl.col("customers_end")).alias("arpa"),
-    )
-    return finish(result, p)
+
+    def build(p: Prepared) -> pl.LazyFrame:  # the currency check is a pre-pass: deferred for lazy input
+        _, totals = _rows_and_totals(p, fx, currency)
+        cal = p.calendar
+        result = totals.select(
+            *p.by,
+            cal.start(PERIOD_INDEX).alias("period"),
+            is_complete(cal, pl.col(PERIOD_INDEX), pl.col("_end")).alias("is_complete"),
+            pl.col("mrr_end").alias("mrr"),
+            pl.col("customers_end").alias("customers"),
+            safe_ratio(pl.col("mrr_end"), pl.col("customers_end")).alias("arpa"),
+        )
+        return result
+
+    return finish_deferred(p, build)
 
 
 @overload
@@ -747,30 +756,34 @@ def revenue_retention(
         engine=engine,
         as_of=as_of,
     )
-    snaps, bounds = _snapshots(p, _check_money(p, fx, currency))
-    keys = [*p.by, "customer_id"]
-    base = snaps.select(*keys, "_k", pl.col("_m").alias("_m0"))
-    later = snaps.select(*keys, (pl.col("_k") - horizon).alias("_k"), pl.col("_m").alias("_m1"))
-    joined = base.join(later, on=[*keys, "_k"], how="left", nulls_equal=True).with_columns(
-        pl.col("_m1").fill_null(_ZERO)
-    )
-    sums = joined.group_by(*p.by, "_k").agg(
-        pl.len().cast(pl.UInt32).alias("customers"),
-        pl.col("_m0").sum().alias("mrr_base"),
-        pl.col("_m1").sum().alias("mrr_after"),
-        pl.min_horizontal("_m0", "_m1").sum().alias("_kept"),
-    )
-    window = (
-        sums.join(bounds, on=list(p.by), how="inner", nulls_equal=True) if p.by else sums.join(bounds, how="cross")
-    ).filter(pl.col("_k").is_between(pl.col("_first"), pl.col("_last") + 1 - horizon))
-    cal = p.calendar
-    result = window.sort(*p.by, "_k").select(
-        *p.by,
-        cal.start("_k").alias("period"),
-        "customers",
-        pl.col("mrr_base").cast(MONEY),
-        pl.col("mrr_after").cast(MONEY),
-        safe_ratio(pl.col("_kept"), pl.col("mrr_base")).alias("gross_revenue_retention"),
-        safe_ratio(pl.col("mrr_after"), pl.col("mrr_base")).alias("net_revenue_retention"),
-    )
-    return finish(result, p)
+
+    def build(p: Prepared) -> pl.LazyFrame:  # the currency check is a pre-pass: deferred for lazy input
+        snaps, bounds = _snapshots(p, _check_money(p, fx, currency))
+        keys = [*p.by, "customer_id"]
+        base = snaps.select(*keys, "_k", pl.col("_m").alias("_m0"))
+        later = snaps.select(*keys, (pl.col("_k") - horizon).alias("_k"), pl.col("_m").alias("_m1"))
+        joined = base.join(later, on=[*keys, "_k"], how="left", nulls_equal=True).with_columns(
+            pl.col("_m1").fill_null(_ZERO)
+        )
+        sums = joined.group_by(*p.by, "_k").agg(
+            pl.len().cast(pl.UInt32).alias("customers"),
+            pl.col("_m0").sum().alias("mrr_base"),
+            pl.col("_m1").sum().alias("mrr_after"),
+            pl.min_horizontal("_m0", "_m1").sum().alias("_kept"),
+        )
+        window = (
+            sums.join(bounds, on=list(p.by), how="inner", nulls_equal=True) if p.by else sums.join(bounds, how="cross")
+        ).filter(pl.col("_k").is_between(pl.col("_first"), pl.col("_last") + 1 - horizon))
+        cal = p.calendar
+        result = window.sort(*p.by, "_k").select(
+            *p.by,
+            cal.start("_k").alias("period"),
+            "customers",
+            pl.col("mrr_base").cast(MONEY),
+            pl.col("mrr_after").cast(MONEY),
+            safe_ratio(pl.col("_kept"), pl.col("mrr_base")).alias("gross_revenue_retention"),
+            safe_ratio(pl.col("mrr_after"), pl.col("mrr_base")).alias("net_revenue_retention"),
+        )
+        return result
+
+    return finish_deferred(p, build)

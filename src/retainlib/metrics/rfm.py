@@ -29,7 +29,7 @@ from retainlib.metrics._common import (
     _by_columns,
     by_customer_parts,
     customer_parts,
-    finish,
+    finish_deferred,
     prepare,
 )
 from retainlib.metrics._options import AsOf, ObservationOptions
@@ -380,54 +380,58 @@ def rfm(
             option="holdout_end",
             value=holdout_end,
         )
-    cal = p.calendar
-    keys = [*p.by, "customer_id"]
-    unit_index = cal.timestamp_index("ordered_at").cast(pl.Int32).alias("_unit")  # any datetime's unit fits
-    placed = pl.col("ordered_at")
-    frame = p.frame
-    if p.eager:
-        last = hold if hold is not None else end
-        _check_currencies(p, frame if last is None else frame.filter(placed < pl.lit(last, dtype=TIMESTAMP)))
 
-    calibration = frame if end is None else frame.filter(placed < pl.lit(end, dtype=TIMESTAMP))
-    parts = customer_parts(p.frame.select(pl.len()).collect(engine=p.engine).item())
-    customers = by_customer_parts(
-        calibration.with_columns(unit_index), lambda part: _summaries(part, keys), parts, p.engine
-    )
-    if end is None:  # the unit of the segment's last order
-        end_unit = pl.col("_last").max().over(p.by) if p.by else pl.col("_last").max()
-    else:
-        end_unit = pl.lit(_unit(end, p).index, dtype=pl.Int64)
-    row = pl.col("frequency")  # any non-null column: see _in_units
-    result = customers.select(
-        *keys,
-        "frequency",
-        _in_units(pl.col("_last") - pl.col("_first"), multiplier, row).alias("recency"),
-        _in_units(end_unit - pl.col("_first"), multiplier, row).alias("T"),
-        "monetary_value",
-    )
-    if hold is not None:
-        assert end is not None
-        holdout = (
-            frame.filter((placed >= pl.lit(end, dtype=TIMESTAMP)) & (placed < pl.lit(hold, dtype=TIMESTAMP)))
-            .group_by(keys)
-            .agg(
-                unit_index.n_unique().cast(pl.Int64).alias("frequency_holdout"),
-                pl.col("amount").sum().alias("_holdout"),
-            )
+    def build(p: Prepared) -> pl.LazyFrame:  # its row count is a pre-pass: deferred for lazy input
+        cal = p.calendar
+        keys = [*p.by, "customer_id"]
+        unit_index = cal.timestamp_index("ordered_at").cast(pl.Int32).alias("_unit")  # any datetime's unit fits
+        placed = pl.col("ordered_at")
+        frame = p.frame
+        if p.eager:
+            last = hold if hold is not None else end
+            _check_currencies(p, frame if last is None else frame.filter(placed < pl.lit(last, dtype=TIMESTAMP)))
+
+        calibration = frame if end is None else frame.filter(placed < pl.lit(end, dtype=TIMESTAMP))
+        parts = customer_parts(p.frame.select(pl.len()).collect(engine=p.engine).item())
+        customers = by_customer_parts(
+            calibration.with_columns(unit_index), lambda part: _summaries(part, keys), parts, p.engine
         )
-        duration = (_unit(hold, p) - _unit(end, p)) / multiplier  # Python division: exactly rounded
-        result = result.join(holdout, on=keys, how="left", nulls_equal=True).select(
+        if end is None:  # the unit of the segment's last order
+            end_unit = pl.col("_last").max().over(p.by) if p.by else pl.col("_last").max()
+        else:
+            end_unit = pl.lit(_unit(end, p).index, dtype=pl.Int64)
+        row = pl.col("frequency")  # any non-null column: see _in_units
+        result = customers.select(
             *keys,
             "frequency",
-            "recency",
-            "T",
+            _in_units(pl.col("_last") - pl.col("_first"), multiplier, row).alias("recency"),
+            _in_units(end_unit - pl.col("_first"), multiplier, row).alias("T"),
             "monetary_value",
-            pl.col("frequency_holdout").fill_null(0),
-            _mean(pl.col("_holdout"), pl.col("frequency_holdout")).fill_null(0.0).alias("monetary_value_holdout"),
-            pl.lit(duration, dtype=pl.Float64).alias("duration_holdout"),
         )
-    return finish(result, p)
+        if hold is not None:
+            assert end is not None
+            holdout = (
+                frame.filter((placed >= pl.lit(end, dtype=TIMESTAMP)) & (placed < pl.lit(hold, dtype=TIMESTAMP)))
+                .group_by(keys)
+                .agg(
+                    unit_index.n_unique().cast(pl.Int64).alias("frequency_holdout"),
+                    pl.col("amount").sum().alias("_holdout"),
+                )
+            )
+            duration = (_unit(hold, p) - _unit(end, p)) / multiplier  # Python division: exactly rounded
+            result = result.join(holdout, on=keys, how="left", nulls_equal=True).select(
+                *keys,
+                "frequency",
+                "recency",
+                "T",
+                "monetary_value",
+                pl.col("frequency_holdout").fill_null(0),
+                _mean(pl.col("_holdout"), pl.col("frequency_holdout")).fill_null(0.0).alias("monetary_value_holdout"),
+                pl.lit(duration, dtype=pl.Float64).alias("duration_holdout"),
+            )
+        return result
+
+    return finish_deferred(p, build)
 
 
 def _summaries(orders: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:

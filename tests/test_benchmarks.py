@@ -124,3 +124,21 @@ def test_100m_script_runs_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     for case in bench_100m.CASES:
         assert f"| {case} | 2 |" in text  # two runs each
     assert "engine=streaming" in text
+
+
+@pytest.mark.bench
+def test_read_benchmark_quick_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reading benchmark at 2,000 rows, one repetition: a row per format and library, rejects kept."""
+    module = _load("bench_read", monkeypatch)
+    out = tmp_path / "results-read.md"
+    module.main(["--rows", "2000", "--repeat", "1", "--out", str(out)])
+    rows = [
+        line.split("|")[1:-1] for line in out.read_text(encoding="utf-8").splitlines() if line.startswith("| 2,000")
+    ]
+    assert [(r[1].strip(), r[3].strip()) for r in rows] == [
+        (fmt, library) for fmt in ("csv", "json", "parquet") for library in ("polars", "retainlib")
+    ]
+    for row in rows:
+        loaded, rejected = int(row[4].replace(",", "")), int(row[5].replace(",", ""))
+        refunds = 2 if row[3].strip() == "retainlib" else 0  # one order in a thousand is a refund
+        assert (loaded, rejected) == (2000 - refunds, refunds)

@@ -692,3 +692,101 @@ def test_lines_only_for_orders_and_renames_must_not_collide(tmp_path: Path) -> N
     h = _write(tmp_path / "dup.csv", "order_id,customer_id,ordered_at,amount,currency,amount\n")
     with pytest.raises(SourceError, match="'amount' more than once"):
         rl.read("csv", h, table="orders")
+
+
+# --- reading at polars speed (issue 14): the fast paths give what the general ones give --------
+
+
+def test_export_timestamps_parse_as_every_other_iso_form(tmp_path: Path) -> None:
+    """``...T10:00:00Z`` takes a one-format parse; lookalikes and impossible dates take the general one."""
+    stamps = [
+        "2024-03-01T10:00:00Z",  # the exports' shape
+        "2024-03-01 10:00:00+00:00",  # the same instant, general parse
+        " 2024-03-01T10:00:00Z ",  # padded: general parse after stripping
+        "2024-03-01T10:00:00.250Z",
+        "2024-03-01T10:00:00z",
+        "2024-02-30T10:00:00Z",  # the shape, but no such day
+        "2024-3-1T10:00:00Z",  # not ISO 8601
+        "2024-03-01T24:00:00Z",
+    ]
+    rows = "".join(f'o{i},c1,"{s}",1.00,USD\n' for i, s in enumerate(stamps))
+    report_ds = rl.read("csv", _write(tmp_path / "orders.csv", HEADER + rows))
+    loaded = report_ds.require("orders").collect()
+    ten = dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)
+    assert loaded["order_id"].to_list() == ["o0", "o1", "o2", "o3", "o4"]
+    assert loaded["ordered_at"].to_list() == [ten, ten, ten, ten + dt.timedelta(milliseconds=250), ten]
+    assert report_ds.report is not None
+    rejects = report_ds.report.rejects
+    assert rejects["line"].to_list() == [7, 8, 9]  # header is line 1
+    assert all(r.startswith("ordered_at: unparseable timestamp") for r in rejects["reason"])
+
+
+def test_a_read_validates_once_and_still_catches_ids_repeated_across_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retainlib import _conform
+
+    calls: list[str] = []
+    real = _conform.raise_problems
+
+    def counting(c: _conform.Conformed, *, limit: int = 5) -> None:
+        calls.append(c.spec.name)
+        real(c, limit=limit)
+
+    monkeypatch.setattr(_conform, "raise_problems", counting)
+    a = _write(tmp_path / "orders.csv", HEADER + "o1,c1,2024-01-05T10:00:00Z,10.00,USD\n")
+    b = _write(tmp_path / "more_orders.csv", HEADER + "o2,c1,2024-01-06T10:00:00Z,5.00,USD\n")
+    ds = rl.read("csv", a, b, table="orders")
+    assert ds.require("orders").collect()["order_id"].to_list() == ["o1", "o2"]
+    assert calls == []  # rows were checked file by file: the dataset is not validated a second time
+    c = _write(tmp_path / "again.csv", HEADER + "o1,c2,2024-01-07T10:00:00Z,1.00,USD\n")
+    with pytest.raises(rl.errors.DataError, match="duplicate id"):
+        rl.read("csv", a, c, table="orders")
+    assert calls == ["orders"]
+
+
+def _json_lines(records: Sequence[dict[str, Any]]) -> str:
+    import json
+
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+def test_json_lines_read_by_polars_match_the_python_reader(tmp_path: Path) -> None:
+    """A clean JSON lines file is read by polars; one with a blank line by Python: same rows, same rejects."""
+    records: list[dict[str, Any]] = [
+        {
+            "order_id": "o1",
+            "customer_id": 17850,
+            "ordered_at": "2024-01-05T10:00:00Z",
+            "amount": "10.00",
+            "currency": "USD",
+        },
+        {"order_id": "o2", "customer_id": "c2", "ordered_at": "2024-01-06T10:00:00Z", "amount": 7, "currency": "usd"},
+        {"order_id": "o3", "customer_id": "c3", "ordered_at": "2024-01-07T10:00:00Z", "amount": "x", "currency": "USD"},
+        {"order_id": "o4", "customer_id": "c3", "ordered_at": None, "amount": "1", "currency": "USD", "vip": True},
+        {},
+        {
+            "order_id": "o5",
+            "customer_id": "c3",
+            "ordered_at": "2024-01-08T10:00:00Z",
+            "amount": "-2",
+            "currency": "EUR",
+        },
+    ]
+    text = _json_lines(records)
+    from retainlib._builtin import files
+
+    assert files._polars_json_lines(text.encode()) is not None  # the fast path reads the clean file
+    assert files._polars_json_lines(("\n" + text).encode()) is None  # a blank line: the Python reader
+    assert files._polars_json_lines('{"a": "x\u2028y"}\n'.encode()) is None  # a line break to str.splitlines
+    clean = rl.read("json", _write(tmp_path / "orders.jsonl", text))
+    blank = rl.read("json", _write(tmp_path / "orders.json", "\n" + text), table="orders")
+    assert clean.report is not None and blank.report is not None
+    assert clean.require("orders").collect().equals(blank.require("orders").collect())
+    assert clean.require("orders").collect()["customer_id"].to_list() == ["17850", "c2"]
+    assert clean.require("orders").collect()["vip"].to_list() == [None, None]
+    lines = clean.report.rejects["line"].to_list()
+    assert lines == [3, 4, 5, 6]
+    assert blank.report.rejects["line"].to_list() == [line + 1 for line in lines]  # one blank line before
+    assert clean.report.rejects["reason"].equals(blank.report.rejects["reason"])
+    assert (clean.report.rows_read, clean.report.rows_loaded, clean.report.rows_rejected) == (6, 2, 4)

@@ -46,6 +46,7 @@ __all__ = [
     "canonical_id",
     "check_renames",
     "conform",
+    "money_limit",
     "negative_amount",
     "raise_problems",
     "split",
@@ -83,6 +84,7 @@ class Conformed:
         extras: the input's non-canonical columns, kept after the canonical ones.
         flags: per canonical column, whether a row breaks one of that column's checks (a row
             rule counts for its later column: ``ended_at`` for "ended_at before started_at").
+        checked: the columns :meth:`collect` keeps: row numbers, values, extras, checks, ``BAD``.
     """
 
     spec: TableSpec
@@ -92,6 +94,16 @@ class Conformed:
     file: Path | None = None
     extras: tuple[str, ...] = ()
     flags: Mapping[str, pl.Expr] = attrs.field(factory=dict)
+    checked: tuple[str, ...] = ()
+
+    def collect(self) -> Conformed:
+        """The same table with its frame coerced and checked in memory, in one pass.
+
+        Only the columns that the output, the rules and the explanations read
+        are kept (row numbers, values, extras, checks), not the raw input or
+        the parsing helpers.
+        """
+        return attrs.evolve(self, frame=self.frame.select(self.checked).collect().lazy())
 
     def with_rules(self, rules: Mapping[str, pl.Expr], columns: Sequence[pl.Expr] = ()) -> Conformed:
         """The same table with more row rules, after adding ``columns`` to the frame.
@@ -208,8 +220,8 @@ def _id(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tu
     if isinstance(dtype, pl.Categorical | pl.Enum):
         e, dtype = e.cast(pl.String), pl.String()
     if dtype == pl.String:
-        value = canonical_id(e)
-        return value, pl.when(value == "").then(pl.lit("empty id"))
+        # The problem reads the coerced value's column (checks run after the values), not the expression again.
+        return canonical_id(e), pl.when(pl.col(_value_name(c.name)) == "").then(pl.lit("empty id"))
     if dtype.is_integer():
         return e.cast(pl.String), None
     if isinstance(dtype, pl.Decimal):
@@ -270,16 +282,24 @@ def _timestamp(
         raise _schema_error(
             spec, c.name, "datetimes or ISO 8601 strings", dtype, file, f"cannot read timestamps from {dtype}"
         )
-    # Parsed once into helper columns (stage 1), so value and problem don't parse again.
-    s_name, a_name, n_name = f"__s_{c.name}", f"__a_{c.name}", f"__n_{c.name}"
+    # Parsed once into helper columns, so value and problem don't parse again.  Stage 0: the
+    # common shape of exports (2024-03-01T10:00:00Z) in one strict parse; stage 1: every other
+    # value (normalised, then tried against each format), the fast ones null and so costing nothing.
+    f_name, s_name, a_name, n_name = f"__f_{c.name}", f"__s_{c.name}", f"__a_{c.name}", f"__n_{c.name}"
+    fast = pl.col(f_name)
     normalised = (
-        _blank_to_null(e).str.replace(r"^(\d{4}-\d\d-\d\d)T", "${1} ").str.replace(r"(?i)\s*(z|utc)$", "+00:00")
+        _blank_to_null(pl.when(fast.is_null()).then(e))
+        .str.replace(r"^(\d{4}-\d\d-\d\d)T", "${1} ")
+        .str.replace(r"(?i)\s*(z|utc)$", "+00:00")
     )
     s, aware, naive = pl.col(s_name), pl.col(a_name), pl.col(n_name)
     helpers = [
         normalised.alias(s_name),
         pl.coalesce(
-            [normalised.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _AWARE_FORMATS]
+            [
+                fast,
+                *(normalised.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _AWARE_FORMATS),
+            ]
         ).alias(a_name),
         pl.coalesce([normalised.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS]).alias(
             n_name
@@ -296,7 +316,22 @@ def _timestamp(
         .when(value.is_null())
         .then(pl.lit(f"not a valid local time in {tz}"))
     )
-    return Coerced(value, problem, helpers)
+    return Coerced(value, problem, helpers, (_fast_utc(e).alias(f_name),))
+
+
+#: The shape of most exported timestamps, parsed by :func:`_fast_utc` without normalising.
+_FAST_SHAPE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
+
+
+def _fast_utc(text: pl.Expr) -> pl.Expr:
+    """``2024-03-01T10:00:00Z`` as a UTC datetime, null for any other text (left to the general parse).
+
+    Only text of exactly that shape is parsed here, to the instant the general
+    parse gives it; an impossible date of that shape (``2024-02-30T...``) is
+    null and the general parse explains it.
+    """
+    parsed = text.str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False, time_unit="us", time_zone="UTC")
+    return pl.when(text.str.contains(_FAST_SHAPE)).then(parsed)
 
 
 def _money(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
@@ -317,7 +352,8 @@ def _money(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) ->
     if dtype != pl.String:
         raise _schema_error(spec, c.name, "decimal numbers", dtype, file, f"cannot read money from {dtype}")
     s = _blank_to_null(e)
-    value = s.cast(MONEY, strict=False)
+    # The texts are read again only where the value is null or may have lost places.
+    coerced = pl.col(_value_name(c.name))
     problem = (
         pl.when(s.is_null())
         .then(None)
@@ -325,10 +361,10 @@ def _money(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) ->
         .then(pl.lit("not a number"))
         .when(s.str.contains(_TOO_PRECISE))
         .then(pl.lit(f"more than {MONEY_PLACES} decimal places"))
-        .when(value.is_null())
+        .when(coerced.is_null())
         .then(pl.lit("amount too large"))
     )
-    return value, problem
+    return s.cast(MONEY, strict=False), problem
 
 
 def _currency(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
@@ -337,9 +373,12 @@ def _currency(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None)
         e = e.cast(pl.String)
     elif dtype != pl.String:
         raise _schema_error(spec, c.name, "ISO 4217 codes", dtype, file, f"cannot read currency codes from {dtype}")
-    value = _blank_to_null(e).str.to_uppercase()
-    bad = value.is_not_null() & ~value.str.contains(CURRENCY_PATTERN.pattern)
-    return pl.when(~bad).then(value), pl.when(bad).then(pl.lit("not an ISO 4217 currency code"))
+    code = _blank_to_null(e).str.to_uppercase()
+    value = pl.when(code.str.contains(CURRENCY_PATTERN.pattern)).then(code)
+    # Not blank, yet no code: the problem reads the coerced column rather than matching again.
+    given = e.is_not_null() & (e.str.strip_chars() != "")
+    bad = pl.col(_value_name(c.name)).is_null() & given
+    return value, pl.when(bad).then(pl.lit("not an ISO 4217 currency code"))
 
 
 def _score(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
@@ -391,11 +430,12 @@ def _text(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> 
 
 
 class Coerced(NamedTuple):
-    """How to coerce one column: helper columns (stage 1), the value (stage 2), its problem (stage 3)."""
+    """How to coerce one column: helper columns (stages 0 and 1), the value (stage 2), its problem (stage 3)."""
 
     value: pl.Expr
     problem: pl.Expr | None
     helpers: list[pl.Expr]
+    first: tuple[pl.Expr, ...] = ()
 
 
 def _coerce(c: Column, dtype: pl.DataType, spec: TableSpec, tz: str | None, file: Path | None) -> Coerced:
@@ -471,12 +511,15 @@ def conform(
     if ROW not in schema and number_rows:  # without numbers (a guard's fast path), rows cannot be reported
         frame = frame.with_row_index(ROW, offset=1)
 
-    # Three stages of columns, so that expensive parses run once: helpers, values, problems.
+    # Stages of columns, so that expensive parses run once: helpers (first ones, then those reading them),
+    # values, problems.
+    first: list[pl.Expr] = []
     helpers: list[pl.Expr] = []
     values: list[pl.Expr] = []
     problems: list[pl.Expr] = []  # labelled texts ("amount: not a number"), built only for bad rows
     flags: list[pl.Expr] = []  # the same checks as booleans, cheap, computed for every row
-    helpers_after: list[pl.Expr] = []  # columns computed from the values (stage 2b)
+    helpers_after: list[pl.Expr] = []  # columns computed from the values, the checks (stage 3)
+    missing: list[pl.Expr] = []  # the missing-value checks, reading the others (stage 4)
     by_column: dict[str, list[pl.Expr]] = {}  # the flags again, by the canonical column they concern
     for c in spec.columns:
         vname = _value_name(c.name)
@@ -488,20 +531,28 @@ def conform(
             coerced = Coerced(pl.col(c.name), None, [])
         else:
             coerced = _coerce(c, schema[c.name], spec, tz, file)
+        first.extend(coerced.first)
         helpers.extend(coerced.helpers)
         values.append(coerced.value.cast(c.dtype).alias(vname))
-        value, problem = pl.col(vname), coerced.problem
-        checks = [] if problem is None else [problem]
+        # Each check is computed once, into a column (stage 3; the missing-value one, which reads
+        # it, in stage 4): the flags, the texts and the kernels' guards all read that column.
+        value, checks = pl.col(vname), []
+        if coerced.problem is not None:
+            helpers_after.append(coerced.problem.alias(f"__p_{c.name}"))
+            checks.append(pl.col(f"__p_{c.name}"))
         if not c.nullable:
-            unexplained = value.is_null() if problem is None else value.is_null() & problem.is_null()
-            checks.append(pl.when(unexplained).then(pl.lit("missing value")))
+            unexplained = value.is_null() if not checks else value.is_null() & checks[0].is_null()
+            missing.append(pl.when(unexplained).then(pl.lit("missing value")).alias(f"__m_{c.name}"))
+            checks.append(pl.col(f"__m_{c.name}"))
         problems.extend(pl.when(p.is_not_null()).then(pl.lit(f"{c.name}: ") + p) for p in checks)
         flags.extend(p.is_not_null() for p in checks)
         by_column.setdefault(c.name, []).extend(p.is_not_null() for p in checks)
-    for column, rule in _row_rules(spec, schema):
-        problems.append(rule)
-        flags.append(rule.is_not_null())
-        by_column.setdefault(column, []).append(rule.is_not_null())
+    for number, (column, rule) in enumerate(_row_rules(spec, schema)):
+        helpers_after.append(rule.alias(f"__r{number}_{column}"))
+        rule_column = pl.col(f"__r{number}_{column}")
+        problems.append(rule_column)
+        flags.append(rule_column.is_not_null())
+        by_column.setdefault(column, []).append(rule_column.is_not_null())
     if check_duplicates and spec.key is not None:
         key = pl.col(_value_name(spec.key))
         # A window over the whole table: kept as a column, so it is never evaluated on filtered rows.
@@ -511,22 +562,31 @@ def conform(
         # A repeated record also counts its money twice: the money columns carry the check too.
         for column in (spec.key, *(c.name for c in spec.columns if c.kind is Kind.MONEY)):
             by_column.setdefault(column, []).append(pl.col(DUPLICATE))
-    extras = [pl.col(n) for n in names if n not in spec.schema]
+    extras_names = [n for n in names if n not in spec.schema]
+    extras = [pl.col(n) for n in extras_names]
     bad = pl.any_horizontal(flags) if flags else pl.lit(False)
+    if first:
+        frame = frame.with_columns(first)
     if helpers:
         frame = frame.with_columns(helpers)
     frame = frame.with_columns(values)
     if helpers_after:
         frame = frame.with_columns(helpers_after)
+    if missing:
+        frame = frame.with_columns(missing)
     frame = frame.with_columns(bad.alias(BAD))
     output = tuple(pl.col(_value_name(c.name)).alias(c.name) for c in spec.columns)
+    check_names = [e.meta.output_name() for e in (*helpers_after, *missing)]
+    numbered = [ROW] if ROW in frame.collect_schema() else []
+    kept = (*numbered, *(_value_name(c.name) for c in spec.columns), *extras_names, *check_names, BAD)
     return Conformed(
         spec=spec,
         frame=frame,
         coerced=(*output, *extras),
         problems=tuple(problems),
         file=file,
-        extras=tuple(n for n in names if n not in spec.schema),
+        extras=tuple(extras_names),
+        checked=kept,
         flags={column: pl.any_horizontal(f) for column, f in by_column.items() if f},
     )
 
@@ -563,6 +623,15 @@ def negative_amount(amount: pl.Expr) -> pl.Expr:
     return pl.when(amount < 0).then(pl.lit(NEGATIVE_AMOUNT))
 
 
+def money_limit() -> pl.Expr:
+    """:data:`~retainlib.tables.MONEY_LIMIT` as a money literal.
+
+    Built from its text: a ``Decimal`` literal makes polars import numpy, a
+    quarter of a second the first time.
+    """
+    return pl.lit(str(MONEY_LIMIT)).cast(MONEY)
+
+
 def _row_rules(spec: TableSpec, schema: pl.Schema) -> list[tuple[str, pl.Expr]]:
     """Rules over a row's coerced values, each with the column it is reported under."""
     names = {c.name for c in spec.columns}
@@ -575,7 +644,7 @@ def _row_rules(spec: TableSpec, schema: pl.Schema) -> list[tuple[str, pl.Expr]]:
         rules.append(("mrr", pl.when(pl.col(_value_name("mrr")) < 0).then(pl.lit("mrr: negative"))))
     for c in spec.columns:
         if c.kind is Kind.MONEY and c.name in schema:
-            too_large = pl.col(_value_name(c.name)).abs() >= pl.lit(MONEY_LIMIT, dtype=MONEY)
+            too_large = pl.col(_value_name(c.name)).abs() >= money_limit()
             reason = f"{c.name}: out of range (at most {MONEY_DIGITS} integer digits)"
             rules.append((c.name, pl.when(too_large).then(pl.lit(reason))))
     return rules

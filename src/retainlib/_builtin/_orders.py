@@ -255,6 +255,8 @@ def plan(c: Conformed, options: OrderOptions, *, file: str) -> tuple[pl.LazyFram
     """Plan an orders file: the loaded orders, the rejected rows (report shape) and the count of rows loaded.
 
     The count is ``None`` when every loaded row is one order (no grouping).
+    ``c`` comes checked in memory (:meth:`~retainlib._conform.Conformed.collect`):
+    orders are decided from several views of its rows.
 
     Rows rejected on their own keep their own reasons; the rows of an order
     rejected as a whole (another line bad, lines that disagree, a refund, a
@@ -267,16 +269,14 @@ def plan(c: Conformed, options: OrderOptions, *, file: str) -> tuple[pl.LazyFram
             c = c.with_rules({"amount": _conform.negative_amount(value("amount"))})
         loaded, rejected = _conform.split(c, file=file)
         return loaded, rejected, None
-    # Orders are decided from several views of the rows: coerce them once (a read collects anyway).
-    c = attrs.evolve(c, frame=c.frame.collect().lazy())
-    rows = c.frame
+    rows = c.frame  # already coerced and checked in memory (the file sources collect it once)
     good = rows.filter(~pl.col(_conform.BAD))
     verdicts: list[pl.LazyFrame] = []
     orders = good
     if options.lines:
         line_verdicts = _verdicts_of_lines(rows, good)
         orders = _orders(c, good.join(line_verdicts, on=_conform._value_name("order_id"), how="anti"), options)
-        too_large = value("amount").abs() >= pl.lit(MONEY_LIMIT, dtype=MONEY)
+        too_large = value("amount").abs() >= _conform.money_limit()
         reason = pl.lit(f"amount: order total out of range (at most {MONEY_DIGITS} integer digits)")
         verdicts += [line_verdicts, orders.filter(too_large).select(value("order_id"), reason.alias(_REASON))]
         orders = orders.filter(~too_large)

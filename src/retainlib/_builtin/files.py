@@ -32,7 +32,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -225,14 +225,21 @@ def _read_file(
     conformed = _conform.conform(
         frame, spec_for(spec, orders), tz=tz, defaults=defaults, file=path, check_duplicates=True
     )
-    loaded_count: pl.LazyFrame | None = None
-    if spec.name == "orders":
-        loaded_lf, rejected_lf, loaded_count = plan(conformed, orders, file=str(path))
-    else:
-        loaded_lf, rejected_lf = _conform.split(conformed, file=str(path))
     try:
+        # One pass over the file: every row coerced and checked once; the split below reads memory.
+        conformed = conformed.collect()
+        loaded_count: pl.LazyFrame | None = None
+        if spec.name == "orders":
+            loaded_lf, rejected_lf, loaded_count = plan(conformed, orders, file=str(path))
+        else:
+            loaded_lf, rejected_lf = _conform.split(conformed, file=str(path))
         loaded, rejected, count, *counted = pl.collect_all(
-            [loaded_lf, rejected_lf, frame.select(pl.len()), *([] if loaded_count is None else [loaded_count])]
+            [
+                loaded_lf,
+                rejected_lf,
+                conformed.frame.select(pl.len()),
+                *([] if loaded_count is None else [loaded_count]),
+            ]
         )
     except pl.exceptions.PolarsError as exc:
         raise _polars_failure(path, exc, recoverable) from None
@@ -258,9 +265,21 @@ def _assemble(name: str, parts: Iterable[tuple[TableSpec, pl.DataFrame, FileLoad
         tables.setdefault(spec.name, []).append(frame)
         loads.append(load)
     merged: dict[str, Any] = {t: pl.concat(frames, how="diagonal_relaxed") for t, frames in tables.items()}
-    # Rows were checked one file at a time; the full check also catches ids repeated across files.
-    dataset = Dataset(**merged, validate="full", source=name)
+    # Rows were checked one file at a time (validated once): across files only a key can repeat.
+    validate: Literal["full", "none"] = "full" if _repeated_across_files(tables) else "none"
+    dataset = Dataset(**merged, validate=validate, source=name)
     return ReadResult(dataset=dataset, report=LoadReport(source=name, files=tuple(loads)))
+
+
+def _repeated_across_files(tables: Mapping[str, list[pl.DataFrame]]) -> bool:
+    """Whether a table read from several files holds a key twice (the full check then names the rows)."""
+    for table, frames in tables.items():
+        key = TABLES[table].key
+        if len(frames) > 1 and key is not None:
+            keys = pl.concat([f.select(key) for f in frames if key in f.columns])
+            if keys.height and keys[key].drop_nulls().is_duplicated().any():
+                return True
+    return False
 
 
 # --- CSV --------------------------------------------------------------------------------------
@@ -453,6 +472,9 @@ def _scan_json(path: Path) -> tuple[pl.LazyFrame, _Prerejected]:
         raise SourceError(f"not valid UTF-8 at byte {exc.start}", file=path) from None
     refused: _Prerejected = []
     numbered: list[tuple[int, dict[str, Any]]] = []
+    read_by_polars = None if text.lstrip().startswith("[") else _polars_json_lines(raw)
+    if read_by_polars is not None:
+        return read_by_polars, refused
     if text.lstrip().startswith("["):
         try:
             records = json.loads(text)
@@ -483,6 +505,34 @@ def _scan_json(path: Path) -> tuple[pl.LazyFrame, _Prerejected]:
     )
     frame = frame.with_columns(pl.Series(_conform.ROW, [n for n, _ in numbered], dtype=pl.UInt32))
     return frame.lazy(), refused
+
+
+#: Bytes that end a line for ``str.splitlines`` (beside ``\n``): files holding one take the Python path.
+_OTHER_LINE_BREAKS = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+_OTHER_LINE_BREAKS_UTF8 = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")  # looked for only in non-ASCII files
+
+
+def _polars_json_lines(raw: bytes) -> pl.LazyFrame | None:
+    """JSON lines read by polars, as text with their line numbers; ``None`` when the Python path must read them.
+
+    Taken only where polars gives what the Python path gives: every line an
+    object (no blank, invalid or non-object line, else the count of rows and
+    lines differs or polars fails), values strings, integers, booleans or
+    nulls (an integer's or boolean's text is the same both ways), no byte
+    order mark and no other line break than ``\n``.
+    """
+    breaks = _OTHER_LINE_BREAKS if raw.isascii() else _OTHER_LINE_BREAKS + _OTHER_LINE_BREAKS_UTF8
+    if raw.startswith(codecs.BOM_UTF8) or any(b in raw for b in breaks):
+        return None
+    lines = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)
+    try:
+        frame = pl.read_ndjson(io.BytesIO(raw), infer_schema_length=None)
+    except (pl.exceptions.PolarsError, ValueError, OverflowError):
+        return None
+    plain = all(d in (pl.String, pl.Boolean, pl.Null) or d.is_integer() for d in frame.schema.values())
+    if frame.height != lines or not plain or _conform.ROW in frame.columns:
+        return None
+    return frame.lazy().select(pl.all().cast(pl.String)).with_row_index(_conform.ROW, offset=1)
 
 
 def read_json(

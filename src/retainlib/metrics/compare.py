@@ -1,7 +1,6 @@
 """Compare a rate between groups (``compare``): Wilson intervals, differences, two-proportion z-tests.
 
-Definition: ``shared/spec/metrics.md`` ("Segments and comparisons"); documented
-with its formulas in ``docs/metrics/compare.md``.
+Definition, with its formulas: ``docs/metrics/compare.md``.
 """
 
 from __future__ import annotations

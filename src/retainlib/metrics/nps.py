@@ -1,7 +1,6 @@
 """Net Promoter Score (``nps``) per period and segment, with its Wald interval.
 
-Definition: ``shared/spec/metrics.md`` ("Net Promoter Score"); documented with
-its formula in ``docs/metrics/nps.md``.
+Definition, with its formula: ``docs/metrics/nps.md``.
 """
 
 from __future__ import annotations

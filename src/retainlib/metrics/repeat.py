@@ -1,8 +1,7 @@
 """Repeat purchase rate and returning customer rate (orders only).
 
-Definitions: ``shared/spec/metrics.md`` ("Repeat purchase rate") and
-Shopify's returning customer rate; documented in
-``docs/metrics/repeat_purchase_rate.md`` and ``docs/metrics/returning_customer_rate.md``.
+Definitions, with their formulas: ``docs/metrics/repeat_purchase_rate.md`` and
+``docs/metrics/returning_customer_rate.md`` (Shopify's returning customer rate).
 """
 
 from __future__ import annotations

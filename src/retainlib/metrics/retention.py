@@ -1,7 +1,6 @@
 """Period retention (``retention_rate``), cohort retention (``cohort_retention``) and ``triangle``.
 
-Definitions: ``shared/spec/metrics.md`` ("Activity", "Period retention",
-"Cohort retention"); documented with their formulas in
+Definitions (activity, period retention, cohort retention), with their formulas:
 ``docs/metrics/retention_rate.md`` and ``docs/metrics/cohort_retention.md``.
 """
 

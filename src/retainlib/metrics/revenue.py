@@ -1,7 +1,6 @@
 """Subscription revenue: ``mrr``, ``mrr_movements`` and ``revenue_retention``.
 
-Definitions: ``shared/spec/metrics.md`` ("Subscription revenue"); documented in
-``docs/metrics/mrr.md``.  Everything is computed from *snapshots*: the MRR of
+Definitions, with their formulas: ``docs/metrics/mrr.md``.  Everything is computed from *snapshots*: the MRR of
 each customer at the first instant of each period, ``mrr_c(τ)`` = the sum of
 the mrr of the customer's segments running at ``τ`` (``started_at <= τ <
 ended_at``).  Money stays exact (``Decimal(38, 4)``) from the segments to the

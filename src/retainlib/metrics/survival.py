@@ -1,7 +1,6 @@
 """Customer survival: Kaplan–Meier curves (``survival``), median lifetime and the log-rank test.
 
-Definition: ``shared/spec/metrics.md`` ("Customer survival"); documented with
-its formulas in ``docs/metrics/survival.md``.
+Definition, with its formulas: ``docs/metrics/survival.md``.
 
 Every customer gets a lifetime and an event flag (churned, or censored at the
 end of observation), from subscriptions, from orders with an inactivity

@@ -78,14 +78,9 @@ _HORIZON: Final[dict[str, int]] = {
 
 def check_period(period: object) -> PeriodName:
     """Return ``period`` if it names a period, else raise :class:`OptionError`."""
-    # A str first: ``in`` compares with ==, which polars objects answer with a frame, not a bool.
-    if not isinstance(period, str) or period not in PERIODS:
-        raise OptionError(
-            f"unknown period {period!r}; use one of {', '.join(PERIODS)}",
-            option="period",
-            value=period,
-        )
-    return period
+    return OptionError.one_of(
+        period, PERIODS, option="period", message=f"unknown period {period!r}; use one of {', '.join(PERIODS)}"
+    )
 
 
 @functools.cache

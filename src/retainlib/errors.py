@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 import polars as pl
@@ -32,6 +33,10 @@ __all__ = [
 SHOWN_ROWS = 5
 
 
+#: A choice among the names of a ``Literal`` (see :meth:`OptionError.one_of`).
+_Choice = TypeVar("_Choice", bound=str)
+
+
 class RetainlibError(Exception):
     """Root of every error retainlib raises on purpose."""
 
@@ -48,6 +53,19 @@ class OptionError(RetainlibError, ValueError):
         super().__init__(message)
         self.option = option
         self.value = value
+
+    @classmethod
+    def one_of(cls, value: object, choices: Sequence[_Choice], *, option: str, message: str) -> _Choice:
+        """``value`` when it is one of ``choices`` (a ``Literal``'s names), else this error with ``message``.
+
+        Only a ``str`` is compared: ``==`` on a polars frame or expression gives
+        a frame or an expression, not a bool.
+        """
+        if isinstance(value, str):
+            for choice in choices:
+                if value == choice:
+                    return choice
+        raise cls(message, option=option, value=value)
 
 
 class RecordError(RetainlibError, ValueError):

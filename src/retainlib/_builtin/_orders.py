@@ -62,10 +62,12 @@ class OrderOptions:
     @classmethod
     def check(cls, refunds: object, lines: object) -> OrderOptions:
         """The options, or an :class:`OptionError` naming the one at fault."""
-        if refunds not in _REFUNDS:
-            raise OptionError(
-                f"refunds is one of {', '.join(map(repr, _REFUNDS))}, got {refunds!r}", option="refunds", value=refunds
-            )
+        refunds = OptionError.one_of(
+            refunds,
+            _REFUNDS,
+            option="refunds",
+            message=f"refunds is one of {', '.join(map(repr, _REFUNDS))}, got {refunds!r}",
+        )
         if lines is None or lines is False:
             return cls(refunds=refunds)
         if lines is True:

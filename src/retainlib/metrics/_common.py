@@ -97,10 +97,7 @@ ENGINES: tuple[Engine, ...] = ("auto", "streaming", "in-memory")
 
 def check_engine(engine: object) -> Engine:
     """``engine`` if it names a polars engine, else :class:`OptionError`."""
-    for name in ENGINES:
-        if isinstance(engine, str) and engine == name:
-            return name
-    raise OptionError(f"engine is one of {', '.join(ENGINES)}", option="engine", value=engine)
+    return OptionError.one_of(engine, ENGINES, option="engine", message=f"engine is one of {', '.join(ENGINES)}")
 
 
 def check_events(events: object) -> tuple[str, ...] | None:

@@ -57,10 +57,7 @@ _SEG: Final = "_seg"  # a constant segment column standing in for "no by"
 
 
 def _check_grain(grain: object) -> Grain:
-    for name in GRAINS:
-        if isinstance(grain, str) and grain == name:
-            return name
-    raise OptionError(f"grain is 'customer' or 'cohort', got {grain!r}", option="grain", value=grain)
+    return OptionError.one_of(grain, GRAINS, option="grain", message=f"grain is 'customer' or 'cohort', got {grain!r}")
 
 
 @overload

@@ -231,12 +231,8 @@ def _retention(p: Prepared, events: Sequence[str] | None) -> pl.LazyFrame:
 
 
 def _check_kind(kind: object) -> CohortKind:
-    # A str first: == on a polars object gives a frame or an expression, not a bool.
-    if isinstance(kind, str):
-        for name in get_args(CohortKind):
-            if kind == name:
-                return name  # type: ignore[no-any-return]
-    raise OptionError("kind is 'classic' or 'rolling'", option="kind", value=kind)
+    kinds: tuple[CohortKind, ...] = get_args(CohortKind)
+    return OptionError.one_of(kind, kinds, option="kind", message="kind is 'classic' or 'rolling'")
 
 
 def _check_revenue(revenue: object) -> bool:
@@ -248,11 +244,8 @@ def _check_revenue(revenue: object) -> bool:
 
 
 def _check_measure(measure: object) -> Measure:
-    if isinstance(measure, str):
-        for name in get_args(Measure):
-            if measure == name:
-                return name  # type: ignore[no-any-return]
-    raise OptionError("measure is 'customers' or 'revenue'", option="measure", value=measure)
+    measures: tuple[Measure, ...] = get_args(Measure)
+    return OptionError.one_of(measure, measures, option="measure", message="measure is 'customers' or 'revenue'")
 
 
 @overload

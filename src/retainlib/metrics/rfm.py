@@ -86,15 +86,9 @@ L = TypeVar("L", bound=str)
 
 
 def _choice(value: object, choices: tuple[L, ...], option: str, meaning: str) -> L:
-    """``value`` when it is one of ``choices`` (a Literal's values), else an OptionError naming ``option``."""
-    for choice in choices:
-        if isinstance(value, str) and value == choice:
-            return choice
-    raise OptionError(
-        f"unknown {option} {value!r}; use one of {', '.join(map(repr, choices))} ({meaning})",
-        option=option,
-        value=value,
-    )
+    """``value`` when it is one of ``choices``, else an OptionError saying what each choice means."""
+    message = f"unknown {option} {value!r}; use one of {', '.join(map(repr, choices))} ({meaning})"
+    return OptionError.one_of(value, choices, option=option, message=message)
 
 
 def _check_freq(freq: object) -> Freq:

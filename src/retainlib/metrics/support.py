@@ -183,13 +183,12 @@ def _activity_source(present: Sequence[TableName], choice: object, given: str) -
 
     ``given`` says what the caller passed, for the error when the table is absent.
     """
-    for name in ("auto", *_SOURCES):
-        if isinstance(choice, str) and choice == name:
-            break
-    else:
-        raise OptionError(
-            f"activity is 'auto', 'orders' or 'subscriptions', got {choice!r}", option="activity", value=choice
-        )
+    OptionError.one_of(
+        choice,
+        ("auto", *_SOURCES),
+        option="activity",
+        message=f"activity is 'auto', 'orders' or 'subscriptions', got {choice!r}",
+    )
     wanted = [t for t in _SOURCES if t in present and choice in ("auto", t)]
     if not wanted:
         needed = "an orders or subscriptions table" if choice == "auto" else f"a {choice} table (activity={choice!r})"

@@ -18,7 +18,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from statistics import NormalDist
-from typing import Final, Literal, TypeAlias, Unpack, cast, get_args, overload
+from typing import Final, Literal, TypeAlias, Unpack, get_args, overload
 
 import attrs
 import polars as pl
@@ -72,19 +72,14 @@ _US = dt.timedelta(microseconds=1)
 
 
 def _check_unit(unit: object) -> int:
-    if not isinstance(unit, str) or unit not in UNITS:
-        raise OptionError(
-            f"unknown unit {unit!r}; use one of {', '.join(get_args(Unit))} (a day is 86,400 s; no month unit)",
-            option="unit",
-            value=unit,
-        )
-    return UNITS[unit]
+    names = tuple(UNITS)
+    message = f"unknown unit {unit!r}; use one of {', '.join(get_args(Unit))} (a day is 86,400 s; no month unit)"
+    return UNITS[OptionError.one_of(unit, names, option="unit", message=message)]
 
 
 def _check_ci(ci: object) -> ConfidenceKind:
-    if not isinstance(ci, str) or ci not in get_args(ConfidenceKind):
-        raise OptionError(f"unknown ci {ci!r}; use one of {', '.join(get_args(ConfidenceKind))}", option="ci", value=ci)
-    return cast(ConfidenceKind, ci)
+    kinds: tuple[ConfidenceKind, ...] = get_args(ConfidenceKind)
+    return OptionError.one_of(ci, kinds, option="ci", message=f"unknown ci {ci!r}; use one of {', '.join(kinds)}")
 
 
 def _window_us(window: object) -> int | None:

@@ -17,7 +17,7 @@ def test_one_of_returns_the_choice() -> None:
 )
 def test_one_of_refuses_anything_else_with_the_message_and_option(value: object) -> None:
     # polars objects answer == with a frame or an expression: they must be refused, never compared.
-    with pytest.raises(OptionError, match="^period is day or week$") as info:
+    with pytest.raises(OptionError, match=r"^period is day or week$") as info:
         OptionError.one_of(value, ("day", "week"), option="period", message="period is day or week")
     assert isinstance(info.value, RetainlibError)
     assert info.value.option == "period" and info.value.value is value

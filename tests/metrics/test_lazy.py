@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import retainlib as rl
+from retainlib.errors import DataError
 from retainlib.metrics._common import prepare
 from retainlib.metrics.revenue import _rows_and_totals
 from retainlib.samples import synthetic_tables
@@ -108,3 +109,20 @@ def test_mrr_on_a_parquet_scan_reads_it_once(tmp_path: Path) -> None:
         result = kernel(pl.scan_parquet(path))
         assert isinstance(result, pl.LazyFrame)
         assert result.collect().equals(kernel(TABLES["subscriptions"]))
+
+
+def test_an_error_raised_inside_a_deferred_kernel_is_carried_once() -> None:
+    bad = pl.DataFrame(
+        {
+            "order_id": ["1", "2"],
+            "customer_id": ["a", None],
+            "ordered_at": ["2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z"],
+            "amount": ["1", "2"],
+            "currency": ["USD", "USD"],
+        }
+    )
+    with pytest.raises(DataError) as info:
+        rl.retention_rate(bad.lazy()).collect()
+    # One carrier subclass over DataError, not one per level of the query it travelled through.
+    assert type(info.value).__mro__[1] is DataError
+    assert [(p.column, p.count) for p in info.value.problems] == [("customer_id", 1)]

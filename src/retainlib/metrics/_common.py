@@ -221,12 +221,17 @@ def _carried(error: RetainlibError) -> RetainlibError:
     arguments, so the error travels as an instance of a subclass whose
     constructor takes the message alone and keeps the original's attributes
     (``problems``, ``option``...): ``except DataError`` and the attributes work
-    as usual.
+    as usual.  An error already carried (raised by a guard inside a query that
+    a deferred kernel collects) travels on as it is.
     """
     base = type(error)
+    if getattr(base, "_carried", False):
+        return error
     state = dict(vars(error))
 
     class Carried(base):  # type: ignore[valid-type,misc]
+        _carried = True
+
         def __init__(self, message: str) -> None:
             Exception.__init__(self, message)
             self.__dict__.update(state)

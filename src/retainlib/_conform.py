@@ -632,6 +632,15 @@ def money_limit() -> pl.Expr:
     return pl.lit(str(MONEY_LIMIT)).cast(MONEY)
 
 
+#: Why an amount is refused: sums of amounts past this could overflow ``Decimal(38, 4)``.
+MONEY_RANGE = f"out of range (at most {MONEY_DIGITS} integer digits)"
+
+
+def too_large(money: pl.Expr) -> pl.Expr:
+    """Whether an amount is out of the canonical range (:data:`MONEY_RANGE`)."""
+    return money.abs() >= money_limit()
+
+
 def _row_rules(spec: TableSpec, schema: pl.Schema) -> list[tuple[str, pl.Expr]]:
     """Rules over a row's coerced values, each with the column it is reported under."""
     names = {c.name for c in spec.columns}
@@ -644,9 +653,8 @@ def _row_rules(spec: TableSpec, schema: pl.Schema) -> list[tuple[str, pl.Expr]]:
         rules.append(("mrr", pl.when(pl.col(_value_name("mrr")) < 0).then(pl.lit("mrr: negative"))))
     for c in spec.columns:
         if c.kind is Kind.MONEY and c.name in schema:
-            too_large = pl.col(_value_name(c.name)).abs() >= money_limit()
-            reason = f"{c.name}: out of range (at most {MONEY_DIGITS} integer digits)"
-            rules.append((c.name, pl.when(too_large).then(pl.lit(reason))))
+            outside = too_large(pl.col(_value_name(c.name)))
+            rules.append((c.name, pl.when(outside).then(pl.lit(f"{c.name}: {MONEY_RANGE}"))))
     return rules
 
 

@@ -278,8 +278,8 @@ def plan(c: Conformed, options: OrderOptions, *, file: str) -> tuple[pl.LazyFram
     if options.lines:
         line_verdicts = _verdicts_of_lines(rows, good)
         orders = _orders(c, good.join(line_verdicts, on=_conform._value_name("order_id"), how="anti"), options)
-        too_large = value("amount").abs() >= _conform.money_limit()
-        reason = pl.lit(f"amount: order total out of range (at most {MONEY_DIGITS} integer digits)")
+        too_large = _conform.too_large(value("amount"))
+        reason = pl.lit(f"amount: order total {_conform.MONEY_RANGE}")
         verdicts += [line_verdicts, orders.filter(too_large).select(value("order_id"), reason.alias(_REASON))]
         orders = orders.filter(~too_large)
     orders, refund_verdicts = _refund_verdicts(orders, options)

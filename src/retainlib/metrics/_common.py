@@ -40,7 +40,7 @@ from retainlib import _conform
 from retainlib._dataset import Dataset
 from retainlib.calendar import HORIZON_YEARS, Calendar, PeriodName, WeekStart, check_tz
 from retainlib.errors import CurrencyError, DataError, OptionError, Problem, RetainlibError, SchemaError
-from retainlib.tables import MONEY, MONEY_DIGITS, MONEY_LIMIT, TABLES, TIMESTAMP, TableName
+from retainlib.tables import MONEY, TABLES, TIMESTAMP, TableName
 from retainlib.tables import Kind as ColumnKind
 
 __all__ = [
@@ -291,18 +291,17 @@ def _bounded_money(frame: pl.LazyFrame, table: TableName) -> pl.LazyFrame:
 
     A Dataset built with ``validate="schema"`` or ``"none"`` trusts its values;
     this one comparison per row is what keeps a kernel's sums from overflowing
-    ``Decimal(38, 4)`` (a :class:`DataError` naming the rows instead).
+    ``Decimal(38, 4)`` (a :class:`DataError` naming the rows instead).  The
+    check travels with each money column (see :func:`_guarded`): a kernel that
+    never reads the amounts never reads them for the check either.
     """
     money = [c.name for c in TABLES[table].columns if c.kind is ColumnKind.MONEY]
-    if not money:
-        return frame
-    limit = pl.lit(MONEY_LIMIT, dtype=MONEY)
-    rules = [(c, f"out of range (at most {MONEY_DIGITS} integer digits)", pl.col(c).abs() >= limit) for c in money]
+    rules = [(c, _conform.MONEY_RANGE, _conform.too_large(pl.col(c))) for c in money]
 
     def fail() -> RetainlibError:
         return DataError(problems(frame, table, rules, [*_shown(table), *money]))
 
-    return guard(frame, pl.any_horizontal([bad for _, _, bad in rules]), fail)
+    return frame.with_columns(_guarded(pl.col(c), bad, MONEY, fail).alias(c) for c, _, bad in rules)
 
 
 def _guarded(value: pl.Expr, bad: pl.Expr, dtype: pl.DataType, fail: Callable[[], RetainlibError]) -> pl.Expr:

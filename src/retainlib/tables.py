@@ -78,7 +78,6 @@ _MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
 #: stays inside ``Decimal(38, 4)`` (34 integer digits), so no kernel's sum can overflow.
 MONEY_DIGITS = 20
 MONEY_LIMIT = Decimal(10) ** MONEY_DIGITS
-_MONEY_LIMIT = MONEY_LIMIT
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
 
 TableName = Literal["customers", "orders", "subscriptions", "tickets", "responses", "events"]
@@ -229,7 +228,7 @@ def _money(value: Decimal | int | str) -> Decimal:
         raise RecordError("not a decimal number", field="amount", value=value) from None
     if not d.is_finite():
         raise RecordError("money must be finite", field="amount", value=value)
-    if abs(d) >= _MONEY_LIMIT:
+    if abs(d) >= MONEY_LIMIT:
         raise RecordError(f"out of range: money has at most {MONEY_DIGITS} integer digits", field="amount", value=value)
     with decimal.localcontext(prec=60):  # room for 34 integer digits and 4 places
         quantized = d.quantize(_MONEY_QUANTUM)

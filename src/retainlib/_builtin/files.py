@@ -167,11 +167,15 @@ def _prerejects(path: Path, table: str, rows: _Prerejected) -> pl.DataFrame:
     )
 
 
+def _not_utf8(path: Path) -> SourceError:
+    return SourceError(
+        f"not valid UTF-8 ({_utf8_problem(path)}); pass encoding='latin-1' (or the file's encoding)", file=path
+    )
+
+
 def _polars_failure(path: Path, exc: Exception, recoverable: bool) -> Exception:
     if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
-        return SourceError(
-            f"not valid UTF-8 ({_utf8_problem(path)}); pass encoding='latin-1' (or the file's encoding)", file=path
-        )
+        return _not_utf8(path)
     if "overflow" in str(exc).lower():
         return SourceError("an order's total does not fit Decimal(38, 4) (amounts too large to add up)", file=path)
     if recoverable:
@@ -348,10 +352,7 @@ def _parse_csv(path: Path, separator: str, encoding: str) -> tuple[pl.LazyFrame,
         text = raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
     except UnicodeDecodeError as exc:
         if encoding == "utf-8":
-            where = _utf8_problem(path)
-            raise SourceError(
-                f"not valid UTF-8 ({where}); pass encoding='latin-1' (or the file's encoding)", file=path
-            ) from None
+            raise _not_utf8(path) from None
         raise SourceError(f"not valid {encoding} at byte {exc.start}", file=path) from None
     if text.startswith("\ufeff"):
         text = text[1:]

@@ -45,8 +45,6 @@ ABSENT: dict[str, frozenset[str]] = {
 RESULT_KERNELS = frozenset({"compare", "triangle", "rfm_segments"})
 #: Annotations that differ on purpose: nps(period=None) pools the whole window into one row.
 ANNOTATIONS: dict[tuple[str, str], object] = {("nps", "period"): PeriodName | None}
-#: Lifetimes' names rfm also accepts (and may carry instead of ours while its as_of lands).
-ALIASES: dict[str, dict[str, str]] = {}
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -75,7 +73,7 @@ def test_the_options_types_are_the_vocabulary() -> None:
 
 def test_the_exception_lists_name_kernels() -> None:
     # a renamed or removed kernel must not leave a stale exception behind
-    for table in (ABSENT, ALIASES, {n: None for n, _ in ANNOTATIONS}, dict.fromkeys(RESULT_KERNELS)):
+    for table in (ABSENT, {n: None for n, _ in ANNOTATIONS}, dict.fromkeys(RESULT_KERNELS)):
         assert set(table) <= set(KERNELS)
 
 
@@ -98,24 +96,19 @@ def test_shared_options_have_one_meaning(name: str) -> None:
     fn = KERNELS[name]
     params = inspect.signature(fn).parameters
     hints = _hints(fn)
-    aliases = ALIASES.get(name, {})
     seen = []
     for option in _shared_of(name):
-        actual = option
-        if option not in params and option in aliases:
-            actual = aliases[option]  # tolerated while the kernel moves to our name
-        assert actual in params, f"{name} lacks {option}"
-        param = params[actual]
+        assert option in params, f"{name} lacks {option}"
+        param = params[option]
         assert param.kind is inspect.Parameter.KEYWORD_ONLY, (name, option)
         assert param.default == DEFAULTS[option], (name, option, param.default)  # type: ignore[literal-required]
-        assert hints[actual] == _expected(name, option), (name, option, hints[actual])
+        assert hints[option] == _expected(name, option), (name, option, hints[option])
         seen.append(option)
     for option in ABSENT.get(name, frozenset()):
         assert option not in params, f"{name} takes {option}: remove it from ABSENT"
-    if name not in ALIASES:
-        # the shared options come in one order wherever they appear
-        order = [p for p in params if p in SHARED]
-        assert order == seen, (name, order)
+    # the shared options come in one order wherever they appear
+    order = [p for p in params if p in SHARED]
+    assert order == seen, (name, order)
 
 
 @pytest.mark.parametrize("name", sorted(KERNELS))

@@ -721,7 +721,7 @@ def test_export_timestamps_parse_as_every_other_iso_form(tmp_path: Path) -> None
     assert all(r.startswith("ordered_at: unparseable timestamp") for r in rejects["reason"])
 
 
-def test_a_read_validates_once_and_still_catches_ids_repeated_across_files(
+def test_a_read_validates_once_and_rejects_ids_repeated_across_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from retainlib import _conform
@@ -739,10 +739,18 @@ def test_a_read_validates_once_and_still_catches_ids_repeated_across_files(
     ds = rl.read("csv", a, b, table="orders")
     assert ds.require("orders").collect()["order_id"].to_list() == ["o1", "o2"]
     assert calls == []  # rows were checked file by file: the dataset is not validated a second time
-    c = _write(tmp_path / "again.csv", HEADER + "o1,c2,2024-01-07T10:00:00Z,1.00,USD\n")
-    with pytest.raises(rl.errors.DataError, match="duplicate id"):
-        rl.read("csv", a, c, table="orders")
-    assert calls == ["orders"]
+    c = _write(
+        tmp_path / "again.csv", HEADER + "o2,c2,2024-01-08T10:00:00Z,2.00,USD\no1,c2,2024-01-07T10:00:00Z,1.00,USD\n"
+    )
+    # An id loaded from an earlier file: that row is rejected with its file and line, the first one stays.
+    again = rl.read("csv", a, c, table="orders")
+    assert again.require("orders").collect()["order_id"].to_list() == ["o1", "o2"]
+    assert again.report is not None
+    assert again.report.rejects.select("file", "line", "reason").rows() == [
+        (str(c), 3, "order_id: duplicate id (loaded from an earlier file)")
+    ]
+    assert [(f.rows_read, f.rows_loaded) for f in again.report.files] == [(1, 1), (2, 1)]
+    assert calls == []
 
 
 def _json_lines(records: Sequence[dict[str, Any]]) -> str:

@@ -10,6 +10,7 @@ no data.
 from retainlib._dataset import Dataset
 from retainlib._merge import merge
 from retainlib._read import read, sources
+from retainlib._stream import read_to_parquet
 from retainlib.calendar import Calendar, Period, PeriodName
 from retainlib.errors import (
     ConvergenceError,
@@ -89,6 +90,7 @@ __all__ = [
     "mrr_movements",
     "nps",
     "read",
+    "read_to_parquet",
     "repeat_purchase_rate",
     "retention_rate",
     "returning_customer_rate",

@@ -49,6 +49,7 @@ __all__ = [
     "money_limit",
     "negative_amount",
     "raise_problems",
+    "repeated",
     "split",
     "value",
 ]
@@ -61,6 +62,14 @@ BAD = "_retainlib_bad"  # whether the row has any problem
 DUPLICATE = "_retainlib_duplicate"  # whether the row repeats an earlier row's key
 
 _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)$"
+#: An amount read exactly: a number (``_NUMBER``) with at most ``MONEY_PLACES`` decimals.
+_EXACT_AMOUNT = rf"^[+-]?(\d+(\.\d{{0,{MONEY_PLACES}}})?|\.\d{{1,{MONEY_PLACES}}})$"
+#: Currencies taken as they are without matching (any other code is matched against the pattern).
+_COMMON_CURRENCIES = (
+    *("USD", "EUR", "GBP", "JPY", "CNY", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF"),
+    *("RON", "BGN", "INR", "BRL", "MXN", "NZD", "SGD", "HKD", "ZAR", "KRW", "TRY", "ILS", "AED", "SAR"),
+    *("THB", "IDR", "MYR", "PHP", "TWD", "COP", "CLP", "PEN", "ARS", "VND", "NGN", "EGP", "KES", "UAH"),
+)
 _TOO_PRECISE = rf"\.\d{{{MONEY_PLACES + 1},}}$"
 _AWARE_FORMATS = (
     "%Y-%m-%d %H:%M:%S%.f%z",
@@ -85,6 +94,7 @@ class Conformed:
         flags: per canonical column, whether a row breaks one of that column's checks (a row
             rule counts for its later column: ``ended_at`` for "ended_at before started_at").
         checked: the columns :meth:`collect` keeps: row numbers, values, extras, checks, ``BAD``.
+        checks: the names of the boolean check columns (``BAD`` is true where one is).
     """
 
     spec: TableSpec
@@ -95,13 +105,14 @@ class Conformed:
     extras: tuple[str, ...] = ()
     flags: Mapping[str, pl.Expr] = attrs.field(factory=dict)
     checked: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()
 
     def collect(self) -> Conformed:
         """The same table with its frame coerced and checked in memory, in one pass.
 
         Only the columns that the output, the rules and the explanations read
-        are kept (row numbers, values, extras, checks), not the raw input or
-        the parsing helpers.
+        are kept (row numbers, values, extras, the input and helpers the
+        explanations read, checks).
         """
         return attrs.evolve(self, frame=self.frame.select(self.checked).collect().lazy())
 
@@ -131,6 +142,26 @@ class Conformed:
         return frame.with_columns(found.alias(PROBLEMS)).with_columns(
             pl.when(pl.col(PROBLEMS).list.len() > 0).then(pl.col(PROBLEMS).list.join("; ")).alias(PROBLEM)
         )
+
+
+def repeated(keys: pl.Series) -> pl.Series:
+    """Whether an earlier row holds the same (non-null) key, for each row, as a boolean Series.
+
+    Keys are compared through their 64-bit hashes first (a third of the cost of
+    comparing texts); the few rows whose hash repeats are then compared by
+    their keys, so a collision of hashes never makes a false duplicate.
+    """
+    hashes = keys.hash()
+    if hashes.n_unique() == hashes.len():  # the common case, decided by a count (a third of a first-seen test)
+        return pl.Series(keys.name, [], dtype=pl.Boolean).extend_constant(False, keys.len())
+    flagged = ~hashes.is_first_distinct() & keys.is_not_null()
+    if not flagged.any():
+        return flagged.fill_null(False)
+    among = hashes.is_in(hashes.filter(flagged).implode()).arg_true()
+    suspects = keys.gather(among)
+    exact = (~suspects.is_first_distinct() & suspects.is_not_null()).fill_null(False)
+    result = pl.Series(keys.name, [], dtype=pl.Boolean).extend_constant(False, keys.len())
+    return result.scatter(among, exact)
 
 
 def _type_name(dtype: pl.DataType) -> str:
@@ -212,16 +243,20 @@ def canonical_id(text: pl.Expr) -> pl.Expr:
     ``"17850.0"`` are one customer.  Other text is kept as it is (``"007"``,
     ``"cus_9"``, ``"1.5"``).
     """
-    return text.str.strip_chars().str.replace(_WHOLE_DECIMAL, "${1}")
+    stripped = text.str.strip_chars()
+    # Only text holding a point can be a whole decimal: the others skip the pattern (it costs 3x the test).
+    dotted = pl.when(stripped.str.contains(".", literal=True)).then(stripped)
+    return dotted.str.replace(_WHOLE_DECIMAL, "${1}").fill_null(stripped)
 
 
-def _id(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
+def _id(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None] | Coerced:
     e = pl.col(c.name)
     if isinstance(dtype, pl.Categorical | pl.Enum):
         e, dtype = e.cast(pl.String), pl.String()
     if dtype == pl.String:
         # The problem reads the coerced value's column (checks run after the values), not the expression again.
-        return canonical_id(e), pl.when(pl.col(_value_name(c.name)) == "").then(pl.lit("empty id"))
+        empty = pl.col(_value_name(c.name)) == ""
+        return Coerced(canonical_id(e), pl.when(empty).then(pl.lit("empty id")), [], flag=empty)
     if dtype.is_integer():
         return e.cast(pl.String), None
     if isinstance(dtype, pl.Decimal):
@@ -316,7 +351,9 @@ def _timestamp(
         .when(value.is_null())
         .then(pl.lit(f"not a valid local time in {tz}"))
     )
-    return Coerced(value, problem, helpers, (_fast_utc(e).alias(f_name),))
+    # A row is bad when its text is not blank and gives no instant (the explanation says why).
+    flag = s.is_not_null() & pl.col(_value_name(c.name)).is_null()
+    return Coerced(value, problem, helpers, (_fast_utc(e).alias(f_name),), flag=flag)
 
 
 #: The shape of most exported timestamps, parsed by :func:`_fast_utc` without normalising.
@@ -334,7 +371,9 @@ def _fast_utc(text: pl.Expr) -> pl.Expr:
     return pl.when(text.str.contains(_FAST_SHAPE)).then(parsed)
 
 
-def _money(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
+def _money(
+    c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None
+) -> tuple[pl.Expr, pl.Expr | None] | Coerced:
     e = pl.col(c.name)
     if isinstance(dtype, pl.Decimal):
         value = e.cast(MONEY, strict=False)
@@ -352,8 +391,11 @@ def _money(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) ->
     if dtype != pl.String:
         raise _schema_error(spec, c.name, "decimal numbers", dtype, file, f"cannot read money from {dtype}")
     s = _blank_to_null(e)
-    # The texts are read again only where the value is null or may have lost places.
     coerced = pl.col(_value_name(c.name))
+    # Per row, one pattern says whether the text is an amount polars reads exactly; the
+    # explanation (which pattern fails) is worked out only for the rows found bad.
+    stripped = e.str.strip_chars()
+    flag = (stripped != "") & (~stripped.str.contains(_EXACT_AMOUNT) | coerced.is_null())
     problem = (
         pl.when(s.is_null())
         .then(None)
@@ -364,21 +406,27 @@ def _money(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) ->
         .when(coerced.is_null())
         .then(pl.lit("amount too large"))
     )
-    return s.cast(MONEY, strict=False), problem
+    return Coerced(stripped.cast(MONEY, strict=False), problem, [], flag=flag)
 
 
-def _currency(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
+def _currency(
+    c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None
+) -> tuple[pl.Expr, pl.Expr | None] | Coerced:
     e = pl.col(c.name)
     if isinstance(dtype, pl.Categorical | pl.Enum | pl.Null):
         e = e.cast(pl.String)
     elif dtype != pl.String:
         raise _schema_error(spec, c.name, "ISO 4217 codes", dtype, file, f"cannot read currency codes from {dtype}")
-    code = _blank_to_null(e).str.to_uppercase()
-    value = pl.when(code.str.contains(CURRENCY_PATTERN.pattern)).then(code)
-    # Not blank, yet no code: the problem reads the coerced column rather than matching again.
-    given = e.is_not_null() & (e.str.strip_chars() != "")
-    bad = pl.col(_value_name(c.name)).is_null() & given
-    return value, pl.when(bad).then(pl.lit("not an ISO 4217 currency code"))
+    # The common codes, written as they should be, are taken as they are; the other values
+    # (lower case, spaces, rarer codes) are cleaned and matched, at little cost as they are few.
+    common = e.is_in(list(_COMMON_CURRENCIES))
+    code = _blank_to_null(pl.when(~common).then(e)).str.to_uppercase()
+    value = pl.when(common).then(e).otherwise(pl.when(code.str.contains(CURRENCY_PATTERN.pattern)).then(code))
+    # Not blank, yet no code: the problem reads the coerced column rather than matching again
+    # (and only the uncommon values are stripped to tell a blank).
+    given = common | (pl.when(~common).then(e).str.strip_chars() != "")
+    bad = (pl.col(_value_name(c.name)).is_null() & given).fill_null(False)
+    return Coerced(value, pl.when(bad).then(pl.lit("not an ISO 4217 currency code")), [], flag=bad)
 
 
 def _score(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
@@ -436,16 +484,19 @@ class Coerced(NamedTuple):
     problem: pl.Expr | None
     helpers: list[pl.Expr]
     first: tuple[pl.Expr, ...] = ()
+    #: Whether the row breaks the column's checks, as a cheap boolean (default: the problem is not null).
+    #: It must be true exactly where ``problem`` is not null.
+    flag: pl.Expr | None = None
 
 
 def _coerce(c: Column, dtype: pl.DataType, spec: TableSpec, tz: str | None, file: Path | None) -> Coerced:
-    if c.kind is Kind.TIMESTAMP:
-        result = _timestamp(c, dtype, spec, tz, file)
-        return result if isinstance(result, Coerced) else Coerced(*result, [])
-    return Coerced(*_coerce_simple(c, dtype, spec, file), [])
+    result = _timestamp(c, dtype, spec, tz, file) if c.kind is Kind.TIMESTAMP else _coerce_simple(c, dtype, spec, file)
+    return result if isinstance(result, Coerced) else Coerced(*result, [])
 
 
-def _coerce_simple(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
+def _coerce_simple(
+    c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None
+) -> tuple[pl.Expr, pl.Expr | None] | Coerced:
     if c.kind is Kind.ID:
         return _id(c, dtype, spec, file)
     if c.kind is Kind.MONEY:
@@ -511,16 +562,17 @@ def conform(
     if ROW not in schema and number_rows:  # without numbers (a guard's fast path), rows cannot be reported
         frame = frame.with_row_index(ROW, offset=1)
 
-    # Stages of columns, so that expensive parses run once: helpers (first ones, then those reading them),
-    # values, problems.
+    # Stages of columns, so that expensive parses run once: helpers (first ones, then those reading
+    # them), values, then one boolean per column check (stage 3).  The texts explaining a check are
+    # expressions too, but they are evaluated only on the rows found bad (:meth:`Conformed.explain`),
+    # so they may read the raw input and the helpers, which the checked frame keeps.
     first: list[pl.Expr] = []
     helpers: list[pl.Expr] = []
     values: list[pl.Expr] = []
     problems: list[pl.Expr] = []  # labelled texts ("amount: not a number"), built only for bad rows
-    flags: list[pl.Expr] = []  # the same checks as booleans, cheap, computed for every row
-    helpers_after: list[pl.Expr] = []  # columns computed from the values, the checks (stage 3)
-    missing: list[pl.Expr] = []  # the missing-value checks, reading the others (stage 4)
-    by_column: dict[str, list[pl.Expr]] = {}  # the flags again, by the canonical column they concern
+    checks: list[pl.Expr] = []  # one boolean column per checked column or rule (stage 3)
+    by_column: dict[str, list[pl.Expr]] = {}  # the check columns, by the canonical column they concern
+    raw_kept: list[str] = []  # input columns the explanations read
     for c in spec.columns:
         vname = _value_name(c.name)
         if c.name not in schema:
@@ -531,54 +583,56 @@ def conform(
             coerced = Coerced(pl.col(c.name), None, [])
         else:
             coerced = _coerce(c, schema[c.name], spec, tz, file)
+            raw_kept.append(c.name)
         first.extend(coerced.first)
         helpers.extend(coerced.helpers)
         values.append(coerced.value.cast(c.dtype).alias(vname))
-        # Each check is computed once, into a column (stage 3; the missing-value one, which reads
-        # it, in stage 4): the flags, the texts and the kernels' guards all read that column.
-        value, checks = pl.col(vname), []
-        if coerced.problem is not None:
-            helpers_after.append(coerced.problem.alias(f"__p_{c.name}"))
-            checks.append(pl.col(f"__p_{c.name}"))
+        # One boolean per column: the coercion's check, or a missing value where one is required.
+        value = pl.col(vname)
+        flag = coerced.flag if coerced.flag is not None else None
+        if flag is None and coerced.problem is not None:
+            flag = coerced.problem.is_not_null()
         if not c.nullable:
-            unexplained = value.is_null() if not checks else value.is_null() & checks[0].is_null()
-            missing.append(pl.when(unexplained).then(pl.lit("missing value")).alias(f"__m_{c.name}"))
-            checks.append(pl.col(f"__m_{c.name}"))
-        problems.extend(pl.when(p.is_not_null()).then(pl.lit(f"{c.name}: ") + p) for p in checks)
-        flags.extend(p.is_not_null() for p in checks)
-        by_column.setdefault(c.name, []).extend(p.is_not_null() for p in checks)
-    for number, (column, rule) in enumerate(_row_rules(spec, schema)):
-        helpers_after.append(rule.alias(f"__r{number}_{column}"))
-        rule_column = pl.col(f"__r{number}_{column}")
-        problems.append(rule_column)
-        flags.append(rule_column.is_not_null())
-        by_column.setdefault(column, []).append(rule_column.is_not_null())
+            flag = value.is_null() if flag is None else flag | value.is_null()
+        if flag is None:
+            continue
+        bname = f"__b_{c.name}"
+        checks.append(flag.fill_null(False).alias(bname))
+        missing = pl.lit("missing value")
+        reason = missing if coerced.problem is None else pl.coalesce(coerced.problem, missing)
+        problems.append(pl.when(pl.col(bname)).then(pl.lit(f"{c.name}: ") + reason))
+        by_column.setdefault(c.name, []).append(pl.col(bname))
+    for number, (column, broken, why) in enumerate(_row_rules(spec, schema)):
+        rname = f"__r{number}_{column}"
+        checks.append(broken.fill_null(False).alias(rname))
+        problems.append(pl.when(pl.col(rname)).then(pl.lit(f"{column}: {why}")))
+        by_column.setdefault(column, []).append(pl.col(rname))
     if check_duplicates and spec.key is not None:
         key = pl.col(_value_name(spec.key))
         # A window over the whole table: kept as a column, so it is never evaluated on filtered rows.
-        helpers_after.append((~key.is_first_distinct() & key.is_not_null()).alias(DUPLICATE))
+        checks.append((~key.is_first_distinct() & key.is_not_null()).alias(DUPLICATE))
         problems.append(pl.when(pl.col(DUPLICATE)).then(pl.lit(f"{spec.key}: duplicate id")))
-        flags.append(pl.col(DUPLICATE))
         # A repeated record also counts its money twice: the money columns carry the check too.
         for column in (spec.key, *(c.name for c in spec.columns if c.kind is Kind.MONEY)):
             by_column.setdefault(column, []).append(pl.col(DUPLICATE))
     extras_names = [n for n in names if n not in spec.schema]
     extras = [pl.col(n) for n in extras_names]
-    bad = pl.any_horizontal(flags) if flags else pl.lit(False)
+    check_names = [e.meta.output_name() for e in checks]
+    bad = pl.any_horizontal([pl.col(n) for n in check_names]) if checks else pl.lit(False)
     if first:
         frame = frame.with_columns(first)
     if helpers:
         frame = frame.with_columns(helpers)
     frame = frame.with_columns(values)
-    if helpers_after:
-        frame = frame.with_columns(helpers_after)
-    if missing:
-        frame = frame.with_columns(missing)
+    if checks:
+        frame = frame.with_columns(checks)
     frame = frame.with_columns(bad.alias(BAD))
     output = tuple(pl.col(_value_name(c.name)).alias(c.name) for c in spec.columns)
-    check_names = [e.meta.output_name() for e in (*helpers_after, *missing)]
     numbered = [ROW] if ROW in frame.collect_schema() else []
-    kept = (*numbered, *(_value_name(c.name) for c in spec.columns), *extras_names, *check_names, BAD)
+    helper_names = [e.meta.output_name() for e in (*first, *helpers)]
+    raw = [n for n in raw_kept if n not in extras_names]
+    kept = (*numbered, *(_value_name(c.name) for c in spec.columns), *extras_names, *raw, *helper_names)
+    kept = (*dict.fromkeys(kept), *check_names, BAD)
     return Conformed(
         spec=spec,
         frame=frame,
@@ -587,6 +641,7 @@ def conform(
         file=file,
         extras=tuple(extras_names),
         checked=kept,
+        checks=tuple(check_names),
         flags={column: pl.any_horizontal(f) for column, f in by_column.items() if f},
     )
 
@@ -641,20 +696,18 @@ def too_large(money: pl.Expr) -> pl.Expr:
     return money.abs() >= money_limit()
 
 
-def _row_rules(spec: TableSpec, schema: pl.Schema) -> list[tuple[str, pl.Expr]]:
-    """Rules over a row's coerced values, each with the column it is reported under."""
+def _row_rules(spec: TableSpec, schema: pl.Schema) -> list[tuple[str, pl.Expr, str]]:
+    """Rules over a row's coerced values: the column each is reported under, whether a row breaks it, why."""
     names = {c.name for c in spec.columns}
-    rules: list[tuple[str, pl.Expr]] = []
+    rules: list[tuple[str, pl.Expr, str]] = []
     for start, end in (("started_at", "ended_at"), ("opened_at", "solved_at")):
         if start in names and end in names and end in schema:
-            before = pl.col(_value_name(end)) < pl.col(_value_name(start))
-            rules.append((end, pl.when(before).then(pl.lit(f"{end}: before {start}"))))
+            rules.append((end, pl.col(_value_name(end)) < pl.col(_value_name(start)), f"before {start}"))
     if "mrr" in names:
-        rules.append(("mrr", pl.when(pl.col(_value_name("mrr")) < 0).then(pl.lit("mrr: negative"))))
+        rules.append(("mrr", pl.col(_value_name("mrr")) < 0, "negative"))
     for c in spec.columns:
         if c.kind is Kind.MONEY and c.name in schema:
-            outside = too_large(pl.col(_value_name(c.name)))
-            rules.append((c.name, pl.when(outside).then(pl.lit(f"{c.name}: {MONEY_RANGE}"))))
+            rules.append((c.name, too_large(pl.col(_value_name(c.name))), MONEY_RANGE))
     return rules
 
 

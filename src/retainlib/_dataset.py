@@ -19,7 +19,7 @@ from retainlib import _conform
 from retainlib.calendar import check_tz
 from retainlib.errors import CurrencyError, OptionError, SchemaError, SourceError
 from retainlib.report import LoadReport
-from retainlib.tables import TABLES, TableSpec
+from retainlib.tables import TABLES, TableSpec, parquet_mark
 
 if TYPE_CHECKING:
     from retainlib.tables import TableName
@@ -346,7 +346,7 @@ class Dataset:
             if stale not in self.tables and (root / f"{stale}.parquet").exists():
                 (root / f"{stale}.parquet").unlink()
         for name, frame in self._items():
-            frame.sink_parquet(root / f"{name}.parquet")
+            frame.sink_parquet(root / f"{name}.parquet", metadata=parquet_mark(name))
         meta = {
             "format": "retainlib-dataset",
             "version": _FORMAT_VERSION,

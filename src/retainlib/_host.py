@@ -117,6 +117,15 @@ class Host:
 
     def read(self, source: Source, paths: Sequence[Path], options: Mapping[str, Any]) -> Dataset:
         """Read ``paths`` with ``source``, check its load report and attach it."""
+        self.check_options(source, options)
+        for path in paths:
+            if not path.exists():
+                raise SourceError("no such file", file=path, source=source.name)
+        return self._read(source, paths, options)
+
+    @staticmethod
+    def check_options(source: Source, options: Mapping[str, Any]) -> None:
+        """Raise :class:`OptionError` for an option ``source`` does not declare."""
         unknown = [k for k in options if k not in source.options]
         if unknown:
             known = ", ".join(sorted(source.options)) or "none"
@@ -125,9 +134,8 @@ class Host:
                 option=unknown[0],
                 value=options[unknown[0]],
             )
-        for path in paths:
-            if not path.exists():
-                raise SourceError("no such file", file=path, source=source.name)
+
+    def _read(self, source: Source, paths: Sequence[Path], options: Mapping[str, Any]) -> Dataset:
         try:
             result = source.reader(list(paths), **options)
         except RetainlibError:

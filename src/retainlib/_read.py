@@ -33,7 +33,7 @@ def read(source_or_path: str | os.PathLike[str], /, *paths: str | os.PathLike[st
     the named source; ``read("orders.csv")`` (first argument a path) or
     ``read("auto", "orders.csv")`` lets each file's source be detected, reads
     each group of files with its source and merges the results
-    (:func:`retainlib.merge`).
+    (:func:`retainlib.merge`); each source then takes the options it declares.
 
     Options go to the source; ``retainlib.sources()`` lists the sources and
     ``retainlib sources`` on the command line shows their options.
@@ -62,7 +62,23 @@ def read(source_or_path: str | os.PathLike[str], /, *paths: str | os.PathLike[st
     groups: dict[str, list[Path]] = {}
     for f in files:
         groups.setdefault(host.detect(f).name, []).append(f)
-    results = [host.read(host.sources[name], group, options) for name, group in groups.items()]
+    if len(groups) == 1:
+        (name,) = groups
+        return host.read(host.sources[name], files, options)
+    # Files of several sources: each source takes the options it declares; one no source declares is refused.
+    declared = {k for name in groups for k in host.sources[name].options}
+    for k, given in options.items():
+        if k not in declared:
+            raise OptionError(
+                f"none of the sources detected ({', '.join(sorted(groups))}) has an option {k!r}; "
+                f"their options: {', '.join(sorted(declared)) or 'none'}",
+                option=k,
+                value=given,
+            )
+    results = [
+        host.read(host.sources[name], group, {k: v for k, v in options.items() if k in host.sources[name].options})
+        for name, group in groups.items()
+    ]
     if len(results) == 1:
         return results[0]
     merged = merge(results)

@@ -18,6 +18,7 @@ from retainlib._dataset import Dataset
 from retainlib._host import default_host
 from retainlib._read import read
 from retainlib._render import rich_table
+from retainlib._stream import read_to_parquet
 from retainlib.errors import RetainlibError
 from retainlib.plugins import watching_progress
 from retainlib.report import LoadReport
@@ -50,8 +51,11 @@ def _parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
     return out
 
 
-def _read_with_progress(args: Sequence[str], options: dict[str, Any]) -> Dataset:
-    """Read like :func:`retainlib.read`: a first argument naming a source (or ``auto``) is the source."""
+def _read_with_progress(args: Sequence[str], options: dict[str, Any], out: Path | None = None) -> Dataset:
+    """Read like :func:`retainlib.read` (or :func:`retainlib.read_to_parquet` into ``out``).
+
+    A first argument naming a source (or ``auto``) is the source.
+    """
     if args and args[0] == "auto":
         args = args[1:]
     if not args:
@@ -73,6 +77,8 @@ def _read_with_progress(args: Sequence[str], options: dict[str, Any]) -> Dataset
             bar.update(task, advance=1, description=f"read {path.name} ({rows:,} rows)")
 
         with watching_progress(done):
+            if out is not None:
+                return read_to_parquet(*args, out=out, **options)
             return read(*args, **options)
 
 
@@ -190,9 +196,13 @@ _FILES_HELP = (
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Write rejected rows to this CSV.")
 @_with_source_options
 def read_command(files: tuple[str, ...], out: Path, rejects: Path | None, **source_options: Any) -> None:
-    """Read FILES (with SOURCE, or detected) and write the canonical dataset to --out."""
-    dataset = _read_with_progress(files, _options(**source_options))
-    dataset.write_parquet(out)
+    """Read FILES (with SOURCE, or detected) and write the canonical dataset to --out.
+
+    Files are streamed where their source allows (the built-in csv and parquet
+    sources do): a file larger than memory becomes a Parquet dataset, its
+    rejected rows written to OUT/rejected/ as they are found.
+    """
+    dataset = _read_with_progress(files, _options(**source_options), out=out)
     assert dataset.report is not None
     _print_report(dataset.report)
     if rejects is not None:

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import attrs
 import pluggy
+import polars as pl
 
 from retainlib._dataset import Dataset
 from retainlib.errors import PluginError
@@ -31,6 +32,8 @@ from retainlib.report import LoadReport
 __all__ = [
     "PROJECT",
     "Detector",
+    "FilePlan",
+    "Planner",
     "ReadResult",
     "Reader",
     "Source",
@@ -68,6 +71,35 @@ class ReadResult:
 Reader = Callable[..., ReadResult]
 
 
+@attrs.frozen(kw_only=True)
+class FilePlan:
+    """How one file becomes one canonical table, as lazy plans that nothing has run yet.
+
+    :func:`retainlib.read_to_parquet` runs the two plans together in one
+    streaming pass over the file, writing the loaded rows and the rejected
+    ones as they are found; it then checks the table's key across files.
+
+    Attributes:
+        file: the file read.
+        table: the canonical table its rows go to.
+        loaded: the rows loaded: an integer column ``line`` (the row's 1-based
+            line or position in the file, which names the rows a repeated key
+            rejects), then the canonical columns of ``table``.
+        rejected: the rows rejected, in the load report's shape
+            (:data:`~retainlib.report.REJECTS_SCHEMA`).
+    """
+
+    file: Path
+    table: str
+    loaded: pl.LazyFrame
+    rejected: pl.LazyFrame
+
+
+#: Plans files for streaming: ``planner(paths, **options)`` returns one :class:`FilePlan` per
+#: file, or ``None`` when these files or options need the reader (which works in memory).
+Planner = Callable[..., "list[FilePlan] | None"]
+
+
 class Detector(Protocol):
     """Scores how surely a file is for this source: 0 (not mine) .. 100 (certainly mine).
 
@@ -102,6 +134,8 @@ class Source:
         options: the reader's options, name -> one-line description; the host
             refuses options not listed here.
         plugin: the plugin that registered it (filled in by the host).
+        planner: plans files for streaming (:func:`retainlib.read_to_parquet`);
+            ``None``: such a read runs the reader in memory, then writes.
 
     Examples
     --------
@@ -117,6 +151,7 @@ class Source:
     detector: Detector | None = attrs.field(default=None, repr=False)
     options: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     plugin: str = ""
+    planner: Planner | None = attrs.field(default=None, repr=False)
 
     def __repr__(self) -> str:  # short, for doctests and error messages
         return f"Source(name={self.name!r}, ...)"

@@ -496,3 +496,12 @@ EVENTS = TableSpec(
 
 #: Every canonical table by name, in the order they are documented.
 TABLES: Mapping[str, TableSpec] = {t.name: t for t in (CUSTOMERS, ORDERS, SUBSCRIPTIONS, TICKETS, RESPONSES, EVENTS)}
+
+
+#: Key of the Parquet key-value metadata that marks a file written by retainlib.
+PARQUET_MARK = "retainlib"
+
+
+def parquet_mark(table: str) -> dict[str, str]:
+    """The Parquet metadata retainlib writes with a canonical ``table``: its rows are already checked."""
+    return {PARQUET_MARK: f'{{"table": "{table}", "version": 1}}'}

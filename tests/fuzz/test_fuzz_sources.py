@@ -1,10 +1,12 @@
-"""Fuzzing the built-in file sources (csv, json, parquet) and ``Dataset.from_frames``.
+"""Fuzzing the built-in file sources (csv, json, parquet), their streaming to Parquet and ``Dataset.from_frames``.
 
 Messy files — good rows mixed with bad cells, blank lines, ragged rows, stray
 quotes, other encodings, random bytes, missing or doubled columns — and
 random option values must end in one of two ways: a ``RetainlibError``, or a
 read whose report balances (rows read = rows loaded + rows rejected) with as
 many rows read as the file has data rows, counted here from what was written.
+``rl.read_to_parquet`` of the same files must end the same way, with the same
+tables and the same rejected rows.
 """
 
 from __future__ import annotations
@@ -147,12 +149,24 @@ def _check(ds: rl.Dataset, expected_rows: int | None) -> None:
         assert report.rows_read == expected_rows
 
 
-def _read(*args: Any, expected_rows: int | None, **kwargs: Any) -> None:
+def _read(*args: Any, expected_rows: int | None, stream_to: Path | None = None, **kwargs: Any) -> None:
+    """Read; with ``stream_to``, also stream the same files there: the same error, or the same data and rejects."""
     try:
         ds = rl.read(*args, **kwargs)
-    except rl.RetainlibError:
+    except rl.RetainlibError as exc:
+        if stream_to is not None:
+            with pytest.raises(type(exc)):
+                rl.read_to_parquet(*args, out=stream_to, **kwargs)
         return
     _check(ds, expected_rows)
+    if stream_to is not None:
+        streamed = rl.read_to_parquet(*args, out=stream_to, **kwargs)
+        _check(streamed, expected_rows)
+        assert streamed.tables.keys() == ds.tables.keys()
+        for name, frame in ds.tables.items():
+            assert streamed.tables[name].collect().equals(frame.collect()), name
+        assert streamed.report is not None and ds.report is not None
+        assert streamed.report.rejects.equals(ds.report.rejects)
 
 
 # --- CSV --------------------------------------------------------------------------------------
@@ -180,7 +194,8 @@ def test_csv_files(
     path = tmp_path / "orders.csv"
     path.write_bytes(raw)
     countable = tail is None and all(ok for _, _, ok in rows)
-    _read("csv", path, expected_rows=sum(is_row for _, is_row, _ in rows) if countable else None, **opts)
+    expected = sum(is_row for _, is_row, _ in rows) if countable else None
+    _read("csv", path, expected_rows=expected, stream_to=tmp_path / "streamed", **opts)
 
 
 @FIXTURE_OK
@@ -292,7 +307,7 @@ def frames(draw: st.DrawFn) -> pl.DataFrame:
 def test_parquet_files(tmp_path: Path, frame: pl.DataFrame, opts: dict[str, Any]) -> None:
     path = tmp_path / "orders.parquet"
     frame.write_parquet(path)
-    _read("parquet", path, expected_rows=frame.height, **opts)
+    _read("parquet", path, expected_rows=frame.height, stream_to=tmp_path / "streamed", **opts)
 
 
 @FIXTURE_OK

@@ -34,6 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+import attrs
 import polars as pl
 
 from retainlib import _conform
@@ -41,9 +42,9 @@ from retainlib._builtin._orders import OrderOptions, plan, spec_for
 from retainlib._dataset import Dataset
 from retainlib.calendar import check_tz
 from retainlib.errors import OptionError, SourceError
-from retainlib.plugins import ReadResult, Source, hookimpl, progress
+from retainlib.plugins import FilePlan, ReadResult, Source, hookimpl, progress
 from retainlib.report import REJECTS_SCHEMA, FileLoad, LoadReport
-from retainlib.tables import TABLES, TableSpec
+from retainlib.tables import PARQUET_MARK, TABLES, TableSpec
 
 _COMMON_OPTIONS = {
     "table": "canonical table the files hold (default: from the file name, else from the columns)",
@@ -183,7 +184,7 @@ def _polars_failure(path: Path, exc: Exception, recoverable: bool) -> Exception:
     return SourceError(f"cannot read: {exc}", file=path)
 
 
-def _read_file(
+def _plan_file(
     path: Path,
     frame: pl.LazyFrame,
     *,
@@ -194,14 +195,18 @@ def _read_file(
     tz: str | None,
     orders: OrderOptions,
     text: bool = False,
-    prerejected: Sequence[tuple[int, str]] = (),
     recoverable: bool = False,
-) -> tuple[TableSpec, pl.DataFrame, FileLoad]:
-    """Read one file's frame into a canonical table and its load account.
+    check_duplicates: bool = False,
+    trusted: str | None = None,
+) -> tuple[TableSpec, _conform.Conformed]:
+    """Plan the coercion of one file's frame into a canonical table (nothing read yet but the schema).
 
     ``text``: every column is text (CSV, JSON) and rows whose every field is
-    blank are blank lines, not rows.  ``prerejected``: rows refused while
-    parsing.  ``recoverable``: a polars failure raises :class:`_UnreadableError`.
+    blank are blank lines, not rows.  ``check_duplicates``: the plan flags repeated
+    keys (for rows grouped into orders); otherwise the caller finds the keys
+    repeated among the rows loaded (:func:`_reject_repeated_keys`).
+    ``trusted``: the canonical table a file written by retainlib holds (its
+    columns of canonical type are taken as they are, see :func:`_written_as`).
     """
     try:
         columns = frame.collect_schema().names()
@@ -227,16 +232,60 @@ def _read_file(
     if spec.name == "orders":
         orders.check_columns(columns, path)
     conformed = _conform.conform(
-        frame, spec_for(spec, orders), tz=tz, defaults=defaults, file=path, check_duplicates=True
+        frame,
+        spec_for(spec, orders),
+        tz=tz,
+        defaults=defaults,
+        file=path,
+        check_duplicates=check_duplicates,
+        trust_canonical=trusted is not None and trusted == spec.name and not renames and not line_renames,
+    )
+    return spec, conformed
+
+
+def _read_file(
+    path: Path,
+    frame: pl.LazyFrame,
+    *,
+    first_line: int,
+    table: str | None,
+    mapping: Mapping[str, str] | None,
+    defaults: Mapping[str, Any] | None,
+    tz: str | None,
+    orders: OrderOptions,
+    text: bool = False,
+    prerejected: Sequence[tuple[int, str]] = (),
+    recoverable: bool = False,
+    trusted: str | None = None,
+) -> tuple[TableSpec, pl.DataFrame, FileLoad]:
+    """Read one file's frame into a canonical table and its load account.
+
+    ``prerejected``: rows refused while parsing.  ``recoverable``: a polars
+    failure raises :class:`_UnreadableError`.  See :func:`_plan_file`.
+    """
+    spec, conformed = _plan_file(
+        path,
+        frame,
+        first_line=first_line,
+        table=table,
+        mapping=mapping,
+        defaults=defaults,
+        tz=tz,
+        orders=orders,
+        text=text,
+        recoverable=recoverable,
+        check_duplicates=orders.grouped,
+        trusted=trusted,
     )
     try:
         # One pass over the file: every row coerced and checked once; the split below reads memory.
         conformed = conformed.collect()
         loaded_count: pl.LazyFrame | None = None
-        if spec.name == "orders":
+        if spec.name == "orders" and orders.grouped:
             loaded_lf, rejected_lf, loaded_count = plan(conformed, orders, file=str(path))
-        else:
-            loaded_lf, rejected_lf = _conform.split(conformed, file=str(path))
+        else:  # rows stand alone: each loaded row keeps its line, to name it if its key repeats
+            planned = _file_plan(path, spec, conformed, orders)
+            loaded_lf, rejected_lf = planned.loaded.rename({"line": _conform.ROW}), planned.rejected
         loaded, rejected, count, *counted = pl.collect_all(
             [
                 loaded_lf,
@@ -268,15 +317,59 @@ def _assemble(name: str, parts: Iterable[tuple[TableSpec, pl.DataFrame, FileLoad
     for spec, frame, load in parts:
         tables.setdefault(spec.name, []).append(frame)
         loads.append(load)
-    merged: dict[str, Any] = {t: pl.concat(frames, how="diagonal_relaxed") for t, frames in tables.items()}
-    # Rows were checked one file at a time (validated once): across files only a key can repeat.
+    # Rows were checked one file at a time (validated once); a key repeated among the rows loaded,
+    # in one file or across files, rejects the later rows.
+    for table, frames in tables.items():
+        _reject_repeated_keys(table, frames, [i for i, load in enumerate(loads) if load.table == table], loads)
+    merged: dict[str, Any] = {
+        t: pl.concat([f.drop(_conform.ROW, strict=False) for f in frames], how="diagonal_relaxed")
+        for t, frames in tables.items()
+    }
     validate: Literal["full", "none"] = "full" if _repeated_across_files(tables) else "none"
     dataset = Dataset(**merged, validate=validate, source=name)
     return ReadResult(dataset=dataset, report=LoadReport(source=name, files=tuple(loads)))
 
 
+def _reject_repeated_keys(table: str, frames: list[pl.DataFrame], at: list[int], loads: list[FileLoad]) -> None:
+    """Reject the loaded rows whose key an earlier loaded row holds (the first stays), with their file and line.
+
+    The key is checked among the rows that pass every other check, in file
+    order, so a row rejected for another reason never hides a later good one
+    (:func:`retainlib.read_to_parquet` decides the same way).  ``frames`` (one
+    per file, each holding ``ROW``) and the files' ``loads`` (at positions
+    ``at``) are updated in place.  Rows grouped into orders (line items) have no
+    ``ROW``: their file's plan checked its keys.
+    """
+    key = TABLES[table].key
+    if key is None or any(_conform.ROW not in f.columns or key not in f.columns for f in frames):
+        return
+    flags = _conform.repeated(pl.concat([f[key] for f in frames]))
+    if not flags.any():
+        return
+    keys = pl.concat([f.select(pl.lit(n, pl.Int32).alias("_file"), _conform.ROW, key) for n, f in enumerate(frames)])
+    found = keys.filter(flags)
+    first_file = keys.group_by(key).agg(pl.col("_file").first().alias("_first"))
+    found = found.join(first_file, on=key, how="left")
+    for (n,), rows in found.group_by("_file"):
+        index, load = at[int(n)], loads[at[int(n)]]
+        frames[int(n)] = frames[int(n)].filter(~pl.col(_conform.ROW).is_in(rows[_conform.ROW].implode()))
+        earlier = pl.when(pl.col("_first") != pl.col("_file")).then(pl.lit(" (loaded from an earlier file)"))
+        extra = rows.select(
+            pl.lit(load.file).alias("file"),
+            pl.col(_conform.ROW).cast(pl.Int64).alias("line"),
+            pl.lit(table).alias("table"),
+            pl.lit(key).alias("column"),
+            (pl.lit(f"{key}: duplicate id") + earlier.fill_null("")).alias("reason"),
+        )
+        loads[index] = attrs.evolve(
+            load,
+            rows_loaded=load.rows_loaded - rows.height,
+            rejected=pl.concat([load.rejected, extra]).sort("line"),
+        )
+
+
 def _repeated_across_files(tables: Mapping[str, list[pl.DataFrame]]) -> bool:
-    """Whether a table read from several files holds a key twice (the full check then names the rows)."""
+    """Whether a table read from several files still holds a key twice (the full check then names the rows)."""
     for table, frames in tables.items():
         key = TABLES[table].key
         if len(frames) > 1 and key is not None:
@@ -333,6 +426,17 @@ def _polars_can_read(head: bytes, separator: str) -> bool:
         return False
     names = _header_columns(head, separator)
     return bool(names) and not any('"' in n for n in names) and len(set(names)) == len(names)
+
+
+def _for_polars(path: Path, codec: str, separator: str) -> bool:
+    """Whether polars can read the CSV file as it stands (UTF-8, a plain header); an empty file is an error."""
+    if path.stat().st_size == 0:
+        raise SourceError("the file is empty (not even a header line)", file=path)
+    if _csv_encoding(path, codec) != "utf-8":
+        return False
+    with path.open("rb") as f:
+        head = f.read(64 * 1024)
+    return _polars_can_read(head, separator)
 
 
 def _scan_csv(path: Path, separator: str) -> pl.LazyFrame:
@@ -403,23 +507,72 @@ def read_csv(
     codec = _check_csv(separator, encoding)
 
     def one(path: Path) -> tuple[TableSpec, pl.DataFrame, FileLoad]:
-        if path.stat().st_size == 0:
-            raise SourceError("the file is empty (not even a header line)", file=path)
         common: dict[str, Any] = {"table": table, "mapping": mapping, "defaults": defaults, "tz": tz}
-        enc = _csv_encoding(path, codec)
-        if enc == "utf-8":
-            with path.open("rb") as f:
-                head = f.read(64 * 1024)
-            if _polars_can_read(head, separator):
-                try:
-                    frame = _scan_csv(path, separator)
-                    return _read_file(path, frame, first_line=2, orders=orders, text=True, recoverable=True, **common)
-                except _UnreadableError:
-                    pass
-        frame, ragged = _parse_csv(path, separator, enc)
+        if _for_polars(path, codec, separator):
+            try:
+                frame = _scan_csv(path, separator)
+                return _read_file(path, frame, first_line=2, orders=orders, text=True, recoverable=True, **common)
+            except _UnreadableError:
+                pass
+        frame, ragged = _parse_csv(path, separator, _csv_encoding(path, codec))
         return _read_file(path, frame, first_line=2, orders=orders, text=True, prerejected=ragged, **common)
 
     return _assemble("csv", (one(p) for p in paths))
+
+
+def plan_csv(
+    paths: Sequence[Path],
+    *,
+    table: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    tz: str | None = None,
+    refunds: str = "reject",
+    lines: bool | Mapping[str, str] | None = None,
+    separator: str = ",",
+    encoding: str = "utf-8",
+) -> list[FilePlan] | None:
+    """Streaming plans of CSV files, or ``None`` when one needs the in-memory reader.
+
+    That is: files not in UTF-8, headers polars cannot take as they are, and
+    the policies that group rows (line items, refunds netted into orders).
+    """
+    orders = _check_common(table, mapping, defaults, tz, refunds, lines)
+    codec = _check_csv(separator, encoding)
+    if orders.grouped or orders.quantity is not None:
+        return None
+    plans = []
+    for path in paths:
+        if not _for_polars(path, codec, separator):
+            return None
+        try:
+            spec, conformed = _plan_file(
+                path,
+                _scan_csv(path, separator),
+                first_line=2,
+                table=table,
+                mapping=mapping,
+                defaults=defaults,
+                tz=tz,
+                orders=orders,
+                text=True,
+                recoverable=True,
+            )
+        except _UnreadableError:
+            return None
+        plans.append(_file_plan(path, spec, conformed, orders))
+    return plans
+
+
+def _file_plan(path: Path, spec: TableSpec, c: _conform.Conformed, orders: OrderOptions) -> FilePlan:
+    """The loaded and rejected rows of a file whose rows stand alone (no grouping), unchecked keys."""
+    if spec.name == "orders" and orders.refunds == "reject":
+        c = c.with_rules({"amount": _conform.negative_amount(_conform.value("amount"))})
+    bad = pl.col(_conform.BAD)
+    line = pl.col(_conform.ROW).cast(pl.Int64).alias("line")
+    loaded = c.frame.filter(~bad).select(line, *c.coerced)
+    rejected = _conform.rejects_frame(c, c.explain(c.frame.filter(bad)), file=str(path))
+    return FilePlan(file=path, table=spec.name, loaded=loaded, rejected=rejected)
 
 
 # --- Parquet ----------------------------------------------------------------------------------
@@ -437,22 +590,79 @@ def read_parquet(
 ) -> ReadResult:
     """Read canonical (or mapped) Parquet files, one table per file."""
     orders = _check_common(table, mapping, defaults, tz, refunds, lines)
-
-    def scan(p: Path) -> pl.LazyFrame:
-        try:
-            frame = pl.scan_parquet(p)
-            frame.collect_schema()
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise SourceError(f"not a readable Parquet file: {exc}", file=p) from None
-        return frame
-
     return _assemble(
         "parquet",
         (
-            _read_file(p, scan(p), first_line=1, table=table, mapping=mapping, defaults=defaults, tz=tz, orders=orders)
+            _read_file(
+                p,
+                _scan_parquet(p),
+                first_line=1,
+                table=table,
+                mapping=mapping,
+                defaults=defaults,
+                tz=tz,
+                orders=orders,
+                trusted=_written_as(p),
+            )
             for p in paths
         ),
     )
+
+
+def _written_as(path: Path) -> str | None:
+    """The canonical table a Parquet file written by retainlib holds (its metadata says so), else ``None``.
+
+    retainlib writes the rows it has checked (``Dataset.write_parquet``,
+    ``read_to_parquet``); reading them again, columns of canonical type are
+    taken as they are and only nulls, ranges and repeated keys are checked.
+    """
+    try:
+        mark = pl.read_parquet_metadata(path).get(PARQUET_MARK)
+        found = json.loads(mark) if mark else None
+    except (pl.exceptions.PolarsError, OSError, ValueError):
+        return None
+    table = found.get("table") if isinstance(found, dict) else None
+    return table if isinstance(table, str) and table in TABLES else None
+
+
+def _scan_parquet(path: Path) -> pl.LazyFrame:
+    try:
+        frame = pl.scan_parquet(path)
+        frame.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SourceError(f"not a readable Parquet file: {exc}", file=path) from None
+    return frame
+
+
+def plan_parquet(
+    paths: Sequence[Path],
+    *,
+    table: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    tz: str | None = None,
+    refunds: str = "reject",
+    lines: bool | Mapping[str, str] | None = None,
+) -> list[FilePlan] | None:
+    """Streaming plans of Parquet files, or ``None`` for the policies that group rows."""
+    orders = _check_common(table, mapping, defaults, tz, refunds, lines)
+    if orders.grouped or orders.quantity is not None:
+        return None
+    plans = []
+    for path in paths:
+        spec, conformed = _plan_file(
+            path,
+            _scan_parquet(path),
+            first_line=1,
+            table=table,
+            mapping=mapping,
+            defaults=defaults,
+            tz=tz,
+            orders=orders,
+            trusted=_written_as(path),
+        )
+        plans.append(_file_plan(path, spec, conformed, orders))
+    return plans
 
 
 # --- JSON -------------------------------------------------------------------------------------
@@ -605,6 +815,7 @@ def retainlib_sources() -> Iterable[Source]:
         reader=read_csv,
         detector=detect_csv,
         options=_CSV_OPTIONS,
+        planner=plan_csv,
     )
     yield Source(
         name="parquet",
@@ -613,6 +824,7 @@ def retainlib_sources() -> Iterable[Source]:
         reader=read_parquet,
         detector=detect_parquet,
         options=_COMMON_OPTIONS,
+        planner=plan_parquet,
     )
     yield Source(
         name="json",

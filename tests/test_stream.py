@@ -194,3 +194,59 @@ def test_repeated_keys_match_a_plain_python_reference(keys: list[str | None]) ->
         if k is not None:
             seen.add(k)
     assert _conform.repeated(pl.Series(keys, dtype=pl.String)).to_list() == expected
+
+
+_STAMPS = st.datetimes(min_value=dt.datetime(1971, 1, 1), max_value=dt.datetime(2099, 12, 31)).map(
+    lambda t: t.replace(microsecond=0)
+)
+
+
+@given(stamps=st.lists(st.tuples(_STAMPS, st.integers(-14 * 60, 14 * 60), st.integers(0, 4)), min_size=1))
+def test_exported_timestamp_shapes_give_their_instant(stamps: list[tuple[dt.datetime, int, int]]) -> None:
+    """Zulu times and times with an offset, written as exports write them, give the instant they name."""
+    texts, instants = [], []
+    for local, minutes, style in stamps:
+        sign, hours, rest = "+" if minutes >= 0 else "-", abs(minutes) // 60, abs(minutes) % 60
+        day, clock = local.strftime("%Y-%m-%d"), local.strftime("%H:%M:%S")
+        texts.append(
+            [
+                f"{day}T{clock}Z",
+                f"{day} {clock} {sign}{hours:02d}{rest:02d}",
+                f"{day}T{clock}{sign}{hours:02d}:{rest:02d}",
+                f"{day} {clock}{sign}{hours:02d}{rest:02d}",
+                f"{day}T{clock}{sign}{hours:02d}{rest:02d}",
+            ][style]
+        )
+        offset = dt.timedelta(0) if style == 0 else dt.timedelta(minutes=minutes)
+        instants.append((local - offset).replace(tzinfo=dt.UTC))
+    frame = pl.DataFrame(
+        {"order_id": [f"o{i}" for i in range(len(texts))], "customer_id": "c", "ordered_at": texts, "amount": "1"}
+    )
+    c = _conform.conform(frame.with_columns(currency=pl.lit("EUR")).lazy(), TABLES["orders"])
+    got = c.frame.collect()
+    assert not got[_conform.BAD].any()
+    assert got["__v_ordered_at"].to_list() == instants
+
+
+_SHAPES = ["2024-03-01T10:00:00Z", "2024-03-01 10:00:00 -0500", "2024-03-01T10:00:00+01:00", "2024-02-29 23:59:59+0530"]
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> str:
+    text = list(draw(st.sampled_from(_SHAPES)))
+    for _ in range(draw(st.integers(0, 3))):
+        i = draw(st.integers(0, len(text) - 1))
+        text[i : i + draw(st.integers(0, 1))] = draw(st.sampled_from("0123456789-T:Z zt+.:/\t"))
+    return "".join(text)
+
+
+@given(texts=st.lists(_mutated(), min_size=1, max_size=30))
+def test_the_fast_timestamp_shapes_read_as_the_general_parse_does(texts: list[str]) -> None:
+    """A leading space sends any text to the general parse: the instant (or its absence) must not change."""
+
+    def values(column: list[str]) -> list[dt.datetime | None]:
+        frame = pl.DataFrame({"order_id": [f"o{i}" for i in range(len(column))], "ordered_at": column})
+        lazy = frame.lazy().with_columns(customer_id=pl.lit("c"), amount=pl.lit("1"), currency=pl.lit("EUR"))
+        return _conform.conform(lazy, TABLES["orders"], tz="Europe/Paris").frame.collect()["__v_ordered_at"].to_list()
+
+    assert values(texts) == values([" " + t for t in texts])

@@ -321,7 +321,8 @@ def _timestamp(
     # common shape of exports (2024-03-01T10:00:00Z) in one strict parse; stage 1: every other
     # value (normalised, then tried against each format), the fast ones null and so costing nothing.
     f_name, s_name, a_name, n_name = f"__f_{c.name}", f"__s_{c.name}", f"__a_{c.name}", f"__n_{c.name}"
-    fast = pl.col(f_name)
+    o_name = f"__o_{c.name}"
+    fast = pl.coalesce(pl.col(f_name), pl.col(o_name))
     normalised = (
         _blank_to_null(pl.when(fast.is_null()).then(e))
         .str.replace(r"^(\d{4}-\d\d-\d\d)T", "${1} ")
@@ -353,15 +354,20 @@ def _timestamp(
     )
     # A row is bad when its text is not blank and gives no instant (the explanation says why).
     flag = s.is_not_null() & pl.col(_value_name(c.name)).is_null()
-    return Coerced(value, problem, helpers, (_fast_utc(e).alias(f_name),), flag=flag)
+    offset = _fast_offset(pl.when(pl.col(f_name).is_null()).then(e)).alias(o_name)
+    return Coerced(value, problem, helpers, (_fast_utc(e).alias(f_name),), flag=flag, second=(offset,))
 
 
 #: The shape of most exported timestamps, parsed by :func:`_fast_utc` without normalising.
 _FAST_SHAPE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
 
 
+#: The shape of exports' timestamps with an offset (Shopify's ``2024-03-01 10:00:00 -0500``, ISO ``...+01:00``).
+_OFFSET_SHAPE = r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d ?[+-]\d\d:?\d\d$"
+
+
 def _fast_utc(text: pl.Expr) -> pl.Expr:
-    """``2024-03-01T10:00:00Z`` as a UTC datetime, null for any other text (left to the general parse).
+    """``2024-03-01T10:00:00Z`` as a UTC datetime, null for any other text (left to the next stages).
 
     Only text of exactly that shape is parsed here, to the instant the general
     parse gives it; an impossible date of that shape (``2024-02-30T...``) is
@@ -369,6 +375,21 @@ def _fast_utc(text: pl.Expr) -> pl.Expr:
     """
     parsed = text.str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False, time_unit="us", time_zone="UTC")
     return pl.when(text.str.contains(_FAST_SHAPE)).then(parsed)
+
+
+def _fast_offset(text: pl.Expr) -> pl.Expr:
+    """A time with an offset as exports write it, as a UTC datetime; null for any other text.
+
+    ``2024-03-01 10:00:00 -0500`` (Shopify), ``2024-03-01T10:00:00+01:00``
+    (ISO 8601) and their variants (:data:`_OFFSET_SHAPE`) give the instant the
+    general parse gives them.  ``text`` comes masked: null where an earlier
+    stage already read the value, so that files of another shape pay little.
+    """
+    parsed = pl.coalesce(
+        text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+        for f in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z")
+    )
+    return pl.when(text.str.contains(_OFFSET_SHAPE)).then(parsed)
 
 
 def _money(
@@ -478,12 +499,13 @@ def _text(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> 
 
 
 class Coerced(NamedTuple):
-    """How to coerce one column: helper columns (stages 0 and 1), the value (stage 2), its problem (stage 3)."""
+    """How to coerce one column: helper columns (stages 0, 0b and 1), the value (stage 2), its problem (stage 3)."""
 
     value: pl.Expr
     problem: pl.Expr | None
     helpers: list[pl.Expr]
     first: tuple[pl.Expr, ...] = ()
+    second: tuple[pl.Expr, ...] = ()
     #: Whether the row breaks the column's checks, as a cheap boolean (default: the problem is not null).
     #: It must be true exactly where ``problem`` is not null.
     flag: pl.Expr | None = None
@@ -567,6 +589,7 @@ def conform(
     # expressions too, but they are evaluated only on the rows found bad (:meth:`Conformed.explain`),
     # so they may read the raw input and the helpers, which the checked frame keeps.
     first: list[pl.Expr] = []
+    second: list[pl.Expr] = []  # helpers reading the first ones (a second parse of what the first left)
     helpers: list[pl.Expr] = []
     values: list[pl.Expr] = []
     problems: list[pl.Expr] = []  # labelled texts ("amount: not a number"), built only for bad rows
@@ -585,6 +608,7 @@ def conform(
             coerced = _coerce(c, schema[c.name], spec, tz, file)
             raw_kept.append(c.name)
         first.extend(coerced.first)
+        second.extend(coerced.second)
         helpers.extend(coerced.helpers)
         values.append(coerced.value.cast(c.dtype).alias(vname))
         # One boolean per column: the coercion's check, or a missing value where one is required.
@@ -621,6 +645,8 @@ def conform(
     bad = pl.any_horizontal([pl.col(n) for n in check_names]) if checks else pl.lit(False)
     if first:
         frame = frame.with_columns(first)
+    if second:
+        frame = frame.with_columns(second)
     if helpers:
         frame = frame.with_columns(helpers)
     frame = frame.with_columns(values)
@@ -629,7 +655,7 @@ def conform(
     frame = frame.with_columns(bad.alias(BAD))
     output = tuple(pl.col(_value_name(c.name)).alias(c.name) for c in spec.columns)
     numbered = [ROW] if ROW in frame.collect_schema() else []
-    helper_names = [e.meta.output_name() for e in (*first, *helpers)]
+    helper_names = [e.meta.output_name() for e in (*first, *second, *helpers)]
     raw = [n for n in raw_kept if n not in extras_names]
     kept = (*numbered, *(_value_name(c.name) for c in spec.columns), *extras_names, *raw, *helper_names)
     kept = (*dict.fromkeys(kept), *check_names, BAD)

@@ -24,7 +24,8 @@ FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture
 
 #: A plausible start for each kind of file: a header line or a JSON object, the damage then spoils it.
 _SEEDS = {
-    "csv": b"id,customer_id,email,created_at,amount,currency,score\n1,c1,a@example.com,2024-03-01T10:00:00Z,10.00,EUR,9\n",
+    "csv": b"id,customer_id,email,created_at,amount,currency,score\n"
+    b"1,c1,a@example.com,2024-03-01T10:00:00Z,10.00,EUR,9\n",
     "json": json.dumps([{"id": 1, "customer_id": "c1", "created_at": 1709287200, "score": 9}]).encode(),
     "txt": b"00001 19970101 1 11.77\n00002 19970102 2 20.00\n",
 }

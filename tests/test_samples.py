@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import retainlib as rl
 from retainlib.errors import OptionError
 from retainlib.samples import synthetic_tables, write_synthetic_parquet
 from retainlib.tables import MONEY, TABLES, TIMESTAMP
@@ -366,3 +367,39 @@ def test_parquet_writer_checks_its_options(tmp_path: Path) -> None:
     with pytest.raises(OptionError):
         write_synthetic_parquet(tmp_path / "store", -1)
     assert not (tmp_path / "store").exists()
+
+
+def test_the_store_written_as_vendor_exports_reads_back_and_merges_by_email(tmp_path: Path) -> None:
+    """Shopify, Zendesk and Typeform files of one store: each read by its source, merged by e-mail."""
+    for plugin in ("retainlib_shopify", "retainlib_support", "retainlib_surveys"):
+        pytest.importorskip(plugin)
+    from retainlib.samples import synthetic_store, write_synthetic_exports
+
+    store = synthetic_store(300, seed=3, events=False)
+    files = write_synthetic_exports(tmp_path, 300, seed=3)
+    assert {name: [p.parent.name for p in paths] for name, paths in files.items()} == {
+        "shopify": ["shopify", "shopify"],
+        "zendesk": ["zendesk"],
+        "typeform": ["typeform"],
+    }
+    parts = [rl.read(name, *paths) for name, paths in files.items()]
+    shop, desk, survey = parts
+    expected = store.counts()
+    assert shop.require("orders").select(pl.len()).collect().item() == expected["orders"]
+    assert desk.require("tickets").select(pl.len()).collect().item() == expected["tickets"]
+    assert survey.require("responses").select(pl.len()).collect().item() == expected["responses"]
+    total = shop.require("orders").select(pl.col("amount").sum()).collect().item()
+    assert total == store.require("orders").select(pl.col("amount").sum()).collect().item()
+    merged = rl.merge(parts, match_ids=False)
+    # Every ticket and response finds the shop customer with the same e-mail.
+    emails = store.require("customers").select("customer_id", "email").collect()
+    assert emails["email"].is_unique().all()
+    customers = merged.require("customers").collect()
+    for table in ("orders", "tickets", "responses"):
+        ids = merged.require(table).select("customer_id").unique().collect()
+        assert ids.join(customers, on="customer_id", how="anti").height == 0, table
+        in_store = store.require(table).select(pl.col("customer_id").n_unique()).collect().item()
+        assert merged.require(table).select(pl.col("customer_id").n_unique()).collect().item() == in_store, table
+    retention = rl.support_retention(merged)
+    assert retention.height > 0
+    assert rl.nps(merged, period=None)["responses"].to_list() == [expected["responses"]]

@@ -64,7 +64,7 @@ from retainlib.tables import CURRENCY_PATTERN, MONEY, SATISFACTION, TABLES, TIME
 if TYPE_CHECKING:
     from retainlib._dataset import Dataset
 
-__all__ = ["synthetic_store", "synthetic_tables", "write_synthetic_parquet"]
+__all__ = ["synthetic_store", "synthetic_tables", "write_synthetic_exports", "write_synthetic_parquet"]
 
 _F = npt.NDArray[np.float64]
 _I = npt.NDArray[np.int64]
@@ -956,3 +956,51 @@ def write_synthetic_parquet(
     meta = {"format": "retainlib-dataset", "version": 1, "source": "synthetic"}
     (root / "retainlib.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return root
+
+
+def write_synthetic_exports(
+    folder: str | Path,
+    customers: int = 2_000,
+    *,
+    seed: int = 0,
+    shop_tz: str = "America/New_York",
+    start: dt.date = dt.date(2022, 1, 1),
+    end: dt.date = dt.date(2025, 1, 1),
+    currency: str = "USD",
+) -> dict[str, list[Path]]:
+    """Write the synthetic store as the files its systems would export; return them by source.
+
+    The shop's orders and customers as a Shopify admin export
+    (``folder/shopify/orders_export_1.csv``, ``customers_export.csv``, times in
+    ``shop_tz``), its support tickets as a Zendesk tickets export
+    (``folder/zendesk/tickets.csv``, times in UTC) and its NPS responses as a
+    Typeform responses download (``folder/typeform/responses.csv``).  Each
+    system keys customers its own way; the e-mails are the same across them,
+    so the datasets read from these files merge by e-mail
+    (``rl.merge([...], match_ids=False)``).  Reading them needs the plugins
+    ``retainlib-shopify``, ``retainlib-support`` and ``retainlib-surveys``.
+
+    Returns
+    -------
+    dict[str, list[Path]]
+        ``{"shopify": [...], "zendesk": [...], "typeform": [...]}``: the files
+        to give ``rl.read`` with each source.
+
+    Raises
+    ------
+    OptionError
+        As for :func:`synthetic_tables`.
+    """
+    from retainlib._exports import shopify, surveys, zendesk
+
+    store = synthetic_store(customers, seed=seed, start=start, end=end, currency=currency, events=False)
+    root = Path(folder)
+    (root / "typeform").mkdir(parents=True, exist_ok=True)
+    return {
+        "shopify": [
+            *shopify.write_orders_export(store, root / "shopify", shop_tz=shop_tz),
+            shopify.write_customers_export(store, root / "shopify"),
+        ],
+        "zendesk": [zendesk.write_tickets_csv(store, root / "zendesk")],
+        "typeform": [surveys.write_typeform_export(store, root / "typeform" / "responses.csv")],
+    }

@@ -403,3 +403,17 @@ def test_the_store_written_as_vendor_exports_reads_back_and_merges_by_email(tmp_
     retention = rl.support_retention(merged)
     assert retention.height > 0
     assert rl.nps(merged, period=None)["responses"].to_list() == [expected["responses"]]
+
+
+def test_the_exports_walkthrough_runs() -> None:
+    """docs/exports-to-retention.md: its examples run and print what the page says."""
+    import doctest
+
+    for plugin in ("retainlib_shopify", "retainlib_support", "retainlib_surveys"):
+        pytest.importorskip(plugin)
+    page = Path(__file__).resolve().parents[1] / "docs" / "exports-to-retention.md"
+    failures, attempted = doctest.testfile(
+        str(page), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False
+    )
+    assert attempted >= 20
+    assert failures == 0

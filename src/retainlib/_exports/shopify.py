@@ -42,16 +42,14 @@ write in a few seconds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeAlias
 
 import polars as pl
 
-from retainlib._dataset import Dataset
+from retainlib._exports import _common
 from retainlib.calendar import check_tz
 from retainlib.errors import OptionError
-from retainlib.tables import CUSTOMERS, MONEY, ORDERS
+from retainlib.tables import MONEY
 
 __all__ = ["CUSTOMERS_HEADER", "ORDERS_HEADER", "write_customers_export", "write_orders_export"]
 
@@ -79,41 +77,13 @@ CUSTOMERS_HEADER: tuple[str, ...] = (
     "Total Spent", "Total Orders", "Note", "Tax Exempt", "Tags",
 )  # fmt: skip
 
-FrameLike: TypeAlias = pl.DataFrame | pl.LazyFrame
-#: What the writers take: a Dataset, or its tables by name.
-Tables: TypeAlias = Dataset | Mapping[str, FrameLike]
+FrameLike = _common.FrameLike
+Tables = _common.Tables
 
 _DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 #: The partial refund added to every seventh order (above it), in major units.
 _REFUND = "5.00"
 _FIRST_NAME = 1001
-
-
-def _table(data: Tables, name: str, *, required: bool) -> pl.LazyFrame | None:
-    """One canonical table of ``data`` as a LazyFrame (checked to hold the canonical columns)."""
-    if isinstance(data, Dataset):
-        frame = getattr(data, name)
-    elif isinstance(data, Mapping):
-        frame = data.get(name)
-    else:
-        raise OptionError(
-            f"expected a Dataset or a mapping of table name -> frame, got {type(data).__name__}",
-            option="data",
-            value=type(data).__name__,
-        )
-    if frame is None:
-        if required:
-            raise OptionError(f"no {name} table to write", option="data", value=name)
-        return None
-    if not isinstance(frame, pl.DataFrame | pl.LazyFrame):
-        raise OptionError(f"the {name} table is not a polars frame", option="data", value=type(frame).__name__)
-    lazy = frame.lazy()
-    spec = ORDERS if name == "orders" else CUSTOMERS
-    present = lazy.collect_schema().names()
-    missing = [c for c in spec.required if c not in present]
-    if missing:
-        raise OptionError(f"the {name} table lacks column(s) {', '.join(missing)}", option="data", value=name)
-    return lazy
 
 
 def _money(column: str | pl.Expr) -> pl.Expr:
@@ -137,12 +107,6 @@ def _check_split(split_rows: object) -> int | None:
             value=split_rows,
         )
     return split_rows
-
-
-def _folder(folder: str | Path) -> Path:
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def write_orders_export(
@@ -187,9 +151,9 @@ def write_orders_export(
     except OptionError as exc:
         raise OptionError(f"shop_tz: {exc}", option="shop_tz", value=shop_tz) from None
     limit = _check_split(split_rows)
-    orders = _table(data, "orders", required=True)
+    orders = _common.table(data, "orders", required=True)
     assert orders is not None
-    customers = _table(data, "customers", required=False)
+    customers = _common.table(data, "customers", required=False)
     if customers is not None and "email" in customers.collect_schema().names():
         emails = customers.select("customer_id", pl.col("email").cast(pl.String).alias("_email")).unique(
             "customer_id", keep="first", maintain_order=True
@@ -281,7 +245,7 @@ def write_orders_export(
         )
         .collect()
     )
-    out = _folder(folder)
+    out = _common.folder(folder)
     size = rows.height if limit is None else limit
     parts = max(1, -(-rows.height // size)) if size else 1
     paths: list[Path] = []
@@ -330,9 +294,9 @@ def write_customers_export(data: Tables, folder: str | Path) -> Path:
     >>> path.read_text().splitlines()[1]
     "'7,Ann,Lee,ann@example.com,no,,,,,,,,,,no,0.00,0,,no,"
     """
-    customers = _table(data, "customers", required=True)
+    customers = _common.table(data, "customers", required=True)
     assert customers is not None
-    orders = _table(data, "orders", required=False)
+    orders = _common.table(data, "orders", required=False)
     names = customers.collect_schema().names()
     if orders is not None:
         spent = orders.group_by(pl.col("customer_id").cast(pl.String)).agg(
@@ -365,6 +329,6 @@ def write_customers_export(data: Tables, folder: str | Path) -> Path:
     frame = rows.select(
         pl.col(c) if c in written else pl.lit(None, pl.String).alias(c) for c in CUSTOMERS_HEADER
     ).collect()
-    path = _folder(folder) / "customers_export.csv"
+    path = _common.folder(folder) / "customers_export.csv"
     frame.write_csv(path)
     return path

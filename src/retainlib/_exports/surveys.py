@@ -31,16 +31,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeAlias
 
 import polars as pl
 
-from retainlib._dataset import Dataset
+from retainlib._exports import _common
 from retainlib.calendar import check_tz
-from retainlib.errors import OptionError
-from retainlib.tables import CUSTOMERS, RESPONSES
 
 __all__ = [
     "NPS_QUESTION",
@@ -51,9 +47,8 @@ __all__ = [
     "write_typeform_export",
 ]
 
-FrameLike: TypeAlias = pl.DataFrame | pl.LazyFrame
-#: What the writers take: a Dataset, or its tables by name.
-Tables: TypeAlias = Dataset | Mapping[str, FrameLike]
+FrameLike = _common.FrameLike
+Tables = _common.Tables
 
 #: The NPS question's wording in the files written.
 NPS_QUESTION = "How likely is it that you would recommend us to a friend or colleague?"
@@ -83,38 +78,11 @@ _SURVEYMONKEY_DATE = "%m/%d/%Y %I:%M:%S %p"
 _TYPEFORM_DATE = "%Y-%m-%d %H:%M:%S"
 
 
-def _table(data: Tables, name: str, *, required: bool) -> pl.LazyFrame | None:
-    """One canonical table of ``data`` as a LazyFrame (checked to hold the canonical columns)."""
-    if isinstance(data, Dataset):
-        frame = getattr(data, name)
-    elif isinstance(data, Mapping):
-        frame = data.get(name)
-    else:
-        raise OptionError(
-            f"expected a Dataset or a mapping of table name -> frame, got {type(data).__name__}",
-            option="data",
-            value=type(data).__name__,
-        )
-    if frame is None:
-        if required:
-            raise OptionError(f"no {name} table to write", option="data", value=name)
-        return None
-    if not isinstance(frame, pl.DataFrame | pl.LazyFrame):
-        raise OptionError(f"the {name} table is not a polars frame", option="data", value=type(frame).__name__)
-    lazy = frame.lazy()
-    spec = RESPONSES if name == "responses" else CUSTOMERS
-    present = lazy.collect_schema().names()
-    missing = [c for c in spec.required if c not in present]
-    if missing:
-        raise OptionError(f"the {name} table lacks column(s) {', '.join(missing)}", option="data", value=name)
-    return lazy
-
-
 def _respondents(data: Tables) -> pl.LazyFrame:
     """The responses with ``email`` and ``name`` of their customers (null when unknown), whole seconds."""
-    responses = _table(data, "responses", required=True)
+    responses = _common.table(data, "responses", required=True)
     assert responses is not None
-    customers = _table(data, "customers", required=False)
+    customers = _common.table(data, "customers", required=False)
     if customers is None:
         people = pl.LazyFrame(schema={"customer_id": pl.String, "email": pl.String, "name": pl.String})
     else:

@@ -32,16 +32,15 @@ assembled as text, one string per page.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeAlias
 
 import polars as pl
 
 from retainlib._dataset import Dataset
+from retainlib._exports import _common
 from retainlib.calendar import check_tz
 from retainlib.errors import OptionError
-from retainlib.tables import CUSTOMERS, TICKETS, TIMESTAMP
+from retainlib.tables import TIMESTAMP
 
 __all__ = ["CSV_HEADER", "write_incremental_export", "write_tickets_csv", "write_tickets_jsonl"]
 
@@ -59,9 +58,8 @@ CSV_HEADER: tuple[str, ...] = (
     "On hold time in minutes", "On hold time in minutes within business hours",
 )  # fmt: skip
 
-FrameLike: TypeAlias = pl.DataFrame | pl.LazyFrame
-#: What the writers take: a Dataset, or its tables by name.
-Tables: TypeAlias = Dataset | Mapping[str, FrameLike]
+FrameLike = _common.FrameLike
+Tables = _common.Tables
 
 _API_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _CSV_FORMAT = "%Y-%m-%d %H:%M:%S %z"
@@ -70,44 +68,11 @@ _NUMERIC_ID = r"^[1-9][0-9]{0,14}$"
 _UPDATED = "_updated"
 
 
-def _table(data: Tables, name: str, *, required: bool) -> pl.LazyFrame | None:
-    """One canonical table of ``data`` as a LazyFrame (checked to hold the canonical columns)."""
-    if isinstance(data, Dataset):
-        frame = getattr(data, name)
-    elif isinstance(data, Mapping):
-        frame = data.get(name)
-    else:
-        raise OptionError(
-            f"expected a Dataset or a mapping of table name -> frame, got {type(data).__name__}",
-            option="data",
-            value=type(data).__name__,
-        )
-    if frame is None:
-        if required:
-            raise OptionError(f"no {name} table to write", option="data", value=name)
-        return None
-    if not isinstance(frame, pl.DataFrame | pl.LazyFrame):
-        raise OptionError(f"the {name} table is not a polars frame", option="data", value=type(frame).__name__)
-    lazy = frame.lazy()
-    spec = TICKETS if name == "tickets" else CUSTOMERS
-    present = lazy.collect_schema().names()
-    missing = [c for c in spec.schema.names() if c not in present and (c in spec.required or name == "tickets")]
-    if missing:
-        raise OptionError(f"the {name} table lacks column(s) {', '.join(missing)}", option="data", value=name)
-    return lazy
-
-
-def _folder(folder: str | Path) -> Path:
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def _tickets(data: Tables) -> pl.DataFrame:
     """The tickets with their requester's e-mail and name, oldest update first, instants to the second."""
-    tickets = _table(data, "tickets", required=True)
+    tickets = _common.table(data, "tickets", required=True, every_column=True)
     assert tickets is not None
-    customers = _table(data, "customers", required=False)
+    customers = _common.table(data, "customers", required=False)
     second = [pl.col(c).dt.truncate("1s") for c in ("opened_at", "solved_at")]
     frame = tickets.select(
         pl.col("ticket_id").cast(pl.String),
@@ -272,7 +237,7 @@ def write_tickets_csv(data: Tables, folder: str | Path, *, tz: str = "UTC") -> P
         "Satisfaction Score": _score(capitalised=True),
     }
     out = frame.select((values.get(name, pl.lit(None, dtype=pl.String))).alias(name) for name in CSV_HEADER)
-    path = _folder(folder) / "tickets_export.csv"
+    path = _common.folder(folder) / "tickets_export.csv"
     out.write_csv(path)
     return path
 
@@ -299,10 +264,10 @@ def write_tickets_jsonl(data: Tables, folder: str | Path, *, subdomain: str = "e
     name = _check_subdomain(subdomain)
     given = _coerced(data)
     frame = _tickets(given)
-    out = _folder(folder)
+    out = _common.folder(folder)
     tickets = out / "tickets.jsonl"
     _api_tickets(frame, name, embedded_metrics=True).write_ndjson(tickets)
-    if _table(given, "customers", required=False) is None:
+    if _common.table(given, "customers", required=False) is None:
         return [tickets]
     users = out / "users.jsonl"
     _users(frame, name).write_ndjson(users)
@@ -378,7 +343,7 @@ def write_incremental_export(
         pl.when(last).then(pl.lit("true")).otherwise(pl.lit("false")),
         pl.lit("}"),
     )
-    out = _folder(folder)
+    out = _common.folder(folder)
     written = []
     for number, text in enumerate(grid.select(body.alias("_json"))["_json"], 1):
         path = out / f"tickets_{number:04d}.json"
@@ -417,6 +382,6 @@ def _coerced(data: Tables) -> Tables:
     """``data`` with its tables canonical (a mapping's frames checked and coerced as a Dataset would)."""
     if isinstance(data, Dataset):
         return data
-    tickets = _table(data, "tickets", required=True)
-    customers = _table(data, "customers", required=False)
+    tickets = _common.table(data, "tickets", required=True, every_column=True)
+    customers = _common.table(data, "customers", required=False)
     return Dataset(tickets=tickets, customers=customers)

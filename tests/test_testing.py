@@ -404,3 +404,17 @@ def test_assert_report_balanced_needs_a_report() -> None:
     testing.assert_report_balanced(LoadReport(source="none"))
     with pytest.raises(AssertionError, match="no load report"):
         testing.assert_report_balanced(retainlib.Dataset())
+
+
+def test_a_line_holding_several_records_may_be_rejected_several_times() -> None:
+    from retainlib.report import FileLoad, LoadReport
+    from retainlib.testing import assert_report_balanced
+
+    rejected = pl.DataFrame(
+        {"file": ["a.jsonl"] * 2, "line": [3, 3], "table": ["orders"] * 2, "column": ["*"] * 2, "reason": ["x", "y"]}
+    )
+    report = LoadReport(source="s", files=[FileLoad(file="a.jsonl", table="orders", rows_read=3, rows_loaded=1,
+                                                    rejected=rejected)])  # fmt: skip
+    with pytest.raises(AssertionError, match="rejected twice"):
+        assert_report_balanced(report)
+    assert_report_balanced(report, records_per_line=True)

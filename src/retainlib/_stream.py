@@ -38,10 +38,12 @@ __all__ = ["read_to_parquet"]
 #: Folder of the rejected rows inside the output folder.
 REJECTED = "rejected"
 _HASH = "_retainlib_hash"
+_HASHES = "_hashes.parquet"  # the keys' hashes, while the keys are checked in slices
 #: Rows per Parquet row group of the side outputs: each sink holds one group in memory while writing.
 _SMALL_GROUPS = 65_536
-#: Keys checked at once for repeats (a group-by of 64-bit hashes): bounds the memory of the check.
-KEYS_PER_PASS = 20_000_000
+#: Keys checked at once for repeats (a group-by of 64-bit hashes): bounds the memory of the check
+#: (about 40 MiB a million keys).
+KEYS_PER_PASS = 4_000_000
 
 
 def read_to_parquet(
@@ -231,11 +233,17 @@ def _repeated_keys(root: Path, table: str, items: list[tuple[int, FilePlan]]) ->
     total = sum(_count(f) for f in files)
     slices = max(1, -(-total // KEYS_PER_PASS))
     hashes = pl.scan_parquet(files).select(pl.col(key).hash().alias(_HASH))
+    if slices > 1:  # the keys are read and hashed once; each slice then reads 8 bytes a row
+        hashes.sink_parquet(root / _HASHES)
+        hashes = pl.scan_parquet(root / _HASHES)
     repeated: list[pl.Series] = []
-    for s in range(slices):
-        piece = hashes if slices == 1 else hashes.filter(pl.col(_HASH) % slices == s)
-        counts = piece.group_by(_HASH).agg(pl.len().alias("n")).filter(pl.col("n") > 1)
-        repeated.append(counts.collect(engine="streaming")[_HASH])
+    try:
+        for s in range(slices):
+            piece = hashes if slices == 1 else hashes.filter(pl.col(_HASH) % slices == s)
+            counts = piece.group_by(_HASH).agg(pl.len().alias("n")).filter(pl.col("n") > 1)
+            repeated.append(counts.collect(engine="streaming")[_HASH])
+    finally:
+        (root / _HASHES).unlink(missing_ok=True)
     suspects = pl.concat(repeated)
     if suspects.len() == 0:
         return {}

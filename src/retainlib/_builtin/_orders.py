@@ -161,18 +161,35 @@ def _line_totals(c: Conformed) -> Conformed:
     return c.with_rules({"amount": problem})
 
 
-def _verdicts_of_lines(rows: pl.LazyFrame, good: pl.LazyFrame) -> pl.LazyFrame:
-    """Orders from good lines, and the reason each order whose lines cannot make one is rejected."""
+def _lines_into_orders(c: Conformed, rows: pl.LazyFrame, good: pl.LazyFrame, options: OrderOptions) -> pl.LazyFrame:
+    """One row per order from its good lines, with ``_REASON`` when the order cannot be loaded.
+
+    One aggregation gives the order's values (first line's customer and
+    currency, earliest time, summed amount, first extras, ``ROW`` of its first
+    line, ``_lines`` its number of lines) and what its verdict reads: another
+    line of it rejected, lines naming several customers or currencies, a total
+    out of range.
+    """
     oid = value("order_id")
+    extras = [e for e in c.extras if e != CANCELS]
+    # Rows arrive in file order and a group keeps its rows' order: first() is the first line's value.
+    keep = [value(n).first() for n in ("customer_id", "currency")]
+    if options.refunds == "net":
+        keep.append(value(CANCELS).first())
     orders = good.group_by(oid).agg(
-        value("customer_id").n_unique().alias("_customers"),
-        value("currency").n_unique().alias("_currencies"),
+        *keep,
+        value("ordered_at").min(),
+        value("amount").sum(),
+        *(pl.col(e).first() for e in extras),
         pl.col(ROW).min(),
+        pl.len().alias("_lines"),
+        # Several customers (currencies) in one order: told apart by 64-bit hashes (cheaper than texts).
+        value("customer_id").hash().n_unique().alias("_customers"),
+        value("currency").hash().n_unique().alias("_currencies"),
     )
     bad_lines = (
         rows.filter(pl.col(_conform.BAD) & oid.is_not_null()).group_by(oid).agg(pl.col(ROW).min().alias("_bad_line"))
     )
-    with_bad = orders.join(bad_lines, on=_conform._value_name("order_id"), how="left")
     reason = (
         pl.when(pl.col("_bad_line").is_not_null())
         .then(pl.format("order_id: another line of this order was rejected (line {})", pl.col("_bad_line")))
@@ -180,24 +197,10 @@ def _verdicts_of_lines(rows: pl.LazyFrame, good: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit("customer_id: the lines of this order name different customers"))
         .when(pl.col("_currencies") > 1)
         .then(pl.lit("currency: the lines of this order are in different currencies"))
+        .when(_conform.too_large(value("amount")))
+        .then(pl.lit(f"amount: order total {_conform.MONEY_RANGE}"))
     )
-    return with_bad.select(oid, reason.alias(_REASON)).filter(pl.col(_REASON).is_not_null())
-
-
-def _orders(c: Conformed, good: pl.LazyFrame, options: OrderOptions) -> pl.LazyFrame:
-    """One row per order from its lines (values columns, ``ROW`` of its first line, extras), before refunds."""
-    extras = [e for e in c.extras if e != CANCELS]
-    # Rows arrive in file order and a group keeps its rows' order: first() is the first line's value.
-    keep = [value(n).first() for n in ("customer_id", "currency")]
-    if options.refunds == "net":
-        keep.append(value(CANCELS).first())
-    return good.group_by(value("order_id")).agg(
-        *keep,
-        value("ordered_at").min(),
-        value("amount").sum(),
-        *(pl.col(e).first() for e in extras),
-        pl.col(ROW).min(),
-    )
+    return orders.join(bad_lines, on=_conform._value_name("order_id"), how="left").with_columns(reason.alias(_REASON))
 
 
 def _refund_verdicts(orders: pl.LazyFrame, options: OrderOptions) -> tuple[pl.LazyFrame, pl.LazyFrame]:
@@ -275,17 +278,14 @@ def plan(c: Conformed, options: OrderOptions, *, file: str) -> tuple[pl.LazyFram
     good = rows.filter(~pl.col(_conform.BAD))
     verdicts: list[pl.LazyFrame] = []
     orders = good
+    oid_name = _conform._value_name("order_id")
     if options.lines:
-        line_verdicts = _verdicts_of_lines(rows, good)
-        orders = _orders(c, good.join(line_verdicts, on=_conform._value_name("order_id"), how="anti"), options)
-        too_large = _conform.too_large(value("amount"))
-        reason = pl.lit(f"amount: order total {_conform.MONEY_RANGE}")
-        verdicts += [line_verdicts, orders.filter(too_large).select(value("order_id"), reason.alias(_REASON))]
-        orders = orders.filter(~too_large)
+        decided = _lines_into_orders(c, rows, good, options)
+        verdicts.append(decided.filter(pl.col(_REASON).is_not_null()).select(value("order_id"), _REASON))
+        orders = decided.filter(pl.col(_REASON).is_null()).drop(_REASON)
     orders, refund_verdicts = _refund_verdicts(orders, options)
     verdicts.append(refund_verdicts)
     verdict = pl.concat(verdicts, how="vertical")
-    oid_name = _conform._value_name("order_id")
     explained_bad = c.explain(rows.filter(pl.col(_conform.BAD)))
     by_order = (
         good.join(verdict, on=oid_name, how="inner")
@@ -299,7 +299,14 @@ def plan(c: Conformed, options: OrderOptions, *, file: str) -> tuple[pl.LazyFram
         ],
         how="vertical",
     ).sort("line")
-    loaded_rows = good.join(verdict, on=oid_name, how="anti").select(pl.len())
+    if options.lines:  # the lines of the orders rejected, counted per order: no join of the lines
+        gone = decided.join(verdict.select(oid_name).unique(), on=oid_name, how="semi").select(
+            pl.col("_lines").sum().cast(pl.Int64).alias("_gone")
+        )
+        total = good.select(pl.len().cast(pl.Int64).alias("_all"))
+        loaded_rows = total.join(gone, how="cross").select((pl.col("_all") - pl.col("_gone")).alias("len"))
+    else:
+        loaded_rows = good.join(verdict, on=oid_name, how="anti").select(pl.len())
     extras = [e for e in c.extras if e != CANCELS]
     table = orders.sort(ROW).select(
         *(value(col.name).alias(col.name) for col in ORDERS.columns),

@@ -57,6 +57,7 @@ READS = {
     "survival": ("subscriptions", "orders"),
     "median_lifetime": ("subscriptions", "orders"),
     "logrank": ("subscriptions", "orders"),
+    "stickiness": ("events", "orders"),
 }
 #: Kernels that take another kernel's result, and the kernel that makes it.
 RESULTS = {"triangle": "cohort_retention", "rfm_segments": "rfm", "compare": "retention_rate"}
@@ -97,11 +98,12 @@ GOOD: dict[str, list[object]] = {
     "engine": ["auto", "streaming", "in-memory", "gpu"],
     "within": [None, 0, 1, 3, 10**7, -1],
     "cohorts": [None, True, False, "yes"],
-    "kind": ["classic", "rolling"],
+    "kind": ["classic", "rolling", "ratio", "days"],
     "measure": ["customers", "revenue"],
     "revenue": [None, True, False],
     "table": [None, "orders", "subscriptions", "events", "tickets"],
     "events": [None, ["login"], []],
+    "start_events": [None, ["login"], ["view", "purchase"], []],
     "detail": [True, False],
     "fx": [None, RATES, RATES.lazy(), RATES.with_columns(rate=pl.lit(-1.0))],
     "currency": [None, "USD", "usd", "EURO"],

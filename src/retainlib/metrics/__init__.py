@@ -13,6 +13,7 @@ from retainlib.metrics.repeat import repeat_purchase_rate, returning_customer_ra
 from retainlib.metrics.retention import cohort_retention, retention_rate, triangle
 from retainlib.metrics.revenue import mrr, mrr_movements, revenue_retention
 from retainlib.metrics.rfm import rfm, rfm_segments
+from retainlib.metrics.stickiness import stickiness
 from retainlib.metrics.support import support_retention
 from retainlib.metrics.survival import logrank, median_lifetime, survival
 
@@ -34,6 +35,7 @@ __all__ = [
     "revenue_retention",
     "rfm",
     "rfm_segments",
+    "stickiness",
     "support_retention",
     "survival",
     "triangle",

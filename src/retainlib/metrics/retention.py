@@ -30,6 +30,7 @@ from retainlib.metrics._common import (
     by_customer_parts,
     check_events,
     customer_parts,
+    finish,
     finish_deferred,
     is_complete,
     mask_period_counts,
@@ -257,6 +258,7 @@ def cohort_retention(
     revenue: bool | None = ...,
     table: TableName | None = ...,
     events: Sequence[str] | None = ...,
+    start_events: Sequence[str] | None = ...,
     **options: Unpack[KernelOptions],
 ) -> pl.LazyFrame: ...
 @overload
@@ -268,6 +270,7 @@ def cohort_retention(
     revenue: bool | None = ...,
     table: TableName | None = ...,
     events: Sequence[str] | None = ...,
+    start_events: Sequence[str] | None = ...,
     **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def cohort_retention(
@@ -284,6 +287,7 @@ def cohort_retention(
     engine: Engine = "auto",
     table: TableName | None = None,
     events: Sequence[str] | None = None,
+    start_events: Sequence[str] | None = None,
 ) -> pl.DataFrame | pl.LazyFrame:
     """Cohort retention: of the customers first active in a period, how many are active k periods later.
 
@@ -314,6 +318,14 @@ def cohort_retention(
         ``"classic"`` (active in exactly period k) or ``"rolling"`` (active in k or later).
     measure
         ``"customers"`` (default) or ``"revenue"``: what ``retention`` measures.
+    start_events
+        With events: the event names that put a customer in a cohort (its
+        cohort is the first period with one of them), when they differ from
+        the return events ``events`` (PostHog's and Amplitude's "start" and
+        "return" events).  Default: ``events``.  ``active(k)`` then counts the
+        cohort's customers with a return event in period ``cohort + k`` (for
+        ``k = 0`` too, so period 0 need not be 1.0); return events before the
+        cohort's period are ignored.
     revenue
         Add the columns ``revenue``, ``revenue_retention`` and
         ``cumulative_revenue_per_customer``.  Default (``None``): only with
@@ -368,7 +380,16 @@ def cohort_retention(
             actual=p.table,
         )
     chosen = check_events(events)
-    return finish_deferred(p, lambda p: _cohorts(p, chosen, kind, measure, with_revenue))
+    start = check_events(start_events) if start_events is not None else chosen
+    if start_events is not None and p.table != "events":
+        raise OptionError(
+            f"start_events needs an events table; the {p.table} table has no event names",
+            option="start_events",
+            value=start_events,
+        )
+    if start == chosen:
+        return finish_deferred(p, lambda p: _cohorts(p, chosen, kind, measure, with_revenue))
+    return finish(_cohorts_from_start(p, start, chosen, kind), p)
 
 
 def _cohorts(
@@ -392,6 +413,49 @@ def _cohorts(
         spans = lasts.group_by(*cohort_keys, pl.col("_span").alias("_k")).agg(pl.len().cast(pl.UInt32).alias("_ending"))
         sizes = lasts.group_by(*cohort_keys).agg(pl.len().cast(pl.UInt32).alias("cohort_size"))
         bounds = window(p, active)
+    return _cohort_table(p, classic, spans, sizes, bounds, kind, measure, with_revenue)
+
+
+def _cohorts_from_start(
+    p: Prepared, start: Sequence[str] | None, events: Sequence[str] | None, kind: CohortKind
+) -> pl.LazyFrame:
+    """The plan of :func:`cohort_retention` when the start events differ from the return events.
+
+    Cohort = first period with a start event; ``active(k)`` = the cohort's
+    customers with a return event in period ``cohort + k`` (k >= 0).
+    """
+    keys = [*p.by, "customer_id"]
+    cohort_keys = [*p.by, "_cohort"]
+    index = p.calendar.timestamp_index("occurred_at")
+    starts = active_rows(p, start).group_by(keys).agg(index.min().alias("_cohort"))
+    returns = (
+        activity(p, events=events)
+        .join(starts, on=keys, how="inner", nulls_equal=True)
+        .filter(pl.col(PERIOD_INDEX) >= pl.col("_cohort"))
+        .with_columns((pl.col(PERIOD_INDEX) - pl.col("_cohort")).alias("_k"))
+    )
+    classic = returns.group_by(*cohort_keys, "_k").agg(
+        pl.len().cast(pl.UInt32).alias("_active"), pl.lit(None, dtype=MONEY).alias("_revenue")
+    )
+    lasts = returns.group_by(*keys, "_cohort").agg(pl.col("_k").max().alias("_span"))
+    spans = lasts.group_by(*cohort_keys, pl.col("_span").alias("_k")).agg(pl.len().cast(pl.UInt32).alias("_ending"))
+    sizes = starts.group_by(*cohort_keys).agg(pl.len().cast(pl.UInt32).alias("cohort_size"))
+    bounds = window(p, starts.select(*p.by, pl.col("_cohort").alias(PERIOD_INDEX)))
+    return _cohort_table(p, classic, spans, sizes, bounds, kind, "customers", False)
+
+
+def _cohort_table(
+    p: Prepared,
+    classic: pl.LazyFrame,
+    spans: pl.LazyFrame,
+    sizes: pl.LazyFrame,
+    bounds: pl.LazyFrame,
+    kind: CohortKind,
+    measure: Measure,
+    with_revenue: bool,
+) -> pl.LazyFrame:
+    """The long cohort table from the per-(cohort, k) counts, the spans, the sizes and the window."""
+    cohort_keys = [*p.by, "_cohort"]
     cal = p.calendar
     grid = (
         (sizes.join(bounds, on=list(p.by), how="inner", nulls_equal=True) if p.by else sizes.join(bounds, how="cross"))
@@ -405,9 +469,10 @@ def _cohorts(
         .with_columns(pl.col("_revenue").fill_null(0))
         .sort(*cohort_keys, "_k")
         .with_columns(
-            # customers whose last active period is at k or later = size - those ending before k
             (
-                pl.col("cohort_size")
+                # customers with activity at k or later: those active at all (every member when the cohort's
+                # own activity defines it) less those whose last activity is before k
+                pl.col("_ending").sum().over(cohort_keys).cast(pl.UInt32)
                 - pl.col("_ending").cum_sum().over(cohort_keys).cast(pl.UInt32)
                 + pl.col("_ending")
             ).alias("_rolling"),

@@ -1,0 +1,193 @@
+"""Source ``amplitude``: Amplitude Export API archives (a zip of hourly gzipped JSON lines) -> events.
+
+The Export API answers with a zip archive holding, per hour, one or more
+gzipped JSON-lines files (``<project>/<project>_<YYYY-MM-DD>_<H>#<n>.json.gz``).
+The archive is read in memory, member by member, in the archive's order:
+nothing is extracted to disk.  A member saved on its own (``.json.gz``) or
+decompressed (JSON lines) is read too.  Read from each event:
+
+* ``event_type``: the event's name (``$identify`` and ``$groupidentify`` are
+  user- and group-property updates, not events: rejected as such);
+* ``event_time``: UTC, written without a zone (``2024-03-01 10:00:00.123456``);
+* the customer: ``user_id``, else ``device_id`` (option ``identity``; or
+  Amplitude's ``amplitude_id``);
+* ``session_id``: the session's start in milliseconds, ``-1`` for an event
+  outside any session (kept as the extra column ``session_id``, null then);
+* ``uuid`` and ``$insert_id``: an event whose ``uuid``, or whose
+  ``$insert_id``, an earlier event of the read holds is a duplicate (the same
+  hour exported twice, a client retry): rejected.
+
+``docs/sources/amplitude.md`` states every policy and option.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from retainlib.tables import EVENTS, TIMESTAMP
+from retainlib_analytics._events import Part, TablePlan
+from retainlib_analytics._files import damage_record, head_text, is_zip, text_of, zip_members
+from retainlib_analytics._jsonl import LINE, PROBLEM, TEXT, decode, lines, path_match
+from retainlib_analytics._options import AmplitudeOptions
+
+__all__ = ["NAME", "NOT_EVENTS", "SHAPE", "detect", "parts", "plans"]
+
+NAME = "amplitude"
+_S = pl.String()
+#: The fields read from each event.
+SHAPE = pl.Struct(
+    {
+        "event_type": _S,
+        "event_time": _S,
+        "user_id": _S,
+        "device_id": _S,
+        "amplitude_id": _S,
+        "session_id": _S,
+        "uuid": _S,
+        "$insert_id": _S,
+    }
+)
+#: Event types that are property updates, not events.
+NOT_EVENTS = ("$identify", "$groupidentify")
+_UUID, _INSERT = "_uuid", "_insert_id"
+_MARKS = re.compile(r'"event_type"\s*:.*"(amplitude_id|event_time|device_id)"\s*:', re.S)
+_MEMBER = re.compile(rb"\.json(\.gz)?$|\.gz$")
+
+
+def detect(path: Path, head: bytes) -> int:
+    """90 for an Amplitude export: a zip of ``.json.gz`` members, one such member, or its JSON lines; else 0."""
+    del path  # recognised by content
+    if is_zip(head):
+        # the first local header: the member's name starts at byte 30, its length at bytes 26-27
+        size = int.from_bytes(head[26:28], "little") if len(head) >= 30 else 0
+        name = head[30 : 30 + size]
+        # the first member may be the project's folder: the members after it follow at once
+        return 90 if _MEMBER.search(name) or (name.endswith(b"/") and b".json" in head) else 0
+    return 90 if _MARKS.search(head_text(head)[:65536]) else 0
+
+
+def _clean(text: pl.Expr) -> pl.Expr:
+    s = text.str.strip_chars()
+    return pl.when(s != "").then(s)
+
+
+def _reasons(*reasons: pl.Expr) -> pl.Expr:
+    joined = pl.concat_str(list(reasons), separator="; ", ignore_nulls=True)
+    return pl.when(joined != "").then(joined)
+
+
+def event_time(text: pl.Expr) -> pl.Expr:
+    """Amplitude's ``2024-03-01 10:00:00.123456`` (UTC, no zone) as an instant; the ISO form with ``T``/``Z`` too."""
+    s = text.str.strip_chars().str.replace(r"^(\d{4}-\d\d-\d\d)T", "${1} ").str.replace(r"(?i)(z|\+00:?00)$", "")
+    return s.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us", time_zone="UTC")
+
+
+def _candidates(frame: pl.LazyFrame, options: AmplitudeOptions) -> pl.LazyFrame:
+    user_id, device_id = _clean(pl.col("user_id")), _clean(pl.col("device_id"))
+    customer = {
+        "fallback": pl.coalesce(user_id, device_id),
+        "user_id": user_id,
+        "amplitude_id": _clean(pl.col("amplitude_id")),
+    }[options.identity]
+    missing_customer = {
+        "fallback": "device_id: neither a user_id nor a device_id",
+        "user_id": "user_id: missing (identity='user_id' reads only events of identified users)",
+        "amplitude_id": "amplitude_id: missing",
+    }[options.identity]
+    # Stage 1: each field read once; stage 2: the reasons from those columns.
+    fields = frame.select(
+        LINE,
+        PROBLEM,
+        customer.alias("customer_id"),
+        event_time(pl.col("event_time")).cast(TIMESTAMP).alias("occurred_at"),
+        _clean(pl.col("event_type")).alias("event"),
+        pl.col("event_time").str.strip_chars().alias("_time"),
+        _clean(pl.col("session_id")).alias("_session"),
+        *(path_match(pl.col(TEXT), "event_properties", p).alias(p) for p in options.properties),
+        _clean(pl.col("uuid")).alias(_UUID),
+        _clean(pl.col("$insert_id")).alias(_INSERT),
+    ).with_columns(pl.col("_session").cast(pl.Int64, strict=False).alias("session_id"))
+    event, customer_col, session = pl.col("event"), pl.col("customer_id"), pl.col("session_id")
+    problem = pl.coalesce(
+        pl.col(PROBLEM),
+        _reasons(
+            pl.when(event.is_null())
+            .then(pl.lit("event_type: missing"))
+            .when(event.is_in(list(NOT_EVENTS)))
+            .then(pl.format("event_type: {} is a property update, not an event", event)),
+            pl.when(pl.col("_time").is_null() | (pl.col("_time") == ""))
+            .then(pl.lit("event_time: missing"))
+            .when(pl.col("occurred_at").is_null())
+            .then(pl.lit("event_time: not a time such as 2024-03-01 10:00:00.123456 (UTC)")),
+            pl.when(customer_col.is_null()).then(pl.lit(missing_customer)),
+            pl.when(pl.col("_session").is_not_null() & session.is_null()).then(
+                pl.lit("session_id: not a whole number")
+            ),
+            pl.when(customer_col.str.contains("\ufffd", literal=True)).then(
+                pl.lit("customer_id: holds U+FFFD, the mark of bytes that are not UTF-8")
+            ),
+            pl.when(event.str.contains("\ufffd", literal=True)).then(
+                pl.lit("event_type: holds U+FFFD, the mark of bytes that are not UTF-8")
+            ),
+        ),
+    )
+    return fields.select(
+        LINE,
+        problem.alias(PROBLEM),
+        "customer_id",
+        "occurred_at",
+        "event",
+        pl.when(session != -1).then(session).alias("session_id"),
+        *options.properties,
+        _UUID,
+        _INSERT,
+    )
+
+
+def plans(options: AmplitudeOptions) -> list[TablePlan]:
+    """The events an Amplitude read makes."""
+    return [
+        TablePlan(
+            spec=EVENTS,
+            columns=(*EVENTS.schema.names(), "session_id", *options.properties),
+            keys=(
+                (_UUID, "event: duplicate event (the same uuid as an earlier event)"),
+                (_INSERT, "event: duplicate event (the same $insert_id as an earlier event)"),
+            ),
+        )
+    ]
+
+
+def _frame(source: Path | bytes) -> pl.LazyFrame:
+    return lines(source).with_columns(decode(pl.col(TEXT), SHAPE).alias("_d")).unnest("_d")
+
+
+def parts(paths: list[Path], heads: list[bytes], options: AmplitudeOptions) -> Iterator[Part]:
+    """One part per archive member (or per file of JSON lines), decoded lazily, in order."""
+    what = "an Amplitude export (a zip archive of gzipped JSON lines, one such member, or JSON lines)"
+    for path, first in zip(paths, heads, strict=True):
+        if is_zip(first):
+            for member, text in zip_members(path, NAME):
+                name = f"{path}!{member}"
+                damaged = damage_record(name, text)
+                yield Part(
+                    name=name,
+                    file=str(path),
+                    records=_candidates(_frame(text.source), options),
+                    extra_rejects=damaged,
+                    extra_read=damaged.height,
+                )
+            continue
+        text = text_of(path, first, NAME, what)
+        damaged = damage_record(str(path), text)
+        yield Part(
+            name=str(path),
+            file=str(path),
+            records=_candidates(_frame(text.source), options),
+            extra_rejects=damaged,
+            extra_read=damaged.height,
+        )

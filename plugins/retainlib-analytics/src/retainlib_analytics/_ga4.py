@@ -1,0 +1,322 @@
+"""Source ``ga4``: Google Analytics 4 BigQuery export tables (JSON lines or Parquet) -> events, and purchases -> orders.
+
+One row of an ``events_YYYYMMDD`` (or ``events_intraday_YYYYMMDD``) table is
+one event.  Read from it:
+
+* ``event_timestamp``: microseconds since 1970 in UTC (an INT64, written as a
+  string in JSON exports); ``event_date`` (``YYYYMMDD`` in the property's
+  time zone) only checks it: an instant more than a day from its
+  ``event_date`` is not in microseconds and is rejected;
+* ``event_name``;
+* the customer: ``user_id``, else ``user_pseudo_id`` (option ``identity``);
+* ``event_params``: ``[{key, value: {string_value, int_value, float_value,
+  double_value}}]``, each value read from whichever slot holds it; chosen
+  parameters are kept as extra text columns (option ``params``);
+* purchases (``event_name`` ``purchase`` with an ``ecommerce.transaction_id``)
+  also give an order: ``ecommerce.purchase_revenue`` in the event's
+  ``currency`` parameter (or ``purchase_revenue_in_usd`` in USD).
+
+The same event read twice (a daily and an intraday table of one day, one file
+given twice) is one event: the later copy is rejected, and so is a second
+purchase with a transaction id already read.  ``docs/sources/ga4.md`` states
+every policy and option.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from retainlib import _conform
+from retainlib.errors import SourceError
+from retainlib.tables import EVENTS, ORDERS, TIMESTAMP
+from retainlib_analytics._events import KEY, Part, TablePlan
+from retainlib_analytics._files import damage_record, head_text, text_of
+from retainlib_analytics._jsonl import LINE, PROBLEM, TEXT, decode, lines
+from retainlib_analytics._options import Ga4Options
+
+__all__ = ["NAME", "SHAPE", "detect", "parts", "plans"]
+
+NAME = "ga4"
+_S = pl.String()
+_VALUE = pl.Struct({"string_value": _S, "int_value": _S, "float_value": _S, "double_value": _S})
+#: The fields read from each exported row (every value as text, as JSON exports write INT64s).
+SHAPE = pl.Struct(
+    {
+        "event_date": _S,
+        "event_timestamp": _S,
+        "event_name": _S,
+        "event_params": pl.List(pl.Struct({"key": _S, "value": _VALUE})),
+        "event_bundle_sequence_id": _S,
+        "batch_event_index": _S,
+        "user_id": _S,
+        "user_pseudo_id": _S,
+        "stream_id": _S,
+        "ecommerce": pl.Struct({"transaction_id": _S, "purchase_revenue": _S, "purchase_revenue_in_usd": _S}),
+    }
+)
+#: Placeholder GA4 writes for a value it did not collect.
+NOT_SET = "(not set)"
+#: The valid range of event_timestamp: 0001-01-01 .. 9999-12-31 in microseconds since 1970.
+_FIRST_US, _END_US = -62_135_596_800_000_000, 253_402_300_800_000_000
+_NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+#: Why an event whose instant is more than a day from its event_date is rejected.
+FAR_FROM_DATE = (
+    "event_timestamp: more than a day from event_date (event_timestamp counts microseconds since 1970; "
+    "a value in milliseconds lands in 1970)"
+)
+_PURCHASE = "_purchase"
+_OKEY = "_order_key"
+_JSON_MARKS = re.compile(r'"event_timestamp"\s*:.*"(user_pseudo_id|event_params|event_bundle_sequence_id)"\s*:', re.S)
+
+
+def detect(path: Path, head: bytes) -> int:
+    """90 for a GA4 BigQuery export (JSON lines, gzipped or not, or Parquet), else 0."""
+    if head.startswith(b"PAR1"):
+        try:
+            names = set(pl.read_parquet_schema(path))
+        except (pl.exceptions.PolarsError, OSError, ValueError):
+            return 0
+        return 90 if {"event_timestamp", "event_name"} <= names and names & {"user_pseudo_id", "event_params"} else 0
+    return 90 if _JSON_MARKS.search(head_text(head)[:65536]) else 0
+
+
+def _clean(text: pl.Expr) -> pl.Expr:
+    """Stripped text; blank and GA4's ``(not set)`` are null."""
+    s = text.str.strip_chars()
+    return pl.when((s != "") & (s != NOT_SET)).then(s)
+
+
+def _param(key: str) -> pl.Expr:
+    """The value of event parameter ``key`` as text, from whichever typed slot holds it (null when absent)."""
+    value = (
+        pl.col("event_params")
+        .list.eval(pl.element().filter(pl.element().struct.field("key") == key).struct.field("value"))
+        .list.first()
+    )
+    return pl.coalesce(
+        *(value.struct.field(slot) for slot in ("string_value", "int_value", "double_value", "float_value"))
+    )
+
+
+def _text_of(name: str, dtype: object, want: object, expr: pl.Expr, path: Path) -> pl.Expr:
+    """A Parquet column shaped as :data:`SHAPE` has it (every leaf as text); a column of another shape is refused."""
+    if isinstance(want, pl.Struct):
+        if not isinstance(dtype, pl.Struct):
+            raise SourceError(f"not a GA4 export: column {name} is {dtype}, not a record", file=path, source=NAME)
+        have = dtype.to_schema()
+        return pl.struct(
+            *(
+                (
+                    _text_of(f"{name}.{f}", have[f], inner, expr.struct.field(f), path)
+                    if f in have
+                    else pl.lit(None, dtype=inner)
+                ).alias(f)
+                for f, inner in want.to_schema().items()
+            )
+        )
+    if isinstance(want, pl.List):
+        if not isinstance(dtype, pl.List | pl.Array):
+            raise SourceError(
+                f"not a GA4 export: column {name} is {dtype}, not a repeated field", file=path, source=NAME
+            )
+        inner = _text_of(name, dtype.inner, want.inner, pl.element(), path)
+        return expr.list.eval(inner) if isinstance(dtype, pl.List) else expr.arr.to_list().list.eval(inner)
+    if isinstance(dtype, pl.Struct | pl.List | pl.Array):
+        raise SourceError(f"not a GA4 export: column {name} is {dtype}, not a value", file=path, source=NAME)
+    return expr.cast(pl.String)
+
+
+def _parquet(path: Path) -> pl.LazyFrame:
+    """A GA4 Parquet export's rows as :data:`SHAPE`'s fields, each with its 1-based position as ``LINE``."""
+    try:
+        frame = pl.scan_parquet(path)
+        schema = frame.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SourceError(f"not a readable Parquet file: {exc}", file=path, source=NAME) from None
+    missing = [c for c in ("event_timestamp", "event_name") if c not in schema]
+    if missing or not ({"user_id", "user_pseudo_id"} & set(schema)):
+        lacks = missing or ["user_id or user_pseudo_id"]
+        raise SourceError(f"not a GA4 export: no column {', '.join(lacks)}", file=path, source=NAME)
+    fields = [
+        (_text_of(n, schema[n], t, pl.col(n), path) if n in schema else pl.lit(None, dtype=t)).alias(n)
+        for n, t in SHAPE.to_schema().items()
+    ]
+    return frame.with_row_index(LINE, offset=1).select(
+        pl.col(LINE).cast(pl.Int64), pl.lit(None, dtype=pl.String).alias(PROBLEM), *fields
+    )
+
+
+def _json(source: Path | bytes) -> pl.LazyFrame:
+    """A GA4 JSON lines export's rows as :data:`SHAPE`'s fields, with ``PROBLEM`` for unreadable lines."""
+    return lines(source).select(LINE, decode(pl.col(TEXT), SHAPE).alias("_d")).unnest("_d")
+
+
+def _reasons(*reasons: pl.Expr) -> pl.Expr:
+    """The reasons that apply, joined with ``"; "``; null when none does."""
+    joined = pl.concat_str(list(reasons), separator="; ", ignore_nulls=True)
+    return pl.when(joined != "").then(joined)
+
+
+def _candidates(frame: pl.LazyFrame, options: Ga4Options) -> pl.LazyFrame:
+    """The canonical columns of every row, the parameters kept, the keys, and why a row is not an event."""
+    user_id, pseudo = _clean(pl.col("user_id")), _clean(pl.col("user_pseudo_id"))
+    customer = {"fallback": pl.coalesce(user_id, pseudo), "user_id": user_id, "pseudo": pseudo}[options.identity]
+    missing_customer = {
+        "fallback": "user_pseudo_id: neither a user_id nor a user_pseudo_id",
+        "user_id": "user_id: missing (identity='user_id' reads only events of signed-in users)",
+        "pseudo": "user_pseudo_id: missing",
+    }[options.identity]
+    stamp = pl.col("event_timestamp").str.strip_chars()
+    micros = stamp.cast(pl.Int64, strict=False)
+    in_range = (micros >= _FIRST_US) & (micros < _END_US)
+    day = pl.col("event_date").str.strip_chars()
+    transaction = _clean(pl.col("ecommerce").struct.field("transaction_id"))
+    # Stage 1: each field read once; stage 2: the reasons and the keys from those columns.
+    fields = frame.select(
+        LINE,
+        PROBLEM,
+        customer.alias("customer_id"),
+        _clean(pl.col("event_name")).alias("event"),
+        stamp.alias("_stamp"),
+        pl.when(in_range).then(micros).alias("_us"),
+        micros.is_not_null().alias("_whole"),
+        day.alias("_day"),
+        day.str.to_date("%Y%m%d", strict=False).alias("_date"),
+        *(_param(p).alias(p) for p in options.params),
+        pl.concat_str(
+            [
+                pl.col("stream_id").fill_null(""),
+                pseudo.fill_null(""),
+                user_id.fill_null(""),
+                micros.cast(pl.String),
+                pl.col("event_bundle_sequence_id").fill_null(""),
+                pl.col("batch_event_index").fill_null(""),
+                # events of one batch can share their timestamp (and, in older exports, everything else but
+                # their parameters): the parameters tell them apart
+                pl.col("event_params").list.eval(pl.element().struct.json_encode()).list.join("\x1e").fill_null(""),
+            ],
+            separator="\x1f",
+        ).alias("_key_fields"),
+        transaction.alias("_o_order_id"),
+        *_order_values(options),
+    )
+    event, customer_col, us = pl.col("event"), pl.col("customer_id"), pl.col("_us")
+    when = pl.from_epoch(us, time_unit="us").dt.replace_time_zone("UTC").cast(TIMESTAMP)
+    far = (when.dt.date() - pl.col("_date")).dt.total_days().abs() > 1
+    problem = pl.coalesce(
+        pl.col(PROBLEM),
+        _reasons(
+            pl.when(event.is_null()).then(pl.lit("event_name: missing")),
+            pl.when(pl.col("_stamp").is_null() | (pl.col("_stamp") == ""))
+            .then(pl.lit("event_timestamp: missing"))
+            .when(~pl.col("_whole"))
+            .then(pl.lit("event_timestamp: not a whole number (microseconds since 1970)"))
+            .when(us.is_null())
+            .then(pl.lit("event_timestamp: out of range (years 1 to 9999)")),
+            pl.when(pl.col("_day").is_not_null() & (pl.col("_day") != "") & pl.col("_date").is_null())
+            .then(pl.lit("event_date: not a YYYYMMDD date"))
+            .when(far.fill_null(False))
+            .then(pl.lit(FAR_FROM_DATE)),
+            pl.when(customer_col.is_null()).then(pl.lit(missing_customer)),
+            pl.when(customer_col.str.contains("\ufffd", literal=True)).then(
+                pl.lit("customer_id: holds U+FFFD, the mark of bytes that are not UTF-8")
+            ),
+            pl.when(event.str.contains("\ufffd", literal=True)).then(
+                pl.lit("event_name: holds U+FFFD, the mark of bytes that are not UTF-8")
+            ),
+        ),
+    )
+    return fields.select(
+        LINE,
+        problem.alias(PROBLEM),
+        "customer_id",
+        when.alias("occurred_at"),
+        "event",
+        *options.params,
+        pl.concat_str([pl.col("_key_fields"), event], separator="\x1f").alias(KEY),
+        ((event == "purchase") & pl.col("_o_order_id").is_not_null()).fill_null(False).alias(_PURCHASE),
+        "_o_order_id",
+        "_o_amount",
+        "_o_currency",
+        "_order_problem",
+    )
+
+
+def _order_values(options: Ga4Options) -> list[pl.Expr]:
+    """An order's amount (Float64: BigQuery FLOAT64, rounded by the core), currency and why it is not an order."""
+    field = "purchase_revenue_in_usd" if options.revenue == "usd" else "purchase_revenue"
+    text = pl.col("ecommerce").struct.field(field).str.strip_chars()
+    number = pl.when(text.str.contains(_NUMBER)).then(text.cast(pl.Float64, strict=False))
+    given = _clean(_param("currency")) if options.revenue == "local" else pl.lit("USD")
+    currency = pl.coalesce(given, pl.lit(options.currency, dtype=pl.String))
+    why = _reasons(
+        pl.when(text.is_null() | (text == ""))
+        .then(pl.lit(f"amount: the purchase has no ecommerce.{field}"))
+        .when(number.is_null())
+        .then(pl.format("amount: ecommerce.{} is not a number", pl.lit(field)))
+        .when(number < 0)
+        .then(pl.lit(f"amount: {_conform.NEGATIVE_AMOUNT}")),
+        pl.when(currency.is_null()).then(
+            pl.lit("currency: the purchase has no 'currency' event parameter (pass currency='EUR' or another code)")
+        ),
+    )
+    return [number.alias("_o_amount"), currency.alias("_o_currency"), why.alias("_order_problem")]
+
+
+def _orders(decoded: pl.DataFrame) -> pl.DataFrame:
+    """The purchases that are order candidates, with why each is not an order (the event's reason first)."""
+    return decoded.filter(pl.col(_PURCHASE)).select(
+        LINE,
+        pl.coalesce(PROBLEM, "_order_problem").alias(PROBLEM),
+        pl.col("_o_order_id").alias("order_id"),
+        "customer_id",
+        pl.col("occurred_at").alias("ordered_at"),
+        pl.col("_o_amount").alias("amount"),
+        pl.col("_o_currency").alias("currency"),
+        pl.col("_o_order_id").alias(_OKEY),
+    )
+
+
+def plans(options: Ga4Options) -> list[TablePlan]:
+    """The events and orders a GA4 read makes."""
+    columns = (*EVENTS.schema.names(), *options.params)
+    return [
+        TablePlan(
+            spec=EVENTS,
+            columns=columns,
+            keys=(
+                (
+                    KEY,
+                    "event: duplicate event (the same event was read earlier: a daily and an intraday table, "
+                    "or one file read twice)",
+                ),
+            ),
+        ),
+        TablePlan(
+            spec=ORDERS,
+            columns=tuple(ORDERS.schema.names()),
+            keys=((_OKEY, "order_id: duplicate transaction_id (an earlier purchase event has it)"),),
+            select=_orders,
+        ),
+    ]
+
+
+def parts(paths: list[Path], heads: list[bytes], options: Ga4Options) -> Iterator[Part]:
+    """One part per file: Parquet scanned, JSON lines (plain or gzipped) decoded, each lazily."""
+    for path, first in zip(paths, heads, strict=True):
+        if first.startswith(b"PAR1"):
+            yield Part(name=str(path), file=str(path), records=_candidates(_parquet(path), options))
+            continue
+        text = text_of(path, first, NAME, "a GA4 BigQuery export (JSON lines)")
+        damaged = damage_record(str(path), text)
+        yield Part(
+            name=str(path),
+            file=str(path),
+            records=_candidates(_json(text.source), options),
+            extra_rejects=damaged,
+            extra_read=damaged.height,
+        )

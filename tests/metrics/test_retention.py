@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import retainlib as rl
@@ -188,6 +188,8 @@ def test_repeat_and_returning_by_hand() -> None:
     assert rl.repeat_purchase_rate(orders).row(0) == (5, 4, 0.8)
 
 
+# Each example runs the kernel a dozen times (segments, filters, lazy and eager): a third of the examples.
+@settings(max_examples=max(10, settings().max_examples // 3))
 @given(orders=orders_st, period=st.sampled_from(PERIODS))
 def test_by_equals_filter_and_lazy_equals_eager(orders: list[ref.Order], period: PeriodName) -> None:
     df = frame(orders)

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import retainlib as rl
@@ -106,6 +106,8 @@ def test_movements_match_reference_and_identities(
                 assert (found.item() if found.len() else Decimal(0)) == r[move]
 
 
+# Each example runs the kernel a dozen times (segments, filters, lazy and eager): a third of the examples.
+@settings(max_examples=max(10, settings().max_examples // 3))
 @given(segments=segments_st)
 def test_by_equals_filter_and_lazy_equals_eager(segments: list[ref.Segment]) -> None:
     df = frame(segments)

@@ -142,3 +142,34 @@ def test_read_benchmark_quick_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         loaded, rejected = int(row[4].replace(",", "")), int(row[5].replace(",", ""))
         refunds = 2 if row[3].strip() == "retainlib" else 0  # one order in a thousand is a refund
         assert (loaded, rejected) == (2000 - refunds, refunds)
+
+
+@pytest.mark.bench
+def test_read_benchmark_vendor_cases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plugin export cases at 2,000 rows: polars reads every row, the sources account for every one."""
+    module = _load("bench_read", monkeypatch)
+    out = tmp_path / "results-read.md"
+    data = tmp_path / "data"
+    formats = ["stripe", "cdnow", "shopify", "mixpanel"]
+    options = ["--rows", "2000", "--repeat", "1", "--formats", *formats, "--data", str(data)]
+    module.main([*options, "--out", str(out)])
+    rows = [
+        line.split("|")[1:-1] for line in out.read_text(encoding="utf-8").splitlines() if line.startswith("| 2,000")
+    ]
+    assert [(r[1].strip(), r[3].strip()) for r in rows] == [
+        (fmt, library) for fmt in formats for library in ("polars", "retainlib")
+    ]
+    for row in rows:
+        loaded, rejected = int(row[4].replace(",", "")), int(row[5].replace(",", ""))
+        if row[1].strip() == "shopify":  # line items become orders: polars counts lines, retainlib orders
+            assert loaded > 0 and rejected == 0
+        elif row[3].strip() == "polars":
+            assert (loaded, rejected) == (2000, 0)
+        else:  # failed, refunded and incomplete payments; impossible days; repeated events
+            assert loaded + rejected == 2000 and 0 < rejected < 100
+    assert sorted(p.name for p in (data / "2000").iterdir()) == [
+        "CDNOW_master.txt",
+        "mixpanel_export.jsonl",
+        "orders_export_1.csv",
+        "unified_payments.csv",
+    ]

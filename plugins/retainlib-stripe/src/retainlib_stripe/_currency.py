@@ -62,13 +62,15 @@ def as_money(major: Decimal) -> Decimal | None:
     return rounded if abs(rounded) < MONEY_LIMIT else None
 
 
-def places(currency: pl.Expr) -> pl.Expr:
+def places(currency: pl.Expr, known: pl.Expr | None = None) -> pl.Expr:
     """Decimal places an amount in ``currency`` (an upper-case code) may have: its minor unit's, at most 4.
 
     A code that is not one (``"DOLLARS"``, null) allows 4, what ``MONEY`` holds: such a row is rejected
-    for its currency anyway.
+    for its currency anyway.  ``known``, when given, says whether ``currency`` is a well-formed code
+    (a column computed once), instead of matching the code again.
     """
-    known = currency.str.contains(CURRENCY_PATTERN.pattern).fill_null(False)
+    if known is None:
+        known = currency.str.contains(CURRENCY_PATTERN.pattern).fill_null(False)
     found = currency.replace_strict(
         list(EXPONENTS),
         [min(p, MONEY.scale) for p in EXPONENTS.values()],

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import time
@@ -80,6 +81,18 @@ def today() -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
 
+def commit() -> str:
+    """The repository's commit, marked when ``src`` has uncommitted changes (to match a table with its kernels)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*words: str) -> str:
+        done = subprocess.run(["git", *words], cwd=root, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    return f"commit {head}" + (" with uncommitted changes" if git("status", "--porcelain", "--", "src") else "")
+
+
 def run_fresh(cmd: Sequence[str], timeout: float) -> dict[str, Any]:
     """Run one case in a fresh process; its last stdout line is a JSON object.
 
@@ -99,3 +112,69 @@ def run_fresh(cmd: Sequence[str], timeout: float) -> dict[str, Any]:
 def spread(values: Sequence[float]) -> tuple[float, float, float]:
     """Median, min and max."""
     return statistics.median(values), min(values), max(values)
+
+
+#: Rows per file of a time-ordered copy (:func:`time_ordered`): 100M orders make 10 files.
+ROWS_PER_FILE = 10_000_000
+#: The tables a time-ordered copy sorts, and the column each is sorted by.
+TIME_COLUMNS = {"orders": "ordered_at", "subscriptions": "started_at"}
+
+
+def time_ordered(folder: Path, timed: Path, rows_per_file: int = ROWS_PER_FILE) -> Path:
+    """A copy of the store ``folder`` at ``timed`` with its orders and subscriptions sorted by time.
+
+    Exports from a shop or a billing system come sorted by time, not grouped by
+    customer: the orders by ``ordered_at``, the subscriptions by ``started_at``
+    (:data:`TIME_COLUMNS`).  Each becomes ``max(1, rows // rows_per_file)`` files
+    (``part-00000.parquet``, ...) covering consecutive time ranges cut at
+    quantiles of its time column, each sorted: one range is sorted in memory at
+    a time, so 100M orders are sorted without holding them all (about 2 GiB peak).
+    The other tables are copied as they are.  Written when missing;
+    ``retainlib.json`` is copied last, so a complete copy has it.
+    """
+    if (timed / "retainlib.json").exists():
+        return timed
+    started = time.perf_counter()
+    for table in folder.iterdir():
+        if table.is_dir() and table.name not in TIME_COLUMNS:
+            shutil.copytree(table, timed / table.name, dirs_exist_ok=True)
+    sizes = {
+        name: _sort_by_time(folder / name, timed / name, column, rows_per_file) for name, column in TIME_COLUMNS.items()
+    }
+    shutil.copy(folder / "retainlib.json", timed / "retainlib.json")
+    print(
+        f"wrote {timed} ({', '.join(f'{rows:,} {name} in {files} files' for name, (rows, files) in sizes.items())}) "
+        f"in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+    return timed
+
+
+def _sort_by_time(source: Path, out: Path, column: str, rows_per_file: int) -> tuple[int, int]:
+    """The Parquet files of ``source`` sorted by ``column`` into files of consecutive ranges; (rows, files)."""
+    import polars as pl
+
+    if out.exists():
+        shutil.rmtree(out)  # a copy stopped half way
+    out.mkdir(parents=True)
+    table = pl.scan_parquet(str(source / "*.parquet"))
+    rows = table.select(pl.len()).collect().item()
+    parts = max(1, rows // rows_per_file)
+    t = pl.col(column)
+    cuts = (
+        table.select(t.quantile(i / parts, interpolation="lower").alias(str(i)) for i in range(1, parts))
+        .collect()
+        .row(0)
+        if parts > 1
+        else ()
+    )
+    bounds = [None, *cuts, None]
+    for i in range(parts):
+        low, high = bounds[i], bounds[i + 1]
+        part = table
+        if low is not None:
+            part = part.filter(t >= low)
+        if high is not None:
+            part = part.filter(t < high)
+        part.sort(column).sink_parquet(out / f"part-{i:05d}.parquet", row_group_size=1_000_000)
+    return rows, parts

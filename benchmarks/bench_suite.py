@@ -43,8 +43,6 @@ import importlib.util
 import inspect
 import json
 import math
-import shutil
-import subprocess
 import sys
 import time
 import warnings
@@ -83,6 +81,8 @@ CASES: dict[str, tuple[str, ...]] = {
     "survival": ("retainlib", "lifelines"),
     "clv": ("retainlib", "lifetimes", "pymc-marketing"),
 }
+#: Every library of the cases, in order of first appearance.
+LIBRARIES = tuple(dict.fromkeys(lib for libs in CASES.values() for lib in libs))
 #: The steps of the clv case reported as rows.
 CLV_STEPS = ("bgnbd_fit", "gamma_gamma_fit", "clv_12m")
 #: The module each competitor needs.
@@ -226,7 +226,7 @@ def store(data_dir: Path, size: str, order: str = "customer") -> Path:
 
     ``order="customer"``: as generated, each customer's orders together.  ``"time"``: the
     same orders sorted by ``ordered_at``, as exports from a shop or a billing system come
-    (``store-<size>-bytime``; the other tables copied as they are).
+    (``store-<size>-bytime``; the subscriptions sorted by ``started_at``, the other tables copied as they are).
     """
     from retainlib.samples import write_synthetic_parquet
 
@@ -237,21 +237,7 @@ def store(data_dir: Path, size: str, order: str = "customer") -> Path:
         print(f"wrote {folder} in {time.perf_counter() - started:.1f} s", flush=True)
     if order == "customer":
         return folder
-    import polars as pl
-
-    timed = data_dir / f"store-{size}-bytime"
-    if not (timed / "retainlib.json").exists():  # written last: a complete copy has it
-        started = time.perf_counter()
-        for table in folder.iterdir():
-            if table.is_dir() and table.name != "orders":
-                shutil.copytree(table, timed / table.name, dirs_exist_ok=True)
-        (timed / "orders").mkdir(parents=True, exist_ok=True)
-        pl.scan_parquet(str(folder / "orders" / "*.parquet")).sort("ordered_at").sink_parquet(
-            timed / "orders" / "part-00000.parquet", row_group_size=1_000_000
-        )
-        shutil.copy(folder / "retainlib.json", timed / "retainlib.json")
-        print(f"wrote {timed} in {time.perf_counter() - started:.1f} s", flush=True)
-    return timed
+    return _harness.time_ordered(folder, data_dir / f"store-{size}-bytime")
 
 
 def rfm_weeks(data_dir: Path, size: str) -> Path:
@@ -445,7 +431,7 @@ def _clv_table(res_by_lib: dict[str, dict[str, Any]], repeat: int) -> list[str]:
         "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for step in CLV_STEPS:
-        ours = _stats(res_by_lib["retainlib"], part=step)
+        ours = _stats(res_by_lib["retainlib"], part=step) if "retainlib" in res_by_lib else None
         for library, res in res_by_lib.items():
             stats = _stats(res, part=step)
             if stats is None:
@@ -489,17 +475,6 @@ def _exponents(sizes: list[str], per_size: dict[str, Any], counts: dict[str, dic
     return lines
 
 
-def _commit() -> str:
-    """The repository's commit (and whether the tree has changes), so a table can be matched with its kernels."""
-
-    def git(*words: str) -> str:
-        done = subprocess.run(["git", *words], cwd=HERE, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown commit"
-    return f"commit {head}" + (" with uncommitted changes" if git("status", "--porcelain", "--", "src") else "")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["1M", "10M"], choices=list(SIZES), help="orders per store")
@@ -511,6 +486,13 @@ def main(argv: list[str] | None = None) -> None:
         default="customer",
         choices=["customer", "time"],
         help="row order of the orders: as generated (each customer's together) or by time, as real exports",
+    )
+    parser.add_argument(
+        "--libraries",
+        nargs="+",
+        default=list(LIBRARIES),
+        choices=list(LIBRARIES),
+        help="run only these libraries (the agreement checks need a competitor)",
     )
     parser.add_argument("--clv-size", default="10M", choices=list(SIZES), help="store whose RFM the clv case fits")
     parser.add_argument("--quick", action="store_true", help=f"one repetition at {QUICK_SIZE} customers (smoke test)")
@@ -541,12 +523,14 @@ def main(argv: list[str] | None = None) -> None:
     for size in sizes:
         folder = store(args.data_dir, size, args.order)
         counts[size] = {t: _count(folder / t / "*.parquet") for t in ("orders", "subscriptions")}
-        if size == sizes[0]:  # in a fresh process too, so this driver stays small
+        if size == sizes[0] and set(args.libraries) <= {"polars", "retainlib"}:
+            checks = [("all", "not run: no competitor among --libraries")]
+        elif size == sizes[0]:  # in a fresh process too, so this driver stays small
             found = _harness.run_fresh([sys.executable, str(Path(__file__).resolve()), "--check", str(folder)], 3600)
             checks = [tuple(c) for c in found.get("checks", [])] or [("all", found["status"])]
             for name, verdict in checks:
                 print(f"check {name}: {verdict}", flush=True)
-        jobs = [(case, lib) for case in args.cases if case != "clv" for lib in CASES[case]]
+        jobs = [(case, lib) for case in args.cases if case != "clv" for lib in CASES[case] if lib in args.libraries]
         per_size[size] = _rounds(jobs, folder, args, gave_up)
         for job, res in per_size[size].items():
             if res["status"].startswith("did not finish"):
@@ -557,7 +541,10 @@ def main(argv: list[str] | None = None) -> None:
         rfm_path = rfm_weeks(args.data_dir, args.clv_size)
         clv_rows = _count(rfm_path)
         clv = {
-            lib: res for (_, lib), res in _rounds([("clv", lib) for lib in CASES["clv"]], rfm_path, args, {}).items()
+            lib: res
+            for (_, lib), res in _rounds(
+                [("clv", lib) for lib in CASES["clv"] if lib in args.libraries], rfm_path, args, {}
+            ).items()
         }
 
     command = "python3 -m uv run --group bench --all-packages python benchmarks/bench_suite.py"
@@ -568,6 +555,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.order != "customer":
         command += f" --order {args.order}"
+    if args.libraries != list(LIBRARIES):
+        command += f" --libraries {' '.join(args.libraries)}"
     if args.cases != list(CASES):
         command += f" --cases {' '.join(args.cases)}"
     lines = [
@@ -575,7 +564,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Machine: {_harness.machine()}.",
         f"Versions: {_harness.versions(VERSIONS)}; polars engine `{args.engine}`.",
-        f"Run {started} on {_commit()}; load average (1/5/15 min) at start {load_start}, "
+        f"Run {started} on {_harness.commit()}; load average (1/5/15 min) at start {load_start}, "
         f"at end {_harness.loadavg()} (the machine is shared: other jobs add noise, see min vs median).",
         "",
         f"Command: `{command}`",

@@ -15,7 +15,7 @@ import retainlib as rl
 from retainlib import _host
 from retainlib.errors import PluginError, RetainlibError, SourceError
 from retainlib.plugins import ReadResult, Source, hookimpl
-from retainlib.report import FileLoad, LoadReport
+from retainlib.load_report import FileLoad, LoadReport
 
 ORDERS = "order_id,customer_id,ordered_at,amount,currency\no1,c1,2024-01-05T10:00:00Z,10.00,USD\n"
 
@@ -191,7 +191,7 @@ def test_testing_asserts_work_without_hypothesis() -> None:
     code = (
         "import sys; sys.modules['hypothesis'] = None\n"
         "from retainlib.testing import assert_canonical, assert_report_balanced\n"
-        "from retainlib.report import LoadReport\n"
+        "from retainlib.load_report import LoadReport\n"
         "assert_report_balanced(LoadReport(source='x'))\n"
         "try:\n"
         "    from retainlib.testing import orders\n"

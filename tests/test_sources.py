@@ -19,7 +19,7 @@ import retainlib as rl
 from retainlib import _host
 from retainlib.errors import OptionError, PluginError, SchemaError, SourceError
 from retainlib.plugins import ReadResult, Source, Specs, hookimpl
-from retainlib.report import FileLoad, LoadReport
+from retainlib.load_report import FileLoad, LoadReport
 
 HEADER = "order_id,customer_id,ordered_at,amount,currency\n"
 

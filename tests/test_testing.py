@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import retainlib
 from retainlib import testing
 from retainlib.errors import OptionError
-from retainlib.report import FileLoad, LoadReport
+from retainlib.load_report import FileLoad, LoadReport
 from retainlib.tables import TABLES
 
 UTC = dt.UTC
@@ -407,7 +407,7 @@ def test_assert_report_balanced_needs_a_report() -> None:
 
 
 def test_a_line_holding_several_records_may_be_rejected_several_times() -> None:
-    from retainlib.report import FileLoad, LoadReport
+    from retainlib.load_report import FileLoad, LoadReport
     from retainlib.testing import assert_report_balanced
 
     rejected = pl.DataFrame(

@@ -2,7 +2,7 @@
 
 The public API is what ``__all__`` lists, plus the documented submodules
 :mod:`retainlib.tables`, :mod:`retainlib.calendar`, :mod:`retainlib.errors`,
-:mod:`retainlib.plugins`, :mod:`retainlib.report`, :mod:`retainlib.samples`
+:mod:`retainlib.plugins`, :mod:`retainlib.load_report`, :mod:`retainlib.samples`
 and :mod:`retainlib.testing`.  Importing retainlib loads no plugin and reads
 no data.
 """
@@ -47,7 +47,7 @@ from retainlib.metrics import (
     triangle,
 )
 from retainlib.plugins import ReadResult, Source, hookimpl
-from retainlib.report import FileLoad, LoadReport
+from retainlib.load_report import FileLoad, LoadReport
 from retainlib.tables import Customer, Event, Order, Response, Subscription, Ticket
 
 __version__ = "0.1.0"

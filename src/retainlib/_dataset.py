@@ -18,7 +18,7 @@ import polars as pl
 from retainlib import _conform
 from retainlib.calendar import check_tz
 from retainlib.errors import CurrencyError, OptionError, SchemaError, SourceError
-from retainlib.report import LoadReport
+from retainlib.load_report import LoadReport
 from retainlib.tables import TABLES, TableSpec, parquet_mark
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class Dataset:
     source
         A label for where the data came from (a source name).
     report
-        The :class:`~retainlib.report.LoadReport` of the read that built it.
+        The :class:`~retainlib.load_report.LoadReport` of the read that built it.
 
     Attributes:
         customers, orders, subscriptions, tickets, responses, events: the

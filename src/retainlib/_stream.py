@@ -30,7 +30,7 @@ from retainlib._dataset import _FORMAT_VERSION, _META_FILE, Dataset
 from retainlib._host import Host, default_host
 from retainlib.errors import OptionError, RetainlibError, SourceError
 from retainlib.plugins import FilePlan, Source, progress
-from retainlib.report import REJECTS_SCHEMA, FileLoad, LoadReport
+from retainlib.load_report import REJECTS_SCHEMA, FileLoad, LoadReport
 from retainlib.tables import TABLES, parquet_mark
 
 __all__ = ["read_to_parquet"]

@@ -21,7 +21,7 @@ from retainlib._render import rich_table
 from retainlib._stream import read_to_parquet
 from retainlib.errors import RetainlibError
 from retainlib.plugins import watching_progress
-from retainlib.report import LoadReport
+from retainlib.load_report import LoadReport
 
 __all__ = ["main"]
 

@@ -27,7 +27,7 @@ import polars as pl
 
 from retainlib._dataset import Dataset
 from retainlib.errors import PluginError
-from retainlib.report import LoadReport
+from retainlib.load_report import LoadReport
 
 __all__ = [
     "PROJECT",
@@ -86,7 +86,7 @@ class FilePlan:
             line or position in the file, which names the rows a repeated key
             rejects), then the canonical columns of ``table``.
         rejected: the rows rejected, in the load report's shape
-            (:data:`~retainlib.report.REJECTS_SCHEMA`).
+            (:data:`~retainlib.load_report.REJECTS_SCHEMA`).
     """
 
     file: Path

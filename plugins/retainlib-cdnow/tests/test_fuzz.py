@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import retainlib_cdnow as cdnow
 from retainlib import _host
-from retainlib.report import LoadReport
+from retainlib.load_report import LoadReport
 from retainlib.testing.asserts import assert_read_or_refused
 from retainlib.testing.strategies import damaged
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 import retainlib_crm
 from retainlib import _host
-from retainlib.report import LoadReport
+from retainlib.load_report import LoadReport
 from retainlib.testing.asserts import assert_read_or_refused
 from retainlib.testing.strategies import damaged
 

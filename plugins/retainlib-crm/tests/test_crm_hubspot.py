@@ -19,7 +19,7 @@ from retainlib import _host
 from retainlib.cli import main
 from retainlib.errors import OptionError, SourceError
 from retainlib.plugins import watching_progress
-from retainlib.report import LoadReport
+from retainlib.load_report import LoadReport
 from retainlib.tables import CUSTOMERS, MONEY, ORDERS, TIMESTAMP
 from retainlib.testing import assert_canonical, assert_report_balanced
 

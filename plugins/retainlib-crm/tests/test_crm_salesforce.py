@@ -15,7 +15,7 @@ import retainlib as rl
 import retainlib_crm
 from retainlib import _host
 from retainlib.errors import OptionError, SourceError
-from retainlib.report import LoadReport
+from retainlib.load_report import LoadReport
 from retainlib.tables import MONEY, TIMESTAMP
 from retainlib.testing import assert_canonical, assert_report_balanced
 

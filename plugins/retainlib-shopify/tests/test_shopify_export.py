@@ -17,7 +17,7 @@ import retainlib_shopify as shopify
 from retainlib import _host
 from retainlib._exports.shopify import ORDERS_HEADER, write_customers_export, write_orders_export
 from retainlib.errors import OptionError
-from retainlib.report import LoadReport
+from retainlib.load_report import LoadReport
 from retainlib.samples import synthetic_store
 from retainlib.tables import CUSTOMERS
 from retainlib.testing import assert_report_balanced

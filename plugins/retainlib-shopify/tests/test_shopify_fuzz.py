@@ -35,7 +35,7 @@ import retainlib_shopify as shopify
 from retainlib import _host
 from retainlib._exports.shopify import CUSTOMERS_HEADER, ORDERS_HEADER
 from retainlib.errors import RetainlibError
-from retainlib.report import LoadReport
+from retainlib.load_report import LoadReport
 from retainlib.testing.asserts import assert_read_or_refused
 from retainlib.testing.strategies import damaged
 

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 import retainlib_stripe as stripe
 from retainlib import _host
 from retainlib.errors import RetainlibError
-from retainlib.report import LoadReport
+from retainlib.load_report import LoadReport
 from retainlib.testing.asserts import assert_read_or_refused
 from retainlib.testing.strategies import damaged
 

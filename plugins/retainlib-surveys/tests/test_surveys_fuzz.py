@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 import retainlib_surveys as surveys
 from retainlib import _host
 from retainlib.errors import RetainlibError
-from retainlib.report import LoadReport
+from retainlib.load_report import LoadReport
 from retainlib.testing.asserts import assert_read_or_refused
 from retainlib.testing.strategies import damaged
 from retainlib_surveys._csvfile import WHITE

@@ -43,7 +43,7 @@ from retainlib._dataset import Dataset
 from retainlib.calendar import check_tz
 from retainlib.errors import OptionError, SourceError
 from retainlib.plugins import FilePlan, ReadResult, Source, hookimpl, progress
-from retainlib.report import REJECTS_SCHEMA, FileLoad, LoadReport
+from retainlib.load_report import REJECTS_SCHEMA, FileLoad, LoadReport
 from retainlib.tables import PARQUET_MARK, TABLES, TableSpec
 
 _COMMON_OPTIONS = {

@@ -8,7 +8,7 @@ import polars as pl
 
 from retainlib._dataset import Dataset
 from retainlib.errors import OptionError, RetainlibError
-from retainlib.report import REJECTS_SCHEMA, LoadReport
+from retainlib.load_report import REJECTS_SCHEMA, LoadReport
 from retainlib.tables import CURRENCY_PATTERN, TABLES, Kind, TableSpec
 
 __all__ = ["assert_canonical", "assert_read_or_refused", "assert_report_balanced"]
@@ -159,7 +159,7 @@ def assert_report_balanced(report: LoadReport | Dataset, *, records_per_line: bo
     Parameters
     ----------
     report
-        A :class:`~retainlib.report.LoadReport`, or a :class:`~retainlib.Dataset`
+        A :class:`~retainlib.load_report.LoadReport`, or a :class:`~retainlib.Dataset`
         read from files (its ``report``).
     records_per_line
         A line may hold several records (a JSON array on one line, an API page
@@ -173,7 +173,7 @@ def assert_report_balanced(report: LoadReport | Dataset, *, records_per_line: bo
 
     Examples
     --------
-    >>> from retainlib.report import FileLoad, LoadReport
+    >>> from retainlib.load_report import FileLoad, LoadReport
     >>> assert_report_balanced(LoadReport(source="csv", files=[FileLoad(file="a.csv", table="orders",
     ...                                                                 rows_read=3, rows_loaded=3)]))
     >>> assert_report_balanced(LoadReport(source="csv", files=[FileLoad(file="a.csv", table="orders",

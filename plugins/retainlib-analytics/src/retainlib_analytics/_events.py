@@ -27,7 +27,7 @@ import polars as pl
 
 from retainlib import _conform
 from retainlib.errors import SourceError
-from retainlib.report import REJECTS_SCHEMA, FileLoad
+from retainlib.load_report import REJECTS_SCHEMA, FileLoad
 from retainlib.tables import TableSpec
 from retainlib_analytics._jsonl import LINE, PROBLEM
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from retainlib.errors import SourceError
-from retainlib.report import REJECTS_SCHEMA
+from retainlib.load_report import REJECTS_SCHEMA
 from retainlib_analytics._jsonl import Unpacked, gunzip, is_gzip
 
 __all__ = [

@@ -14,7 +14,7 @@ Here, for all the files of one table together:
   its canonical values are replaced by placeholders the core accepts, so
   that it neither takes a key nor adds the core's complaints about values
   already explained;
-* every file gets a :class:`~retainlib.report.FileLoad`: rows read = rows
+* every file gets a :class:`~retainlib.load_report.FileLoad`: rows read = rows
   loaded + rows rejected.
 """
 
@@ -27,7 +27,7 @@ import attrs
 import polars as pl
 
 from retainlib import _conform
-from retainlib.report import REJECTS_SCHEMA, FileLoad
+from retainlib.load_report import REJECTS_SCHEMA, FileLoad
 from retainlib.tables import TABLES, TIMESTAMP, Kind
 
 __all__ = ["WHY", "Part", "Table", "assemble", "reasons"]

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from retainlib.errors import SourceError
-from retainlib.report import FileLoad
+from retainlib.load_report import FileLoad
 from retainlib.tables import CURRENCY_PATTERN, CUSTOMERS, ORDERS, SUBSCRIPTIONS
 from retainlib_stripe._csv import duplicate_of
 from retainlib_stripe._currency import OUT_OF_RANGE, as_money, to_major

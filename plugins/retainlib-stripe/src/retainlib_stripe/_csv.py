@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from retainlib.errors import SourceError
-from retainlib.report import FileLoad
+from retainlib.load_report import FileLoad
 from retainlib.tables import CURRENCY_PATTERN, MONEY, MONEY_LIMIT, TIMESTAMP
 from retainlib_stripe._currency import OUT_OF_RANGE, places
 from retainlib_stripe._options import Options

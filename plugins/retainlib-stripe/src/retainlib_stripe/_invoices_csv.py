@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from retainlib.errors import SourceError
-from retainlib.report import FileLoad
+from retainlib.load_report import FileLoad
 from retainlib_stripe._csv import (
     _EMAIL,
     _LINE,

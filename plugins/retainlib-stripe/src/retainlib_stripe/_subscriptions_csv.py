@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from retainlib.errors import SourceError
-from retainlib.report import FileLoad
+from retainlib.load_report import FileLoad
 from retainlib.tables import MONEY
 from retainlib_stripe._api import MONTHS_PER_INTERVAL
 from retainlib_stripe._csv import (

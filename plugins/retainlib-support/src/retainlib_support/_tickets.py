@@ -27,7 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from retainlib import _conform
-from retainlib.report import REJECTS_SCHEMA, FileLoad
+from retainlib.load_report import REJECTS_SCHEMA, FileLoad
 from retainlib.tables import CUSTOMERS, TICKETS
 from retainlib_support._frames import FILE, LINE, PROBLEM, SIDE
 from retainlib_support._options import Options

@@ -37,7 +37,7 @@ from retainlib import Dataset, _conform
 from retainlib.calendar import check_tz
 from retainlib.errors import OptionError, SourceError
 from retainlib.plugins import ReadResult, progress
-from retainlib.report import REJECTS_SCHEMA, FileLoad, LoadReport
+from retainlib.load_report import REJECTS_SCHEMA, FileLoad, LoadReport
 from retainlib.tables import CUSTOMERS, RESPONSES, TIMESTAMP
 
 __all__ = [

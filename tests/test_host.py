@@ -14,8 +14,8 @@ import pytest
 import retainlib as rl
 from retainlib import _host
 from retainlib.errors import PluginError, RetainlibError, SourceError
-from retainlib.plugins import ReadResult, Source, hookimpl
 from retainlib.load_report import FileLoad, LoadReport
+from retainlib.plugins import ReadResult, Source, hookimpl
 
 ORDERS = "order_id,customer_id,ordered_at,amount,currency\no1,c1,2024-01-05T10:00:00Z,10.00,USD\n"
 

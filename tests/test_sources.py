@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 import retainlib as rl
 from retainlib import _host
 from retainlib.errors import OptionError, PluginError, SchemaError, SourceError
-from retainlib.plugins import ReadResult, Source, Specs, hookimpl
 from retainlib.load_report import FileLoad, LoadReport
+from retainlib.plugins import ReadResult, Source, Specs, hookimpl
 
 HEADER = "order_id,customer_id,ordered_at,amount,currency\n"
 

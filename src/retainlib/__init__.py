@@ -23,6 +23,7 @@ from retainlib.errors import (
     SchemaError,
     SourceError,
 )
+from retainlib.load_report import FileLoad, LoadReport
 from retainlib.metrics import (
     KernelOptions,
     ObservationOptions,
@@ -47,7 +48,6 @@ from retainlib.metrics import (
     triangle,
 )
 from retainlib.plugins import ReadResult, Source, hookimpl
-from retainlib.load_report import FileLoad, LoadReport
 from retainlib.tables import Customer, Event, Order, Response, Subscription, Ticket
 
 __version__ = "0.1.0"

@@ -29,8 +29,8 @@ import polars as pl
 from retainlib._dataset import _FORMAT_VERSION, _META_FILE, Dataset
 from retainlib._host import Host, default_host
 from retainlib.errors import OptionError, RetainlibError, SourceError
-from retainlib.plugins import FilePlan, Source, progress
 from retainlib.load_report import REJECTS_SCHEMA, FileLoad, LoadReport
+from retainlib.plugins import FilePlan, Source, progress
 from retainlib.tables import TABLES, parquet_mark
 
 __all__ = ["read_to_parquet"]

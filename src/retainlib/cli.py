@@ -20,8 +20,8 @@ from retainlib._read import read
 from retainlib._render import rich_table
 from retainlib._stream import read_to_parquet
 from retainlib.errors import RetainlibError
-from retainlib.plugins import watching_progress
 from retainlib.load_report import LoadReport
+from retainlib.plugins import watching_progress
 
 __all__ = ["main"]
 

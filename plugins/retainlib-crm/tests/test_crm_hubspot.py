@@ -18,8 +18,8 @@ import retainlib_crm
 from retainlib import _host
 from retainlib.cli import main
 from retainlib.errors import OptionError, SourceError
-from retainlib.plugins import watching_progress
 from retainlib.load_report import LoadReport
+from retainlib.plugins import watching_progress
 from retainlib.tables import CUSTOMERS, MONEY, ORDERS, TIMESTAMP
 from retainlib.testing import assert_canonical, assert_report_balanced
 

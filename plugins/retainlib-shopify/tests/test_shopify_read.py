@@ -23,8 +23,8 @@ from retainlib import _host
 from retainlib._exports.shopify import CUSTOMERS_HEADER, ORDERS_HEADER
 from retainlib.cli import main
 from retainlib.errors import DataError, OptionError, SourceError
-from retainlib.plugins import watching_progress
 from retainlib.load_report import LoadReport
+from retainlib.plugins import watching_progress
 from retainlib.tables import MONEY, TIMESTAMP
 from retainlib.testing import assert_canonical, assert_report_balanced
 

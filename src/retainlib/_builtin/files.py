@@ -42,8 +42,8 @@ from retainlib._builtin._orders import OrderOptions, plan, spec_for
 from retainlib._dataset import Dataset
 from retainlib.calendar import check_tz
 from retainlib.errors import OptionError, SourceError
-from retainlib.plugins import FilePlan, ReadResult, Source, hookimpl, progress
 from retainlib.load_report import REJECTS_SCHEMA, FileLoad, LoadReport
+from retainlib.plugins import FilePlan, ReadResult, Source, hookimpl, progress
 from retainlib.tables import PARQUET_MARK, TABLES, TableSpec
 
 _COMMON_OPTIONS = {

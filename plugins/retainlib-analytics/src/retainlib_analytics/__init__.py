@@ -24,8 +24,8 @@ import polars as pl
 
 from retainlib import Dataset
 from retainlib.errors import OptionError
-from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.load_report import LoadReport
+from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib_analytics import _amplitude, _ga4, _mixpanel
 from retainlib_analytics._events import Part, TablePlan, merge_loads, read_all
 from retainlib_analytics._files import head

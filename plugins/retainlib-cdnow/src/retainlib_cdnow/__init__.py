@@ -65,8 +65,8 @@ import polars as pl
 from retainlib import Dataset
 from retainlib.calendar import Calendar, check_tz
 from retainlib.errors import OptionError, SourceError
-from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.load_report import FileLoad, LoadReport
+from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.tables import MONEY, MONEY_DIGITS, MONEY_LIMIT, TIMESTAMP
 
 __all__ = ["NAME", "OPTIONS", "Layout", "detect", "read", "retainlib_sources", "sniff"]

@@ -26,8 +26,8 @@ import polars as pl
 
 from retainlib import Dataset
 from retainlib.errors import OptionError
-from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.load_report import FileLoad, LoadReport
+from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib_crm import _hubspot, _salesforce
 from retainlib_crm._csvfile import SEPARATORS, decode_head, header_of
 from retainlib_crm._options import HUBSPOT_OPTIONS, SALESFORCE_OPTIONS, HubSpotOptions, SalesforceOptions

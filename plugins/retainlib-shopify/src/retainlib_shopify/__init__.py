@@ -49,8 +49,8 @@ import polars as pl
 
 from retainlib import Dataset
 from retainlib.errors import OptionError, SourceError
-from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.load_report import FileLoad, LoadReport
+from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.tables import CUSTOMERS, ORDERS, TIMESTAMP
 from retainlib_shopify import _csv, _customers, _json, _orders
 from retainlib_shopify import _fields as f

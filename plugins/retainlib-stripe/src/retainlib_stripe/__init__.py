@@ -31,8 +31,8 @@ import polars as pl
 from retainlib import Dataset
 from retainlib._conform import canonical_id
 from retainlib.errors import OptionError, SourceError
-from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.load_report import FileLoad, LoadReport
+from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.tables import CUSTOMERS
 from retainlib_stripe import _api, _csv, _invoices_csv, _subscriptions_csv
 from retainlib_stripe._currency import EXPONENTS, exponent

@@ -28,8 +28,8 @@ import polars as pl
 
 from retainlib import Dataset
 from retainlib.errors import OptionError, SourceError
-from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib.load_report import LoadReport
+from retainlib.plugins import ReadResult, Source, hookimpl, progress
 from retainlib_support._csv import header, is_tickets_export, read_csv
 from retainlib_support._frames import METRIC_SCHEMA, RATING_SCHEMA, TICKET_SCHEMA, USER_SCHEMA
 from retainlib_support._json import read_json

@@ -36,8 +36,8 @@ import polars as pl
 from retainlib import Dataset, _conform
 from retainlib.calendar import check_tz
 from retainlib.errors import OptionError, SourceError
-from retainlib.plugins import ReadResult, progress
 from retainlib.load_report import REJECTS_SCHEMA, FileLoad, LoadReport
+from retainlib.plugins import ReadResult, progress
 from retainlib.tables import CUSTOMERS, RESPONSES, TIMESTAMP
 
 __all__ = [

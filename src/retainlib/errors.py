@@ -20,6 +20,7 @@ __all__ = [
     "ConvergenceError",
     "CurrencyError",
     "DataError",
+    "MissingExtraError",
     "OptionError",
     "PluginError",
     "Problem",
@@ -226,3 +227,21 @@ class ConvergenceError(RetainlibError, RuntimeError):
         super().__init__(f"{model}: {message}" + (f" ({detail})" if detail else ""))
         self.model = model
         self.detail = detail
+
+
+class MissingExtraError(RetainlibError, ImportError):
+    """An optional dependency of retainlib is not installed (matplotlib for :mod:`retainlib.plot`, say).
+
+    Attributes:
+        package: the missing package's import name.
+        extra: the retainlib extra that installs it.
+    """
+
+    def __init__(self, package: str, extra: str, *, feature: str = "retainlib.plot") -> None:
+        super().__init__(
+            f"{feature} needs {package}, which is not installed: "
+            f'pip install "retainlib[{extra}]" (or pip install {package})',
+            name=package,
+        )
+        self.package = package
+        self.extra = extra

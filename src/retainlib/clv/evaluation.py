@@ -31,7 +31,7 @@ import numpy.typing as npt
 import polars as pl
 
 from retainlib.clv._base import FitResult, TimeUnit, rfm_arrays
-from retainlib.errors import OptionError, SchemaError
+from retainlib.errors import MissingExtraError, OptionError, SchemaError
 from retainlib.metrics._common import Data, prepare
 
 if TYPE_CHECKING:
@@ -369,11 +369,7 @@ def _figure_class() -> type[Figure]:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise OptionError(
-            "plotting needs matplotlib: install the extra with `pip install 'retainlib[plot]'`",
-            option="matplotlib",
-            value=None,
-        ) from None
+        raise MissingExtraError("matplotlib", "plot", feature="plotting") from None
     return Figure
 
 

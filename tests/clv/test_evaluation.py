@@ -20,7 +20,7 @@ from retainlib.clv._base import TimeUnit
 from retainlib.clv.bgnbd import BetaGeo, ModifiedBetaGeo
 from retainlib.clv.evaluation import calibration_holdout, plot_calibration_holdout, plot_tracking, tracking
 from retainlib.clv.pareto import ParetoNBD
-from retainlib.errors import DataError, OptionError, SchemaError
+from retainlib.errors import DataError, MissingExtraError, OptionError, SchemaError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -252,9 +252,9 @@ def test_plots_without_matplotlib_say_what_to_install(monkeypatch: pytest.Monkey
     ch = calibration_holdout(PUBLISHED, small_frame())
     frame = tracking(PUBLISHED, TOY, calibration_end=dt.date(2024, 1, 14), end=dt.date(2024, 1, 21))
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # makes the import raise ImportError
-    with pytest.raises(OptionError, match=r"retainlib\[plot\]"):
+    with pytest.raises(MissingExtraError, match=r"retainlib\[plot\]"):
         plot_calibration_holdout(ch)
-    with pytest.raises(OptionError, match=r"retainlib\[plot\]"):
+    with pytest.raises(MissingExtraError, match=r"retainlib\[plot\]"):
         plot_tracking(frame)
 
 

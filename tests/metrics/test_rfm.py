@@ -8,6 +8,7 @@ import functools
 import importlib
 import importlib.util
 import json
+import random
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from polars.testing import assert_frame_equal
 
 import retainlib
 from retainlib import CurrencyError, Dataset, OptionError, SchemaError
+from retainlib.metrics._common import Engine
 from retainlib.metrics.rfm import FREQS, SEGMENT_GRID, SEGMENTS, rfm, rfm_segments
 from retainlib.tables import TABLES
 from retainlib.testing import orders as orders_strategy
@@ -301,6 +303,48 @@ def test_rfm_invariants(frame: pl.DataFrame, opts: dict[str, Any]) -> None:
     assert got.filter((pl.col("frequency") == 0) & (pl.col("monetary_value") != 0)).height == 0
     assert got.filter(pl.col("monetary_value") < 0).height == 0  # amounts drawn are >= 0
     assert got["customer_id"].is_unique().all()
+
+
+# --- rfm: a deterministic row order -----------------------------------------------------
+
+
+ENGINES: tuple[Engine, ...] = ("streaming", "in-memory")
+
+
+@given(order_tables(), options(), st.randoms(use_true_random=False), st.sampled_from(ENGINES))
+def test_rfm_row_order_is_deterministic(
+    frame: pl.DataFrame, opts: dict[str, Any], rng: random.Random, engine: Engine
+) -> None:
+    """Rows come sorted by (by..., customer_id), nulls last, whatever the input order, the engine or the input kind."""
+    got = rfm(frame, by="channel", **opts)
+    assert_frame_equal(got, got.sort(["channel", "customer_id"], nulls_last=True), check_exact=True)
+    shuffled = frame[rng.sample(range(frame.height), frame.height)]
+    for other in (
+        rfm(shuffled, by="channel", engine=engine, **opts),
+        rfm(shuffled.lazy(), by="channel", **opts).collect(engine=engine),
+    ):
+        assert_frame_equal(other, got, check_exact=True)  # row order checked
+    alone = rfm(shuffled, **opts)
+    assert alone["customer_id"].to_list() == sorted(alone["customer_id"].to_list())
+
+
+def test_rfm_row_order_by_hand() -> None:
+    """Orders given customer c first, segments in no order: rows by segment (null last), then customer."""
+    frame = order_frame(
+        [
+            ("c", "2024-01-03", "3"),
+            ("b", "2024-01-02", "2"),
+            ("a", "2024-01-01", "1"),
+            ("d", "2024-01-04", "4"),
+            ("a", "2024-01-05", "5"),
+        ],
+        channel=["web", None, "web", "shop", "web"],
+    )
+    got = rfm(frame, by="channel", as_of=dt.date(2024, 1, 10))
+    assert got.select("channel", "customer_id").rows() == [("shop", "d"), ("web", "a"), ("web", "c"), (None, "b")]
+    # a: units Jan 1 and Jan 5, frequency 1, recency 4, T 9 (Jan 10 - Jan 1), repeat spend 5.
+    assert got.row(1)[2:] == (1, 4.0, 9.0, 5.0)
+    assert rfm(frame.reverse(), as_of=dt.date(2024, 1, 10))["customer_id"].to_list() == ["a", "b", "c", "d"]
 
 
 def test_rfm_empty_orders() -> None:
@@ -1072,4 +1116,4 @@ def test_customer_partitions_give_the_same_summary(rows_per_part: int) -> None:
     finally:
         _common.PARTITION_ROWS = saved
     for got, want in zip(parts, whole, strict=True):
-        assert_frame_equal(got, want, check_row_order=False, check_exact=True)
+        assert_frame_equal(got, want, check_exact=True)  # the same rows in the same order

@@ -295,8 +295,8 @@ def rfm(
     -------
     polars.DataFrame or polars.LazyFrame
         The same kind as ``orders`` (a Dataset gives a DataFrame), one row per
-        (by..., customer), in no particular order (sorting millions of ids
-        would cost as much as the summary; sort it when order matters): the ``by`` columns, ``customer_id``
+        (by..., customer), sorted by the ``by`` columns then ``customer_id``
+        (nulls last), the same whatever the order of the input or the engine: the ``by`` columns, ``customer_id``
         (String), ``frequency`` (Int64), ``recency`` and ``T`` (Float64, in units
         of ``freq`` times ``freq_multiplier``), ``monetary_value`` (Float64, in the
         orders' currency per unit with orders).  With ``holdout_end`` also
@@ -423,7 +423,9 @@ def rfm(
                 _mean(pl.col("_holdout"), pl.col("frequency_holdout")).fill_null(0.0).alias("monetary_value_holdout"),
                 pl.lit(duration, dtype=pl.Float64).alias("duration_holdout"),
             )
-        return result
+        # A deterministic row order (the partitions and the parallel group_by give none): one sort of the
+        # per-customer rows, whose keys are unique, so equal inputs give equal frames whatever their order.
+        return result.sort(keys, nulls_last=True)
 
     return finish_deferred(p, build)
 

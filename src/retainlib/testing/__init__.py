@@ -10,7 +10,7 @@ The strategies (:func:`orders`, :func:`subscriptions`, :func:`tickets`,
 :func:`responses`, :func:`events`, :func:`customers`, :func:`timestamps`,
 :func:`amounts`) draw polars DataFrames with exactly the canonical schema of a
 table (see :mod:`retainlib.testing.strategies`).  They need `hypothesis
-<https://hypothesis.readthedocs.io>`_ (``pip install hypothesis``); without
+<https://hypothesis.readthedocs.io>`_ (``pip install "retainlib[testing]"``); without
 it, importing one of them raises an ImportError that says so, and the asserts
 still work.  Nothing here is imported by ``import retainlib``.
 
@@ -53,7 +53,8 @@ except ImportError as exc:  # hypothesis missing: the asserts stay usable
     def __getattr__(name: str) -> Any:
         if name in __all__:  # a strategy (the asserts are always here)
             raise ImportError(
-                f"retainlib.testing.{name} needs hypothesis, a development dependency: pip install hypothesis",
+                f'retainlib.testing.{name} needs hypothesis: pip install "retainlib[testing]"'
+                " (the asserts need nothing more)",
                 name="hypothesis",
             ) from _MISSING
         raise AttributeError(f"module 'retainlib.testing' has no attribute {name!r}")

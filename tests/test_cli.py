@@ -14,7 +14,7 @@ from retainlib.cli import main
 HEADER = "order_id,customer_id,ordered_at,amount,currency\n"
 
 
-@pytest.mark.parametrize("command", [[], ["sources"], ["read"], ["validate"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["sources"], ["read"], ["validate"], ["report"], ["metric"], ["demo"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0, result.output
@@ -86,9 +86,11 @@ def test_validate_exit_status(tmp_path: Path) -> None:
     assert CliRunner().invoke(main, ["validate", str(folder)]).exit_code == 0
 
 
-def test_demo_runs_on_the_sample_store() -> None:
-    result = CliRunner().invoke(main, ["demo", "--customers", "500", "--seed", "3"])
+def test_demo_runs_on_the_sample_store(tmp_path: Path) -> None:
+    html = tmp_path / "demo.html"
+    result = CliRunner().invoke(main, ["demo", "--customers", "500", "--seed", "3", "--html", str(html)])
     assert result.exit_code == 0, result.output
+    assert html.exists() and f"written to {html.resolve()}" in " ".join(result.output.split())
     assert "Sample store" in result.output
     for title in (
         "Period retention",

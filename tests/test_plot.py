@@ -33,8 +33,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 import retainlib.plot as rlp
+from retainlib.errors import MissingExtraError
 from retainlib.plot._cohorts import cell_text
-from retainlib.plot._common import MissingExtraError, date_label, grain_of, require_matplotlib
+from retainlib.plot._common import date_label, grain_of, require_matplotlib
 
 
 # --------------------------------------------------------------------------- data

@@ -2,8 +2,8 @@
 
 The public API is what ``__all__`` lists, plus the documented submodules
 :mod:`retainlib.tables`, :mod:`retainlib.calendar`, :mod:`retainlib.errors`,
-:mod:`retainlib.plugins`, :mod:`retainlib.load_report`, :mod:`retainlib.samples`
-and :mod:`retainlib.testing`.  Importing retainlib loads no plugin and reads
+:mod:`retainlib.plugins`, :mod:`retainlib.load_report`, :mod:`retainlib.samples`,
+:mod:`retainlib.reporting` and :mod:`retainlib.testing`.  Importing retainlib loads no plugin and reads
 no data.
 """
 
@@ -16,6 +16,7 @@ from retainlib.errors import (
     ConvergenceError,
     CurrencyError,
     DataError,
+    MissingExtraError,
     OptionError,
     PluginError,
     RecordError,
@@ -48,6 +49,7 @@ from retainlib.metrics import (
     triangle,
 )
 from retainlib.plugins import ReadResult, Source, hookimpl
+from retainlib.reporting import Report, report
 from retainlib.tables import Customer, Event, Order, Response, Subscription, Ticket
 
 __version__ = "0.1.0"
@@ -63,6 +65,7 @@ __all__ = [
     "FileLoad",
     "KernelOptions",
     "LoadReport",
+    "MissingExtraError",
     "ObservationOptions",
     "OptionError",
     "Order",
@@ -71,6 +74,7 @@ __all__ = [
     "PluginError",
     "ReadResult",
     "RecordError",
+    "Report",
     "Response",
     "RetainlibError",
     "SchemaError",
@@ -93,6 +97,7 @@ __all__ = [
     "read",
     "read_to_parquet",
     "repeat_purchase_rate",
+    "report",
     "retention_rate",
     "returning_customer_rate",
     "revenue_retention",

@@ -302,6 +302,39 @@ class CLVModel(Generic[DataT]):
         )
         return cls(result=result)
 
+    # ---------------------------------------------------------------- notebooks
+    def _repr_html_(self) -> str:
+        """A short HTML summary for notebooks: the parameters with their standard errors, and the fit."""
+        import html
+
+        name = html.escape(self.name)
+        if self.result is None:
+            return f"<div><b>{name}</b> (not fitted: call <code>fit()</code> or <code>from_params()</code>)</div>"
+        r = self.result
+        errors = {p: se for p, se in r.standard_errors.items() if math.isfinite(se)}
+        rows = "".join(
+            f'<tr><td style="text-align:left">{html.escape(p)}</td>'
+            f'<td style="text-align:right">{r.params[p]:.6g}</td>'
+            f'<td style="text-align:right">{f"{errors[p]:.3g}" if p in errors else ""}</td></tr>'
+            for p in self.param_names
+            if p in r.params
+        )
+        facts = []
+        if r.customers:
+            facts.append(f"{r.customers:,} customers")
+        if math.isfinite(r.log_likelihood):
+            facts.append(f"log-likelihood {r.log_likelihood:,.2f}, AIC {r.aic:,.2f}")
+        if r.unit is not None:
+            facts.append(f"time unit {html.escape(str(r.unit))}")
+        excluded = ", ".join(f"{html.escape(k)}: {v:,}" for k, v in r.excluded.items() if v)
+        if excluded:
+            facts.append(f"left out: {excluded}")
+        facts.append(html.escape(r.message) if not r.converged else "converged")
+        return (
+            f"<div><b>{name}</b><table><thead><tr><th>parameter</th><th>estimate</th><th>std. error</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table><span>{'; '.join(facts)}</span></div>"
+        )
+
     # -------------------------------------------------------------------- JSON
     def to_json(self) -> str:
         """The model as JSON text: parameters, standard errors, log-likelihood, customers, unit (never pickle)."""

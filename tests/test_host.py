@@ -196,7 +196,7 @@ def test_testing_asserts_work_without_hypothesis() -> None:
         "try:\n"
         "    from retainlib.testing import orders\n"
         "except ImportError as exc:\n"
-        "    assert 'pip install hypothesis' in str(exc), exc\n"
+        "    assert 'retainlib[testing]' in str(exc), exc\n"
         "else:\n"
         "    raise SystemExit('strategies imported without hypothesis')\n"
     )

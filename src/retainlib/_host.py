@@ -12,6 +12,9 @@ import difflib
 import functools
 import importlib.metadata
 import logging
+import os
+import re
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -33,6 +36,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = ("retainlib._builtin.files",)
 HEAD_BYTES = 64 * 1024
 #: Detector scores are capped here: a plugin cannot outbid every other source by returning a huge number.
 MAX_SCORE = 100
+#: A connection string's scheme (``postgresql://``, ``duckdb:``); one letter is a Windows drive, not a scheme.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 
 
 @attrs.frozen(kw_only=True)
@@ -115,13 +120,42 @@ class Host:
             raise SourceError(f"several sources recognise this file equally ({', '.join(tied)}); name one", file=path)
         return self.sources[tied[0]]
 
-    def read(self, source: Source, paths: Sequence[Path], options: Mapping[str, Any]) -> Dataset:
-        """Read ``paths`` with ``source``, check its load report and attach it."""
+    def read(self, source: Source, paths: Sequence[str | os.PathLike[str]], options: Mapping[str, Any]) -> Dataset:
+        """Read ``paths`` with ``source``, check its load report and attach it.
+
+        Each argument becomes a :class:`~pathlib.Path` that must exist, except
+        a connection string for a source that reads them (see :meth:`arguments`).
+        """
         self.check_options(source, options)
-        for path in paths:
-            if not path.exists():
+        arguments = self.arguments(source, paths)
+        self.check_files(source, arguments)
+        return self._read(source, arguments, options)
+
+    @staticmethod
+    def arguments(source: Source, paths: Sequence[str | os.PathLike[str]]) -> list[Path | str]:
+        """What ``source``'s reader is given: paths, or connection strings kept exactly as written.
+
+        A string whose scheme (``postgresql://...``, ``duckdb:///...``) is one of
+        the source's :attr:`~retainlib.plugins.Source.kinds` stays a string:
+        ``Path()`` would squeeze its ``//`` and it names no file.  Everything
+        else becomes a :class:`~pathlib.Path`.
+        """
+        out: list[Path | str] = []
+        for item in paths:
+            if isinstance(item, str):
+                match = _SCHEME.match(item)
+                if match and match.group(1).lower() in source.kinds:
+                    out.append(item)
+                    continue
+            out.append(Path(item))
+        return out
+
+    @staticmethod
+    def check_files(source: Source, arguments: Sequence[Path | str]) -> None:
+        """Raise :class:`SourceError` for a path argument naming no file (connection strings are not checked)."""
+        for path in arguments:
+            if isinstance(path, Path) and not path.exists():
                 raise SourceError("no such file", file=path, source=source.name)
-        return self._read(source, paths, options)
 
     @staticmethod
     def check_options(source: Source, options: Mapping[str, Any]) -> None:
@@ -135,16 +169,17 @@ class Host:
                 value=options[unknown[0]],
             )
 
-    def _read(self, source: Source, paths: Sequence[Path], options: Mapping[str, Any]) -> Dataset:
+    def _read(self, source: Source, paths: Sequence[Path | str], options: Mapping[str, Any]) -> Dataset:
         try:
             result = source.reader(list(paths), **options)
         except RetainlibError:
             raise
         except (OSError, UnicodeError) as exc:
-            raise SourceError(f"cannot read: {exc}", source=source.name) from exc
+            raise SourceError(f"cannot read: {_masked(str(exc), paths)}", source=source.name) from exc
         except Exception as exc:  # a reader's own bug or an unhandled input: name the plugin, never a raw error
             raise SourceError(
-                f"source {source.name!r} (plugin {source.plugin!r}) failed: {type(exc).__name__}: {exc}",
+                f"source {source.name!r} (plugin {source.plugin!r}) failed: {type(exc).__name__}: "
+                f"{_masked(str(exc), paths)}",
                 source=source.name,
             ) from exc
         if not isinstance(result, ReadResult):
@@ -154,6 +189,19 @@ class Host:
         result.report.check()
         _check_loaded(source, result)
         return result.dataset.relabel(report=result.report, source=result.dataset.source or source.name)
+
+
+def _masked(text: str, arguments: Sequence[Path | str]) -> str:
+    """``text`` without the password of any connection string among ``arguments`` (``***`` in its place)."""
+    for item in arguments:
+        if isinstance(item, str):
+            try:
+                secret = urllib.parse.urlsplit(item).password
+            except ValueError:
+                secret = None
+            for s in {secret, urllib.parse.unquote(secret or "")} - {None, ""}:
+                text = text.replace(str(s), "***")
+    return text
 
 
 def _check_loaded(source: Source, result: ReadResult) -> None:

@@ -55,7 +55,7 @@ def read(source_or_path: str | os.PathLike[str], /, *paths: str | os.PathLike[st
     if isinstance(source_or_path, str) and first in host.sources:
         if not paths:
             raise OptionError(f"read({first!r}) needs at least one file", option="paths", value=())
-        return host.read(host.sources[first], [Path(p) for p in paths], options)
+        return host.read(host.sources[first], paths, options)  # connection strings stay strings
     if not Path(first).exists() and (paths or Path(first).suffix == ""):
         host.source(first)  # not a file: an unknown source name; raises with suggestions
     files: Sequence[Path] = [Path(first), *(Path(p) for p in paths)]

@@ -99,30 +99,28 @@ def read_to_parquet(
 
 def _resolve(
     host: Host, first: str | os.PathLike[str], rest: Sequence[str | os.PathLike[str]]
-) -> tuple[Source | None, list[Path]]:
+) -> tuple[Source | None, list[Path | str]]:
     name = os.fspath(first)
     if name == "auto" and rest:
         name, rest = os.fspath(rest[0]), rest[1:]
     if name in host.sources and not Path(name).is_file():
         if not rest:
             raise OptionError(f"read_to_parquet({name!r}) needs at least one file", option="paths", value=())
-        return host.sources[name], [Path(p) for p in rest]
-    files = [Path(name), *(Path(p) for p in rest)]
+        return host.sources[name], host.arguments(host.sources[name], rest)  # connection strings stay strings
+    files: list[Path] = [Path(name), *(Path(p) for p in rest)]
     if not files[0].exists() and (rest or files[0].suffix == ""):
         host.source(name)  # an unknown source name: raises with suggestions
     detected = {host.detect(f).name for f in files if f.exists()}
     if len(detected) == 1 and all(f.exists() for f in files):
-        return host.sources[detected.pop()], files
-    return None, files
+        return host.sources[detected.pop()], list(files)
+    return None, list(files)
 
 
-def _plans(host: Host, source: Source, files: list[Path], options: dict[str, Any]) -> list[FilePlan] | None:
+def _plans(host: Host, source: Source, files: list[Path | str], options: dict[str, Any]) -> list[FilePlan] | None:
     if source.planner is None:
         return None
     host.check_options(source, options)
-    for path in files:
-        if not path.exists():
-            raise SourceError("no such file", file=path, source=source.name)
+    host.check_files(source, files)
     try:
         return source.planner(files, **options)
     except RetainlibError:
@@ -136,7 +134,7 @@ def _plans(host: Host, source: Source, files: list[Path], options: dict[str, Any
         ) from exc
 
 
-def _in_memory(root: Path, files: list[Path], options: dict[str, Any], source: Source | None) -> Dataset:
+def _in_memory(root: Path, files: list[Path | str], options: dict[str, Any], source: Source | None) -> Dataset:
     from retainlib._read import read
 
     dataset = read(source.name, *files, **options) if source is not None else read(*files, **options)

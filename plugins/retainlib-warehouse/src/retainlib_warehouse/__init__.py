@@ -26,7 +26,10 @@ Examples
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,9 +39,9 @@ import polars as pl
 from retainlib import Dataset
 from retainlib.errors import OptionError
 from retainlib.load_report import LoadReport
-from retainlib.plugins import ReadResult, Source, hookimpl
+from retainlib.plugins import FilePlan, ReadResult, Source, hookimpl
 from retainlib.tables import TABLES
-from retainlib_warehouse import _fivetran
+from retainlib_warehouse import _airbyte, _fivetran
 from retainlib_warehouse._backend import Connection, TableRef, WarehouseError, connect, quote, redact
 from retainlib_warehouse._catalog import Catalog
 from retainlib_warehouse._options import LAYOUTS, OPTIONS, Options
@@ -111,8 +114,13 @@ def queries(conn: Connection, opts: Options) -> list[Query]:
     """The queries one read runs (one per canonical table and database table read)."""
     if opts.layout is None:
         return [_generic(conn, opts)]
-    cat = Catalog(conn=conn, schema=opts.schema)
-    found = _fivetran.shopify(cat, opts) if opts.layout == "fivetran_shopify" else _fivetran.stripe(cat, opts)
+    if opts.layout == "airbyte_shopify":
+        found = _airbyte.shopify(conn, opts)
+    elif opts.layout == "airbyte_stripe":
+        found = _airbyte.stripe(conn, opts)
+    else:
+        cat = Catalog(conn=conn, schema=opts.schema)
+        found = _fivetran.shopify(cat, opts) if opts.layout == "fivetran_shopify" else _fivetran.stripe(cat, opts)
     return [_with_tz(q, opts.tz) for q in found]
 
 
@@ -173,6 +181,50 @@ def read(paths: Sequence[Path | str], **options: Any) -> ReadResult:
     return ReadResult(dataset=dataset, report=report)
 
 
+def plan(paths: Sequence[Path | str], **options: Any) -> list[FilePlan]:
+    """The source's planner, for ``retainlib read sql URI --out DIR`` (:func:`retainlib.read_to_parquet`).
+
+    Each query's record batches are conformed and written to Parquet as they
+    arrive (one file a batch, in a temporary folder removed when the process
+    ends), so memory holds a batch or two whatever the table's size; the plans
+    then copy them into the dataset, where keys repeated across batches are
+    found.  ``line`` is a loaded row's position in its query's result.
+    """
+    opts = Options.of(**options)
+    if not paths:
+        raise OptionError("give the database's connection string", option="paths", value=())
+    folder = Path(tempfile.mkdtemp(prefix="retainlib-sql-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    plans: list[FilePlan] = []
+    for i, target in enumerate(paths):
+        with connect(_target(target)) as conn:
+            for j, query in enumerate(queries(conn, opts)):
+                parts = folder / f"{i:03d}-{j:03d}"
+                parts.mkdir()
+                written = [0]
+
+                def sink(frame: pl.DataFrame, parts: Path = parts, written: list[int] = written) -> None:
+                    line = pl.int_range(1, frame.height + 1, dtype=pl.Int64) + written[0]
+                    frame.select(line.alias("line"), pl.all()).write_parquet(
+                        parts / f"{len(list(parts.iterdir())):06d}.parquet"
+                    )
+                    written[0] += frame.height
+
+                result = run(conn, query, sink=sink, check_keys=False)
+                files = sorted(parts.iterdir())
+                loaded = (
+                    pl.scan_parquet(files)
+                    if files
+                    else query.spec.schema_frame().lazy().select(pl.lit(0, pl.Int64).alias("line"), pl.all()).clear()
+                )
+                plans.append(
+                    FilePlan(
+                        file=Path(query.label), table=query.spec.name, loaded=loaded, rejected=result.rejected.lazy()
+                    )
+                )
+    return plans
+
+
 @hookimpl
 def retainlib_sources() -> Iterable[Source]:
     """The ``sql`` source (named, never detected: a database is no file to sniff)."""
@@ -180,7 +232,8 @@ def retainlib_sources() -> Iterable[Source]:
         name=NAME,
         description="SQL databases (PostgreSQL, DuckDB) through Arrow: Fivetran/Airbyte Shopify and Stripe "
         "tables, or any query",
-        kinds=("postgresql", "duckdb"),
+        kinds=("postgresql", "postgres", "duckdb"),
         reader=read,
         options=OPTIONS,
+        planner=plan,
     )

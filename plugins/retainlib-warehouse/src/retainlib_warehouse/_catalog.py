@@ -15,7 +15,7 @@ import attrs
 from retainlib.errors import SchemaError
 from retainlib_warehouse._backend import Connection, TableRef, quote
 
-__all__ = ["Catalog"]
+__all__ = ["SUPERSEDED", "Catalog", "View"]
 
 _NUMBER = ("numeric", "decimal", "double", "real", "float", "integer", "bigint", "smallint", "hugeint", "int")
 _TEXT = ("character", "text", "varchar", "string", "json")
@@ -32,6 +32,32 @@ def is_text(sql_type: str) -> bool:
     return sql_type.startswith(_TEXT)
 
 
+@attrs.frozen(kw_only=True)
+class View:
+    """A table the layouts read that is a query over what the connector stored (an Airbyte stream, say).
+
+    Attributes:
+        label: what errors and the load report call it (``shopify.orders``).
+        body: the ``SELECT`` giving its rows.
+        columns: its columns, name -> type (``information_schema`` spelling).
+    """
+
+    label: str
+    body: str
+    columns: dict[str, str]
+
+    def sql(self) -> str:
+        """The view as a parenthesised subquery, to put after ``FROM``."""
+        return f"({self.body})"
+
+    def __str__(self) -> str:
+        return self.label
+
+
+#: Column of a view saying an Airbyte row is an older version of its primary key (a later one is kept).
+SUPERSEDED = "_superseded"
+
+
 @attrs.define
 class Catalog:
     """The tables of one schema, looked up lazily, with type-aware SQL fragments.
@@ -39,21 +65,54 @@ class Catalog:
     Attributes:
         conn: the open connection.
         schema: the schema the connector wrote to (``None``: the connection's current schema).
+        views: tables that are queries over the stored ones (Airbyte streams under the names the
+            layouts read); with ``views``, only they exist.
+        deleted: the soft-delete flag of Shopify rows (``_fivetran_deleted``; Airbyte: ``deleted_at``).
+        refunds: a query ``order_id, refunded`` the layout supplies (Airbyte: refund transactions).
     """
 
     conn: Connection
     schema: str | None = None
+    views: dict[str, View] | None = None
+    deleted: str = "_fivetran_deleted"
+    refunds: str | None = None
     _seen: dict[str, dict[str, str] | None] = attrs.field(factory=dict)
 
-    def ref(self, table: str) -> TableRef:
-        """The table as a reference in this schema."""
+    def ref(self, table: str) -> TableRef | View:
+        """The table as a reference in this schema (or the view of that name)."""
+        if self.views is not None and table in self.views:
+            return self.views[table]
         return TableRef(name=table, schema=self.schema)
 
     def columns(self, table: str) -> dict[str, str] | None:
         """The table's columns (name -> type), or ``None`` when it does not exist."""
+        if self.views is not None:
+            view = self.views.get(table)
+            return None if view is None else view.columns
         if table not in self._seen:
-            self._seen[table] = self.conn.columns(self.ref(table))
+            ref = self.ref(table)
+            assert isinstance(ref, TableRef)
+            self._seen[table] = self.conn.columns(ref)
         return self._seen[table]
+
+    def superseded(self, alias: str, table: str) -> list[tuple[str, str, str]]:
+        """The rule rejecting older versions of a row (Airbyte append mode), when the view marks them."""
+        if not self.has(table, SUPERSEDED):
+            return []
+        return [
+            (
+                f"{alias}.{quote(SUPERSEDED)}",
+                "'older version (a later sync of this id is kept: greatest cursor, then latest _airbyte_extracted_at)'",
+                SUPERSEDED,
+            )
+        ]
+
+    def latest(self, table: str) -> str:
+        """The table as a ``FROM`` item holding only the kept version of each row."""
+        sql = self.ref(table).sql()
+        if self.has(table, SUPERSEDED):
+            return f"(SELECT * FROM {sql} z WHERE NOT z.{quote(SUPERSEDED)})"
+        return sql
 
     def has(self, table: str, column: str | None = None) -> bool:
         """Whether the table (and the column) exists."""
@@ -66,6 +125,8 @@ class Catalog:
         if cols is None:
             hint = f" ({why})" if why else ""
             where = f"schema {self.schema!r}" if self.schema else "the connection's current schema"
+            if self.views is not None:
+                where += " (nor a table the connector stores it in)"
             raise self.conn.error(
                 f"no table {table!r} in {where}{hint}; pass schema= if it lives elsewhere", table=table
             )

@@ -54,17 +54,19 @@ def _shopify_flavour(cat: Catalog) -> str:
 
 def _shopify_refunds(cat: Catalog, gql: bool) -> str | None:
     """A query of ``order_id, refunded`` (line refunds with their tax, less order adjustments), or ``None``."""
+    if cat.refunds is not None:
+        return cat.refunds
     if not cat.has("refund", "order_id"):
         return None
     line_table = cat.first_table("order_line_refund", "refund_line_item")
     subtotal, tax = ("subtotal_set_shop_amount", "total_tax_set_shop_amount") if gql else ("subtotal", "total_tax")
     parts: list[str] = []
-    refund = cat.ref("refund").sql()
+    refund = cat.latest("refund")
     if line_table is not None and cat.has(line_table, subtotal):
         tax_sql = f"COALESCE({cat.money('l', line_table, tax)}, 0)" if cat.has(line_table, tax) else "0"
         parts.append(
             f"SELECT r.{quote('order_id')} AS order_id, COALESCE({cat.money('l', line_table, subtotal)}, 0) + {tax_sql}"
-            f" AS refunded FROM {cat.ref(line_table).sql()} l"
+            f" AS refunded FROM {cat.latest(line_table)} l"
             f" JOIN {refund} r ON l.{quote('refund_id')} = r.{quote('id')}"
         )
     if cat.has("order_adjustment"):
@@ -79,12 +81,12 @@ def _shopify_refunds(cat: Catalog, gql: bool) -> str | None:
             if cat.has("order_adjustment", "order_id"):
                 parts.append(
                     f"SELECT a.{quote('order_id')} AS order_id, {value} AS refunded "
-                    f"FROM {cat.ref('order_adjustment').sql()} a"
+                    f"FROM {cat.latest('order_adjustment')} a"
                 )
             else:  # GraphQL: no order_id, reached through the refund
                 parts.append(
                     f"SELECT r.{quote('order_id')} AS order_id, {value} AS refunded FROM "
-                    f"{cat.ref('order_adjustment').sql()} a JOIN {refund} r ON a.{quote('refund_id')} = r.{quote('id')}"
+                    f"{cat.latest('order_adjustment')} a JOIN {refund} r ON a.{quote('refund_id')} = r.{quote('id')}"
                 )
     if not parts:
         return None
@@ -104,7 +106,7 @@ def shop_settings(cat: Catalog) -> tuple[str | None, str | None]:
         if c is not None
     )
     deleted = cat.flag("s", "shop", "_fivetran_deleted")
-    frame = cat.conn.frame(f"SELECT {wanted} FROM {cat.ref('shop').sql()} s WHERE NOT {deleted} LIMIT 1")
+    frame = cat.conn.frame(f"SELECT {wanted} FROM {cat.latest('shop')} s WHERE NOT {deleted} LIMIT 1")
     if frame.height == 0:
         return None, None
     row = frame.row(0, named=True)
@@ -137,7 +139,8 @@ def _shopify_orders(cat: Catalog, opts: Options, flavour: str, shop_currency: st
     status_col = cat.first("order", "display_financial_status", "financial_status")
     status = f"LOWER(CAST(o.{quote(status_col)} AS VARCHAR))" if status_col else "CAST(NULL AS VARCHAR)"
     rules = [
-        (cat.flag("o", "order", "_fivetran_deleted"), "'deleted in Shopify (_fivetran_deleted)'", "_fivetran_deleted"),
+        *cat.superseded("o", "order"),
+        (cat.flag("o", "order", cat.deleted), f"'deleted in Shopify ({cat.deleted})'", cat.deleted),
         (cat.flag("o", "order", "test"), "'test order'", "test"),
     ]
     if "cancelled_at" in cols:
@@ -182,11 +185,8 @@ def _shopify_customers(cat: Catalog, opts: Options) -> Query:
         name = "CAST(NULL AS VARCHAR)"
     reason, column = _reject(
         [
-            (
-                cat.flag("c", "customer", "_fivetran_deleted"),
-                "'deleted in Shopify (_fivetran_deleted)'",
-                "_fivetran_deleted",
-            )
+            *cat.superseded("c", "customer"),
+            (cat.flag("c", "customer", cat.deleted), f"'deleted in Shopify ({cat.deleted})'", cat.deleted),
         ]
     )
     sql = (
@@ -261,7 +261,7 @@ def _paid_invoices(cat: Catalog) -> str | None:
     status = cat.first("invoice", "status")
     deleted = cat.flag("i", "invoice", "is_deleted")
     paid = f"LOWER(CAST(i.{quote(status)} AS VARCHAR)) = 'paid'" if status else cat.flag("i", "invoice", "paid")
-    return f"SELECT i.{quote('id')} AS id FROM {cat.ref('invoice').sql()} i WHERE {paid} AND NOT {deleted}"
+    return f"SELECT i.{quote('id')} AS id FROM {cat.latest('invoice')} i WHERE {paid} AND NOT {deleted}"
 
 
 def _stripe_charges(cat: Catalog, opts: Options) -> Query:
@@ -273,11 +273,11 @@ def _stripe_charges(cat: Catalog, opts: Options) -> Query:
         status = cat.first("refund", "status")
         ok = f" WHERE LOWER(CAST(r.{quote(status)} AS VARCHAR)) = 'succeeded'" if status else ""
         refunded = (
-            f"COALESCE((SELECT SUM({cat.money('r', 'refund', 'amount', minor=True)}) FROM {cat.ref('refund').sql()} r"
+            f"COALESCE((SELECT SUM({cat.money('r', 'refund', 'amount', minor=True)}) FROM {cat.latest('refund')} r"
             f"{ok}{' AND' if ok else ' WHERE'} r.{quote('charge_id')} = c.{quote('id')}), 0)"
         )
     minor = f"{cat.money('c', 'charge', 'amount', minor=True)} - {refunded}"
-    rules = _livemode(cat, "c", "charge", "charge")
+    rules = cat.superseded("c", "charge") + _livemode(cat, "c", "charge", "charge")
     if "status" in cols:
         status = f"LOWER(CAST(c.{quote('status')} AS VARCHAR))"
         rules.append((f"{status} <> 'succeeded'", f"'payment ' || {status} || ' (not succeeded)'", "status"))
@@ -317,6 +317,7 @@ def _stripe_invoices(cat: Catalog, opts: Options) -> Query:
     cat.need("invoice", amount_col)
     rules = _livemode(cat, "i", "invoice", "invoice")
     rules.insert(0, (cat.flag("i", "invoice", "is_deleted"), "'deleted in Stripe (is_deleted)'", "is_deleted"))
+    rules[:0] = cat.superseded("i", "invoice")
     if "status" in cols:
         status = f"LOWER(CAST(i.{quote('status')} AS VARCHAR))"
         rules.append(
@@ -352,7 +353,8 @@ def _stripe_customers(cat: Catalog, opts: Options) -> Query:
         f"NULLIF(LOWER(TRIM(CAST(c.{quote('email')} AS VARCHAR))), '')" if "email" in cols else "CAST(NULL AS VARCHAR)"
     )
     name = f"CAST(c.{quote('name')} AS VARCHAR)" if "name" in cols else "CAST(NULL AS VARCHAR)"
-    rules = [(cat.flag("c", "customer", "is_deleted"), "'deleted in Stripe (is_deleted)'", "is_deleted")]
+    rules = cat.superseded("c", "customer")
+    rules.append((cat.flag("c", "customer", "is_deleted"), "'deleted in Stripe (is_deleted)'", "is_deleted"))
     rules += _livemode(cat, "c", "customer", "customer")
     reason, column = _reject(rules)
     sql = (
@@ -392,8 +394,8 @@ def _stripe_prices(cat: Catalog) -> str:
         f"SELECT si.{quote('subscription_id')} AS subscription_id, "
         f"{cat.money('p', table, amount, minor=True)} * {num} AS unit_num, {den} AS unit_den, "
         f"{quantity} AS item_quantity, "
-        f"CAST(p.{quote('currency')} AS VARCHAR) AS currency FROM {cat.ref('subscription_item').sql()} si "
-        f"JOIN {cat.ref(table).sql()} p ON p.{quote('id')} = si.{quote(link)}"
+        f"CAST(p.{quote('currency')} AS VARCHAR) AS currency FROM {cat.latest('subscription_item')} si "
+        f"JOIN {cat.latest(table)} p ON p.{quote('id')} = si.{quote(link)}"
     )
 
 

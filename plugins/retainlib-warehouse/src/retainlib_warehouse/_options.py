@@ -14,9 +14,9 @@ from retainlib.tables import TABLES
 
 __all__ = ["LAYOUTS", "OPTIONS", "Layout", "Options"]
 
-Layout = Literal["fivetran_shopify", "fivetran_stripe"]
-#: The connector layouts this source knows (Airbyte's are planned: read their tables with query= meanwhile).
-LAYOUTS: tuple[Layout, ...] = ("fivetran_shopify", "fivetran_stripe")
+Layout = Literal["fivetran_shopify", "fivetran_stripe", "airbyte_shopify", "airbyte_stripe"]
+#: The connector layouts this source knows.
+LAYOUTS: tuple[Layout, ...] = ("fivetran_shopify", "fivetran_stripe", "airbyte_shopify", "airbyte_stripe")
 _CANONICAL = ("customers", "orders", "subscriptions", "tickets", "responses", "events")
 
 #: The reader's options, name -> description (what ``retainlib sources`` shows).

@@ -142,18 +142,24 @@ def batches(conn: Connection, query: Query) -> Iterator[tuple[pl.DataFrame, pl.D
         yield loaded, rejected, frame.height
 
 
-def run(conn: Connection, query: Query, sink: Callable[[pl.DataFrame], None] | None = None) -> Result:
+def run(
+    conn: Connection,
+    query: Query,
+    sink: Callable[[pl.DataFrame], None] | None = None,
+    *,
+    check_keys: bool = True,
+) -> Result:
     """Run the query; rows whose key repeats an earlier row's are rejected (the first stays).
 
     With ``sink``, each batch's loaded rows are handed to it as they come and
     :attr:`Result.loaded` is left empty (streaming); the key check then runs
-    over the keys alone.
+    over the keys alone, unless ``check_keys`` is false (the caller checks them).
     """
     parts: list[pl.DataFrame] = []
     rejects: list[pl.DataFrame] = []
     keys: list[pl.Series] = []
     read = 0
-    seen_keys = query.spec.key is not None
+    seen_keys = check_keys and query.spec.key is not None
     for batch, rejected, n in batches(conn, query):
         loaded = batch
         read += n

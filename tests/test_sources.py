@@ -784,7 +784,10 @@ def test_json_lines_read_by_polars_match_the_python_reader(tmp_path: Path) -> No
     text = _json_lines(records)
     from retainlib._builtin import files
 
-    assert files._polars_json_lines(text.encode()) is not None  # the fast path reads the clean file
+    # A column mixing numbers and text (customer_id, amount) is read by Python: polars writes floats its own way.
+    assert files._polars_json_lines(text.encode()) is None
+    typed = [{**r, "customer_id": n, "amount": str(r["amount"])} for n, r in enumerate(records) if r]
+    assert files._polars_json_lines(_json_lines(typed).encode()) is not None  # integers, text, booleans: polars
     assert files._polars_json_lines(("\n" + text).encode()) is None  # a blank line: the Python reader
     assert files._polars_json_lines('{"a": "x\u2028y"}\n'.encode()) is None  # a line break to str.splitlines
     clean = rl.read("json", _write(tmp_path / "orders.jsonl", text))

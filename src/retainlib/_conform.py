@@ -243,10 +243,14 @@ def canonical_id(text: pl.Expr) -> pl.Expr:
     ``"17850.0"`` are one customer.  Other text is kept as it is (``"007"``,
     ``"cus_9"``, ``"1.5"``).
     """
-    stripped = text.str.strip_chars()
+    return _canonical_stripped_id(text.str.strip_chars())
+
+
+def _canonical_stripped_id(stripped: pl.Expr) -> pl.Expr:
+    """:func:`canonical_id` of text already stripped."""
     # Only text holding a point can be a whole decimal: the others skip the pattern (it costs 3x the test).
-    dotted = pl.when(stripped.str.contains(".", literal=True)).then(stripped)
-    return dotted.str.replace(_WHOLE_DECIMAL, "${1}").fill_null(stripped)
+    dotted = stripped.str.contains(".", literal=True)
+    return pl.when(dotted).then(stripped.str.replace(_WHOLE_DECIMAL, "${1}")).otherwise(stripped)
 
 
 def _id(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None] | Coerced:
@@ -254,9 +258,13 @@ def _id(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tu
     if isinstance(dtype, pl.Categorical | pl.Enum):
         e, dtype = e.cast(pl.String), pl.String()
     if dtype == pl.String:
-        # The problem reads the coerced value's column (checks run after the values), not the expression again.
+        # The problem reads the coerced value's column (checks run after the values), not the expression again;
+        # the text is stripped once, in a helper column (an expression repeated inside when/then is not shared).
         empty = pl.col(_value_name(c.name)) == ""
-        return Coerced(canonical_id(e), pl.when(empty).then(pl.lit("empty id")), [], flag=empty)
+        stripped = f"__i_{c.name}"
+        value = _canonical_stripped_id(pl.col(stripped))
+        first = (e.str.strip_chars().alias(stripped),)
+        return Coerced(value, pl.when(empty).then(pl.lit("empty id")), [], first, flag=empty)
     if dtype.is_integer():
         return e.cast(pl.String), None
     if isinstance(dtype, pl.Decimal):
@@ -414,9 +422,19 @@ def _money(
     s = _blank_to_null(e)
     coerced = pl.col(_value_name(c.name))
     # Per row, one pattern says whether the text is an amount polars reads exactly; the
-    # explanation (which pattern fails) is worked out only for the rows found bad.
-    stripped = e.str.strip_chars()
-    flag = (stripped != "") & (~stripped.str.contains(_EXACT_AMOUNT) | coerced.is_null())
+    # explanation (which pattern fails) is worked out only for the rows found bad.  The text
+    # as written is matched first: only the rest (padded, blank or bad) is stripped and matched again.
+    exact_name, rest_name = f"__x_{c.name}", f"__t_{c.name}"
+    exact, rest = pl.col(exact_name), pl.col(rest_name)
+    first = (e.str.contains(_EXACT_AMOUNT).alias(exact_name),)
+    second = (pl.when(~exact).then(e).str.strip_chars().alias(rest_name),)
+    value = pl.when(exact).then(e).otherwise(rest).cast(MONEY, strict=False)
+    # Exact as written: bad only when too large for the money type; else the stripped text decides.
+    flag = (
+        pl.when(exact)
+        .then(coerced.is_null())
+        .otherwise((rest != "") & (~rest.str.contains(_EXACT_AMOUNT) | coerced.is_null()))
+    )
     problem = (
         pl.when(s.is_null())
         .then(None)
@@ -427,7 +445,7 @@ def _money(
         .when(coerced.is_null())
         .then(pl.lit("amount too large"))
     )
-    return Coerced(stripped.cast(MONEY, strict=False), problem, [], flag=flag)
+    return Coerced(value, problem, [], first, second, flag=flag)
 
 
 def _currency(
@@ -440,14 +458,17 @@ def _currency(
         raise _schema_error(spec, c.name, "ISO 4217 codes", dtype, file, f"cannot read currency codes from {dtype}")
     # The common codes, written as they should be, are taken as they are; the other values
     # (lower case, spaces, rarer codes) are cleaned and matched, at little cost as they are few.
-    common = e.is_in(list(_COMMON_CURRENCIES))
-    code = _blank_to_null(pl.when(~common).then(e)).str.to_uppercase()
-    value = pl.when(common).then(e).otherwise(pl.when(code.str.contains(CURRENCY_PATTERN.pattern)).then(code))
+    # Both in helper columns, computed once: whether the code is a common one, and the others cleaned.
+    common_name, rare_name = f"__c_{c.name}", f"__u_{c.name}"
+    common, rare = pl.col(common_name), pl.col(rare_name)
+    first = (e.is_in(list(_COMMON_CURRENCIES)).alias(common_name),)
+    second = (pl.when(~common).then(e).str.strip_chars().str.to_uppercase().alias(rare_name),)
+    value = pl.when(common).then(e).otherwise(pl.when(rare.str.contains(CURRENCY_PATTERN.pattern)).then(rare))
     # Not blank, yet no code: the problem reads the coerced column rather than matching again
     # (and only the uncommon values are stripped to tell a blank).
-    given = common | (pl.when(~common).then(e).str.strip_chars() != "")
+    given = common | (rare != "")
     bad = (pl.col(_value_name(c.name)).is_null() & given).fill_null(False)
-    return Coerced(value, pl.when(bad).then(pl.lit("not an ISO 4217 currency code")), [], flag=bad)
+    return Coerced(value, pl.when(bad).then(pl.lit("not an ISO 4217 currency code")), [], first, second, flag=bad)
 
 
 def _score(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None]:
@@ -655,7 +676,9 @@ def conform(
     frame = frame.with_columns(bad.alias(BAD))
     output = tuple(pl.col(_value_name(c.name)).alias(c.name) for c in spec.columns)
     numbered = [ROW] if ROW in frame.collect_schema() else []
-    helper_names = [e.meta.output_name() for e in (*first, *second, *helpers)]
+    # Only the helpers the explanations read are kept (a stripped id, a first parse: scratch, dropped).
+    read = {n for problem in problems for n in problem.meta.root_names()}
+    helper_names = [n for n in (e.meta.output_name() for e in (*first, *second, *helpers)) if n in read]
     raw = [n for n in raw_kept if n not in extras_names]
     kept = (*numbered, *(_value_name(c.name) for c in spec.columns), *extras_names, *raw, *helper_names)
     kept = (*dict.fromkeys(kept), *check_names, BAD)

@@ -29,6 +29,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -145,9 +146,10 @@ def _not_blank(columns: Sequence[str]) -> pl.Expr:
     Polars reads a blank line as a row of nulls; only the first field is
     stripped, so the check costs little more than null tests.
     """
-    first = pl.col(columns[0])
-    blank = [first.is_null() | (first.str.strip_chars() == ""), *(pl.col(c).is_null() for c in columns[1:])]
-    return ~pl.all_horizontal(blank)
+    others = pl.all_horizontal([pl.col(c).is_null() for c in columns[1:]]) if columns[1:] else pl.lit(True)
+    # The first field is stripped only on the rows whose other fields are all empty (few).
+    first = pl.when(others).then(pl.col(columns[0]))
+    return ~(others & (first.is_null() | (first.str.strip_chars() == "")))
 
 
 def _is_blank(record: Sequence[str]) -> bool:
@@ -278,13 +280,16 @@ def _read_file(
         trusted=trusted,
     )
     try:
+        grouped = spec.name == "orders" and orders.grouped
+        if not grouped:  # the row rules join the checks of the one pass (not worked out again by each split)
+            conformed = _with_file_rules(spec, conformed, orders)
         # One pass over the file: every row coerced and checked once; the split below reads memory.
         conformed = conformed.collect()
         loaded_count: pl.LazyFrame | None = None
-        if spec.name == "orders" and orders.grouped:
+        if grouped:
             loaded_lf, rejected_lf, loaded_count = plan(conformed, orders, file=str(path))
         else:  # rows stand alone: each loaded row keeps its line, to name it if its key repeats
-            planned = _file_plan(path, spec, conformed, orders)
+            planned = _file_plan(path, spec, conformed, orders, ruled=True)
             loaded_lf, rejected_lf = planned.loaded.rename({"line": _conform.ROW}), planned.rejected
         loaded, rejected, count, *counted = pl.collect_all(
             [
@@ -564,10 +569,22 @@ def plan_csv(
     return plans
 
 
-def _file_plan(path: Path, spec: TableSpec, c: _conform.Conformed, orders: OrderOptions) -> FilePlan:
-    """The loaded and rejected rows of a file whose rows stand alone (no grouping), unchecked keys."""
+def _with_file_rules(spec: TableSpec, c: _conform.Conformed, orders: OrderOptions) -> _conform.Conformed:
+    """``c`` with the rules of a file whose rows stand alone: the refunds rule for orders (refunds='reject')."""
     if spec.name == "orders" and orders.refunds == "reject":
-        c = c.with_rules({"amount": _conform.negative_amount(_conform.value("amount"))})
+        return c.with_rules({"amount": _conform.negative_amount(_conform.value("amount"))})
+    return c
+
+
+def _file_plan(
+    path: Path, spec: TableSpec, c: _conform.Conformed, orders: OrderOptions, *, ruled: bool = False
+) -> FilePlan:
+    """The loaded and rejected rows of a file whose rows stand alone (no grouping), unchecked keys.
+
+    ``ruled``: ``c`` already carries the file's rules (:func:`_with_file_rules`).
+    """
+    if not ruled:
+        c = _with_file_rules(spec, c, orders)
     bad = pl.col(_conform.BAD)
     line = pl.col(_conform.ROW).cast(pl.Int64).alias("line")
     loaded = c.frame.filter(~bad).select(line, *c.coerced)
@@ -675,17 +692,20 @@ def _json_text(value: object) -> str | None:
 def _scan_json(path: Path) -> tuple[pl.LazyFrame, _Prerejected]:
     """The records of a JSON array or of JSON lines, as text, each with its line; bad JSON lines refused."""
     raw = path.read_bytes()
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise SourceError("the file is empty", file=path)
+    # JSON lines go to polars first, before any decoding (a file polars cannot take is decoded and read below).
+    start = _LEADING_SPACE.match(raw)
+    if raw[start.end() if start else 0 : (start.end() if start else 0) + 1] != b"[":
+        read_by_polars = _polars_json_lines(raw)
+        if read_by_polars is not None:
+            return read_by_polars, []
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SourceError(f"not valid UTF-8 at byte {exc.start}", file=path) from None
     refused: _Prerejected = []
     numbered: list[tuple[int, dict[str, Any]]] = []
-    read_by_polars = None if text.lstrip().startswith("[") else _polars_json_lines(raw)
-    if read_by_polars is not None:
-        return read_by_polars, refused
     if text.lstrip().startswith("["):
         try:
             records = json.loads(text)
@@ -718,6 +738,7 @@ def _scan_json(path: Path) -> tuple[pl.LazyFrame, _Prerejected]:
     return frame.lazy(), refused
 
 
+_LEADING_SPACE = re.compile(rb"[ \t\r\n]*")
 #: Bytes that end a line for ``str.splitlines`` (beside ``\n``): files holding one take the Python path.
 _OTHER_LINE_BREAKS = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
 _OTHER_LINE_BREAKS_UTF8 = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")  # looked for only in non-ASCII files
@@ -730,12 +751,19 @@ def _polars_json_lines(raw: bytes) -> pl.LazyFrame | None:
     object (no blank, invalid or non-object line, else the count of rows and
     lines differs or polars fails), values strings, integers, booleans or
     nulls (an integer's or boolean's text is the same both ways), no byte
-    order mark and no other line break than ``\n``.
+    order mark and no other line break than ``\n``.  Files whose values are
+    all strings are read with their columns given (:func:`_string_json_lines`);
+    the others have their types learned over the whole file, and a column
+    polars reads as text must then hold only strings (the file's quotes say
+    so), with the columns in the order the Python path gives them.
     """
     breaks = _OTHER_LINE_BREAKS if raw.isascii() else _OTHER_LINE_BREAKS + _OTHER_LINE_BREAKS_UTF8
     if raw.startswith(codecs.BOM_UTF8) or any(b in raw for b in breaks):
         return None
     lines = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)
+    strings = _string_json_lines(raw, lines)
+    if strings is not None:
+        return strings
     try:
         frame = pl.read_ndjson(io.BytesIO(raw), infer_schema_length=None)
     except (pl.exceptions.PolarsError, ValueError, OverflowError):
@@ -743,7 +771,90 @@ def _polars_json_lines(raw: bytes) -> pl.LazyFrame | None:
     plain = all(d in (pl.String, pl.Boolean, pl.Null) or d.is_integer() for d in frame.schema.values())
     if frame.height != lines or not plain or _conform.ROW in frame.columns:
         return None
-    return frame.lazy().select(pl.all().cast(pl.String)).with_row_index(_conform.ROW, offset=1)
+    # A column of text may hide numbers (polars writes a float its own way, the Python path as json.dumps does)
+    # or objects: every value of such a column must be a string, which the file's quotes tell (see
+    # _string_json_lines): two per key (each written "key":), two per string, none from other values.
+    # A value starting with a colon adds to the count of '":' and sends the file to the Python path.
+    texts = [c for c, d in frame.schema.items() if d == pl.String]
+    if texts:
+        if not _quotes_bound_strings(raw):
+            return None
+        found = frame.select(
+            pl.sum_horizontal(pl.col(texts).is_not_null().sum()).alias("strings"),
+            pl.any_horizontal(pl.col(texts).str.starts_with("{").any()).alias("objects"),
+        )
+        strings, objects = found.row(0)
+        if objects or raw.count(b'"') != 2 * raw.count(b'":') + 2 * int(strings):
+            return None
+    # The Python path orders the columns as they first appear: the first line's keys, then (at most one) other.
+    keys = _first_keys(raw)
+    if keys is None or not set(keys) <= set(frame.columns) or len(frame.columns) > len(keys) + 1:
+        return None
+    keys += [c for c in frame.columns if c not in keys]
+    return frame.lazy().select(pl.col(keys).cast(pl.String)).with_row_index(_conform.ROW, offset=1)
+
+
+def _quotes_bound_strings(raw: bytes) -> bool:
+    """No backslash, no ``[`` and no quote followed by white space in JSON lines.
+
+    Every ``"`` then bounds a string, no value is an array, and every key is
+    written ``"key":``; the file's other ``":`` (text holding no quote) open
+    values that start with a colon.
+    """
+    if b"\\" in raw or b"[" in raw:
+        return False
+    # A quote followed by white space: looked for only in files holding some (two-byte searches cost more).
+    return not (any(b in raw for b in (b" ", b"\t")) and any(b in raw for b in (b'" ', b'"\t')))
+
+
+def _first_keys(raw: bytes) -> list[str] | None:
+    """The keys of the first line's object, in their order (``None`` when it is not an object)."""
+    try:
+        first = json.loads(raw[: raw.find(b"\n")] if b"\n" in raw else raw)
+    except (ValueError, RecursionError):
+        return None
+    return list(first) if isinstance(first, dict) else None
+
+
+def _string_json_lines(raw: bytes, lines: int) -> pl.LazyFrame | None:
+    """JSON lines whose every value is a string, read without inferring types; ``None`` for any other file.
+
+    The keys are the first line's; polars reads every value as text.  Bytes
+    counted over the whole file prove that each line holds exactly those keys,
+    each with a string: what inferring the types over the whole file would
+    learn, at a fraction of its cost.  With no backslash in the file every
+    ``"`` bounds a string, and with no ``[`` no value is an array.  With no
+    quote followed by a space or a tab, every key is written ``"key":``; the
+    only other ``":`` opens a value starting with a colon, so the file's
+    ``":`` are at least its keys, nested ones included
+    (:func:`_quotes_bound_strings`).  Every key's value being read (no null),
+    each line holds at least the first line's keys: as many ``":`` as keys
+    times lines leaves no room for another key, in any line.  A line's quotes
+    are then two per key and two per string value: four per key and line
+    leaves no value that is not a string.
+    """
+    if not _quotes_bound_strings(raw):
+        return None
+    try:
+        first = json.loads(raw[: raw.find(b"\n")] if b"\n" in raw else raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(first, dict) or not first or _conform.ROW in first:
+        return None
+    if not all(isinstance(v, str) for v in first.values()):
+        return None
+    keys = list(first)
+    if raw.count(b'"') != 4 * len(keys) * lines:
+        return None
+    try:
+        frame = pl.read_ndjson(raw, schema=dict.fromkeys(keys, pl.String))
+    except (pl.exceptions.PolarsError, ValueError, OverflowError):
+        return None
+    if frame.height != lines or any(frame.null_count().row(0)):
+        return None
+    if raw.count(b'":') != len(keys) * lines:
+        return None
+    return frame.lazy().with_row_index(_conform.ROW, offset=1)
 
 
 def read_json(

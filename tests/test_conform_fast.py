@@ -1,0 +1,198 @@
+"""Fast paths of the built-in readers give what the general paths give.
+
+* JSON lines whose every value is a string are read by polars without
+  inferring types (``files._string_json_lines``); any other file by the
+  general readers.  Random files read both ways give the same dataset and the
+  same report.
+* Amounts written exactly are cast as they are; the rest is stripped and
+  matched again.  Ids are stripped once.  Padding a value sends it down the
+  general path: the outcome (value or reason) must not change.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import retainlib as rl
+from retainlib import _conform
+from retainlib._builtin import files
+from retainlib.errors import RetainlibError
+from retainlib.tables import TABLES
+
+COLUMNS = ["order_id", "customer_id", "ordered_at", "amount", "currency"]
+
+# --- JSON lines ---------------------------------------------------------------------------------
+
+texts = st.one_of(
+    st.sampled_from(["o1", "o2", "c1", "17850.0", " c3 ", "2024-01-05T10:00:00Z", "2024-03-01 10:00:00+01:00"]),
+    st.sampled_from(["10.00", "-5", "x", "EUR", "usd", "", " ", "a:b", 'say "hi"', "back\\slash", "[1]", "{}", "é"]),
+    st.text(alphabet="ab1.:- ", max_size=6),
+)
+values: st.SearchStrategy[Any] = st.one_of(
+    texts,
+    texts,
+    texts,
+    st.integers(-5, 20),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.lists(st.sampled_from(["x", 1]), max_size=2),
+    st.dictionaries(st.sampled_from(["k"]), st.sampled_from(["v", 2]), max_size=1),
+)
+records = st.lists(
+    st.dictionaries(st.sampled_from([*COLUMNS, "note"]), values, min_size=0, max_size=6),
+    min_size=1,
+    max_size=8,
+)
+#: Mostly clean records (every canonical key, string values): the string path's files.
+clean_records = st.lists(
+    st.fixed_dictionaries(dict.fromkeys(COLUMNS, texts), optional={"note": texts}), min_size=1, max_size=8
+)
+
+
+def _read(path: Path, general: bool) -> tuple[str, Any]:
+    """The orders and the report of ``path`` (or the error), with the fast JSON paths on or off."""
+    with pytest.MonkeyPatch.context() as mp:
+        if general:
+            mp.setattr(files, "_polars_json_lines", lambda raw: None)
+        try:
+            ds = rl.read("json", path, table="orders")
+        except RetainlibError as exc:
+            return "error", f"{type(exc).__name__}: {exc}"
+    assert ds.report is not None
+    report = ds.report
+    counts = (report.rows_read, report.rows_loaded, report.rows_rejected)
+    return "ok", (ds.require("orders").collect(), report.rejects, counts)
+
+
+def _same(path: Path) -> None:
+    fast, general = _read(path, general=False), _read(path, general=True)
+    assert fast[0] == general[0]
+    if fast[0] == "error":
+        assert fast[1] == general[1]
+        return
+    (f_orders, f_rejects, f_counts), (g_orders, g_rejects, g_counts) = fast[1], general[1]
+    assert f_counts == g_counts
+    assert f_orders.equals(g_orders), (f_orders, g_orders)
+    assert f_rejects.equals(g_rejects), (f_rejects, g_rejects)
+
+
+@given(rows=st.one_of(records, clean_records), compact=st.booleans(), ascii_only=st.booleans())
+def test_json_lines_fast_paths_match_the_python_reader(
+    rows: list[dict[str, Any]], compact: bool, ascii_only: bool
+) -> None:
+    separators = (",", ":") if compact else (", ", ": ")
+    text = "".join(json.dumps(r, separators=separators, ensure_ascii=ascii_only) + "\n" for r in rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "orders.jsonl"
+        path.write_text(text, encoding="utf-8")
+        _same(path)
+
+
+def _lines(*rows: str) -> bytes:
+    return "".join(r + "\n" for r in rows).encode()
+
+
+def test_string_path_takes_files_of_strings_and_refuses_the_rest(tmp_path: Path) -> None:
+    good = '{"order_id":"o1","customer_id":"c1","ordered_at":"2024-01-05T10:00:00Z","amount":"1.00","currency":"EUR"}'
+    spaced = json.dumps(json.loads(good))
+    assert files._string_json_lines(_lines(good, good), 2) is not None
+    assert files._string_json_lines(_lines(spaced, spaced), 2) is not None
+    frame = files._string_json_lines(_lines(good, spaced), 2)
+    assert frame is not None
+    assert frame.collect()[_conform.ROW].to_list() == [1, 2]
+    assert frame.collect()["amount"].to_list() == ["1.00", "1.00"]
+    refused = {
+        "an integer": '{"a":"x","b":5}',
+        "a null": '{"a":"x","b":null}',
+        "a missing key": '{"a":"x"}',
+        "an extra key": '{"a":"x","b":"y","c":"z"}',
+        "a repeated key": '{"a":"x","a":"z"}',
+        "a nested object": '{"a":"x","b":{"k":"v"}}',
+        "an array": '{"a":"x","b":["v"]}',
+        "an escape": '{"a":"x","b":"\\u00e9"}',
+        # Quotes as many as strings would give: an extra key of text makes up for a number.
+        "an extra key making up for a number": '{"a":"x","b":5,"c":"z"}',
+        "a key spaced from its colon": '{"a":"x","b" : 5,"c":"z"}',
+    }
+    for why, line in refused.items():
+        assert files._string_json_lines(_lines('{"a":"x","b":"y"}', line), 2) is None, why
+    # What was refused is read by the general readers: the extra key stays, as text.
+    path = tmp_path / "orders.jsonl"
+    second = good.replace('"o1"', '"o2"').replace('"EUR"}', '"EUR","note":7}').replace('"1.00"', "1")
+    path.write_bytes(_lines(good, second))
+    _same(path)
+    orders = rl.read("json", path).require("orders").collect()
+    assert orders["note"].to_list() == [None, "7"]
+
+
+@given(rows=clean_records)
+def test_files_of_strings_take_the_string_path(rows: list[dict[str, Any]]) -> None:
+    """Plain text (no escapes, no brackets, no value opening with a space or a colon) is always taken."""
+    raw = "".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n" for r in rows).encode()
+    plain = all(
+        set(r) == set(rows[0])
+        and not any(c in v for v in r.values() for c in '\\"[')
+        and not any(v.startswith((" ", ":")) for v in r.values())
+        for r in rows
+    )
+    taken = files._string_json_lines(raw, len(rows)) is not None
+    if plain:
+        assert taken
+    if taken:
+        assert all(set(r) == set(rows[0]) for r in rows)
+
+
+# --- amounts and ids: the exact text and the padded one -----------------------------------------
+
+amount_texts = st.one_of(
+    st.text(alphabet="0123456789.-+e ", max_size=12),
+    st.sampled_from(["12.50", "0.0001", "1.23456", "1e3", ".5", "5.", "-0", "+7", "", "٣", "1" * 40]),
+)
+id_texts = st.one_of(
+    st.text(alphabet="0123456789.-+ab ", max_size=8),
+    st.sampled_from(["17850.0", "17850", "-3.00", "1.5", "007", "", "\t7\n", "\u00a0x"]),
+)
+
+currency_texts = st.one_of(
+    st.sampled_from(["EUR", "USD", "eur", "XYZ", "EURO", "", "é"]), st.text("EURSDeu ", max_size=4)
+)
+
+
+def _conformed(amount: str, order_id: str, currency: str = "EUR") -> tuple[Any, ...]:
+    frame = pl.LazyFrame(
+        {
+            "order_id": [order_id],
+            "customer_id": [order_id],
+            "ordered_at": ["2024-01-05T10:00:00Z"],
+            "amount": [amount],
+            "currency": [currency],
+        }
+    )
+    loaded, rejected = _conform.split(_conform.conform(frame, TABLES["orders"]), file="f")
+    ok, bad = pl.collect_all([loaded, rejected])
+    return ok.rows(), bad["reason"].to_list()
+
+
+@given(amount=amount_texts, order_id=id_texts, currency=currency_texts)
+def test_padding_a_value_changes_nothing(amount: str, order_id: str, currency: str) -> None:
+    """The exact text takes the quick checks; padded, the same text is stripped first: same outcome."""
+    assert _conformed(amount, order_id, currency) == _conformed(f"  {amount} ", f" {order_id}\t", f" {currency} ")
+
+
+def test_padded_and_odd_values_by_hand() -> None:
+    ok, bad = _conformed(" 12.50 ", " 17850.0 ", " eur ")
+    assert bad == [] and [(r[0], r[1], str(r[3]), r[4]) for r in ok] == [("17850", "17850", "12.5000", "EUR")]
+    assert _conformed("1.23456", "o1")[1] == ["amount: more than 4 decimal places"]
+    assert _conformed("1" * 40, "o1")[1] == ["amount: amount too large"]
+    assert _conformed("x", " ", "EURO")[1] == [
+        "order_id: empty id; customer_id: empty id; amount: not a number; currency: not an ISO 4217 currency code"
+    ]

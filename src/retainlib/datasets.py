@@ -197,14 +197,11 @@ def _stripe(data: Dataset) -> dict[str, pl.DataFrame]:
         )
     subs = t.get("subscriptions")
     if subs is not None:
-        # A monthly price when the MRR is whole cents, else the yearly price it was normalised from.
-        cents4 = (pl.col("mrr").cast(MONEY) * 10_000).cast(pl.Int64)
-        monthly = cents4 % 100 == 0
-        yearly_cents = (pl.col("mrr").cast(MONEY) * 12).round(0).cast(pl.Int64) * 100
-        priced = subs.with_columns(
-            pl.when(monthly).then(cents4 // 100).otherwise(yearly_cents).alias("_unit"),
-            pl.when(monthly).then(pl.lit("month")).otherwise(pl.lit("year")).alias("_interval"),
-        ).with_columns(pl.format("price_{}_{}_{}", "_interval", "_unit", pl.col("currency")).alias("_price"))
+        # A monthly price when the MRR is whole cents, else the yearly price it was normalised from (the
+        # prices the Stripe subscriptions export writer gives the same segments).
+        from retainlib._exports.stripe import prices
+
+        priced = prices(subs.lazy()).collect()
         out["subscription_history"] = priced.select(
             pl.col("subscription_id").alias("id"),
             pl.col("customer_id"),

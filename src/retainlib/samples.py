@@ -967,6 +967,7 @@ def write_synthetic_exports(
     start: dt.date = dt.date(2022, 1, 1),
     end: dt.date = dt.date(2025, 1, 1),
     currency: str = "USD",
+    stripe: bool = False,
 ) -> dict[str, list[Path]]:
     """Write the synthetic store as the files its systems would export; return them by source.
 
@@ -980,11 +981,20 @@ def write_synthetic_exports(
     (``rl.merge([...], match_ids=False)``).  Reading them needs the plugins
     ``retainlib-shopify``, ``retainlib-support`` and ``retainlib-surveys``.
 
+    With ``stripe=True``, the same store's orders, customers and subscriptions
+    are also written as Stripe Dashboard exports
+    (``folder/stripe/unified_payments.csv``, ``customers.csv``,
+    ``subscriptions.csv``, times in UTC, the store's ids), read by the
+    ``stripe`` source (plugin ``retainlib-stripe``) into the same orders,
+    customers and subscriptions.  The payments are the shop's orders seen by
+    the payment processor: read the Stripe files or the Shopify ones, not both
+    into one dataset.
+
     Returns
     -------
     dict[str, list[Path]]
-        ``{"shopify": [...], "zendesk": [...], "typeform": [...]}``: the files
-        to give ``rl.read`` with each source.
+        ``{"shopify": [...], "zendesk": [...], "typeform": [...]}`` (and
+        ``"stripe": [...]``): the files to give ``rl.read`` with each source.
 
     Raises
     ------
@@ -992,11 +1002,12 @@ def write_synthetic_exports(
         As for :func:`synthetic_tables`.
     """
     from retainlib._exports import shopify, surveys, zendesk
+    from retainlib._exports import stripe as stripe_exports
 
     store = synthetic_store(customers, seed=seed, start=start, end=end, currency=currency, events=False)
     root = Path(folder)
     (root / "typeform").mkdir(parents=True, exist_ok=True)
-    return {
+    files = {
         "shopify": [
             *shopify.write_orders_export(store, root / "shopify", shop_tz=shop_tz),
             shopify.write_customers_export(store, root / "shopify"),
@@ -1004,3 +1015,10 @@ def write_synthetic_exports(
         "zendesk": [zendesk.write_tickets_csv(store, root / "zendesk")],
         "typeform": [surveys.write_typeform_export(store, root / "typeform" / "responses.csv")],
     }
+    if stripe:
+        files["stripe"] = [
+            stripe_exports.write_payments_export(store, root / "stripe"),
+            stripe_exports.write_customers_export(store, root / "stripe"),
+            stripe_exports.write_subscriptions_export(store, root / "stripe"),
+        ]
+    return files

@@ -45,7 +45,7 @@ from retainlib_warehouse import _airbyte, _fivetran
 from retainlib_warehouse._backend import Connection, TableRef, WarehouseError, connect, quote, redact
 from retainlib_warehouse._catalog import Catalog
 from retainlib_warehouse._options import LAYOUTS, OPTIONS, Options
-from retainlib_warehouse._run import KEY, Query, Result, run
+from retainlib_warehouse._run import Query, Result, run
 
 __all__ = ["LAYOUTS", "NAME", "OPTIONS", "Options", "WarehouseError", "read", "read_sql", "redact", "retainlib_sources"]
 
@@ -95,7 +95,6 @@ def _generic(conn: Connection, opts: Options) -> Query:
         )
     back = {to: n for n, to in renamed.items()}
     key_name = back.get(spec.key or "", spec.key or "row")
-    key = f"CAST(q.{quote(key_name)} AS VARCHAR)" if key_name in names else "CAST(NULL AS VARCHAR)"
     where: list[str] = []
     time_source = back.get(spec.time)
     if time_source in names and (opts.since or opts.until):
@@ -104,9 +103,8 @@ def _generic(conn: Connection, opts: Options) -> Query:
             where.append(f"{expr} >= CAST('{opts.since}' AS TIMESTAMPTZ)")
         if opts.until:
             where.append(f"{expr} < CAST('{opts.until}' AS TIMESTAMPTZ)")
-    sql = f"SELECT {', '.join(projection)}, {key} AS {KEY} FROM {source_sql} q" + (
-        " WHERE " + " AND ".join(where) if where else ""
-    )
+    # No ``_key`` column: a rejected row's key is read from its canonical key column (the same text).
+    sql = f"SELECT {', '.join(projection)} FROM {source_sql} q" + (" WHERE " + " AND ".join(where) if where else "")
     return Query(spec=spec, label=label, key_name=key_name, sql=sql, tz=opts.tz, defaults=opts.defaults)
 
 

@@ -2,12 +2,13 @@
 
 Every query a layout writes returns the canonical columns of one table plus
 two helper columns: ``_key`` (the row's primary key in the database, as
-text) and ``_reject`` (why the connector's rules make the row no canonical
+text; a query without it, as one read with ``query=``/``table=``, takes the
+canonical key column as it arrives) and ``_reject`` (why the connector's rules make the row no canonical
 row: a cancelled order, a test charge; null otherwise, ``_reject_column``
 naming the column at fault).  Each Arrow record batch is conformed on its
 own (retainlib's canonical coercion and checks), so a result larger than
-memory can be written out as it arrives; repeated keys are found across
-batches at the end.
+memory can be written out as it arrives; repeated keys are found once,
+over the whole result, at the end (streaming: by the caller).
 
 A rejected row's ``file`` in the load report names the database table and
 the primary key (``shopify.order id=4501``) in place of a file and a line.
@@ -89,7 +90,13 @@ def _where(query: Query, key: pl.Expr) -> pl.Expr:
 def _batch(query: Query, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One batch conformed: (loaded rows with ``_key``, rejected rows in the report's shape)."""
     names = frame.columns
-    key = pl.col(KEY).cast(pl.String) if KEY in names else pl.lit(None, pl.String)
+    spec_key = query.spec.key
+    if KEY in names:
+        key = pl.col(KEY).cast(pl.String)
+    elif spec_key is not None and spec_key in names:  # the key as the database holds it, before coercion
+        key = pl.col(spec_key).cast(pl.String)
+    else:
+        key = pl.lit(None, pl.String)
     frame = frame.with_columns(key.alias(KEY))
     rejected_parts: list[pl.DataFrame] = []
     if REJECT in names:
@@ -142,6 +149,19 @@ def batches(conn: Connection, query: Query) -> Iterator[tuple[pl.DataFrame, pl.D
         yield loaded, rejected, frame.height
 
 
+def _repeats(query: Query, loaded: pl.DataFrame, repeated: pl.Series) -> pl.DataFrame:
+    """The rows of ``loaded`` flagged by ``repeated``, as rejects (``key: repeated key <value>``)."""
+    assert query.spec.key is not None
+    key = query.spec.key
+    return loaded.filter(repeated).select(
+        _where(query, pl.col(KEY)).alias("file"),
+        pl.lit(None, pl.Int64).alias("line"),
+        pl.lit(query.spec.name).alias("table"),
+        pl.lit(key).alias("column"),
+        pl.format(f"{key}: repeated {key} {{}}", pl.col(key)).alias("reason"),
+    )
+
+
 def run(
     conn: Connection,
     query: Query,
@@ -151,44 +171,46 @@ def run(
 ) -> Result:
     """Run the query; rows whose key repeats an earlier row's are rejected (the first stays).
 
-    With ``sink``, each batch's loaded rows are handed to it as they come and
-    :attr:`Result.loaded` is left empty (streaming); the key check then runs
-    over the keys alone, unless ``check_keys`` is false (the caller checks them).
+    Without ``sink`` the batches are kept and their keys checked once, over
+    the whole result, at the end.  With ``sink``, each batch's loaded rows are
+    handed to it as they come and :attr:`Result.loaded` is left empty
+    (streaming); each batch's keys are then checked against the earlier
+    batches' before it is handed over, unless ``check_keys`` is false (the
+    caller checks them, as :func:`retainlib.read_to_parquet` does).
     """
     parts: list[pl.DataFrame] = []
     rejects: list[pl.DataFrame] = []
     keys: list[pl.Series] = []
     read = 0
-    seen_keys = check_keys and query.spec.key is not None
+    key = query.spec.key if check_keys else None
     for batch, rejected, n in batches(conn, query):
         loaded = batch
         read += n
         rejects.append(rejected)
-        if seen_keys:
-            assert query.spec.key is not None
-            repeated = _conform.repeated(pl.concat([*keys, loaded[query.spec.key]]))[sum(len(k) for k in keys) :]
-            if repeated.any():
-                dup = loaded.filter(repeated)
-                rejects.append(
-                    dup.select(
-                        _where(query, pl.col(KEY)).alias("file"),
-                        pl.lit(None, pl.Int64).alias("line"),
-                        pl.lit(query.spec.name).alias("table"),
-                        pl.lit(query.spec.key).alias("column"),
-                        pl.format(f"{query.spec.key}: repeated {query.spec.key} {{}}", pl.col(query.spec.key)).alias(
-                            "reason"
-                        ),
-                    )
-                )
-                loaded = loaded.filter(~repeated)
-            keys.append(loaded[query.spec.key])
-        loaded = loaded.drop(KEY)
-        if sink is not None:
-            sink(loaded)
-            parts.append(loaded.clear())
-        else:
+        if sink is None:
             parts.append(loaded)
-    loaded_all = pl.concat(parts, how="vertical_relaxed") if parts else query.spec.schema_frame()
+            continue
+        if key is not None:
+            before = sum(len(k) for k in keys)
+            repeated = _conform.repeated(pl.concat([*keys, loaded[key]]))[before:]
+            if repeated.any():
+                rejects.append(_repeats(query, loaded, repeated))
+                loaded = loaded.filter(~repeated)
+            keys.append(loaded[key])
+        loaded = loaded.drop(KEY)
+        sink(loaded)
+        parts.append(loaded.clear())
+    if parts:
+        loaded_all = pl.concat(parts, how="vertical_relaxed", rechunk=False) if len(parts) > 1 else parts[0]
+    else:
+        loaded_all = query.spec.schema_frame()
+    if sink is None and key is not None and loaded_all.height:
+        repeated = _conform.repeated(loaded_all[key])
+        if repeated.any():
+            rejects.append(_repeats(query, loaded_all, repeated))
+            loaded_all = loaded_all.filter(~repeated)
+    if KEY in loaded_all.columns:
+        loaded_all = loaded_all.drop(KEY)
     rejected_all = pl.concat(rejects) if rejects else pl.DataFrame(schema=REJECTS_SCHEMA)
     count = read - rejected_all.height
     return Result(query=query, loaded=loaded_all, rejected=rejected_all, rows_read=read, rows_loaded=count)

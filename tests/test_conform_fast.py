@@ -196,3 +196,92 @@ def test_padded_and_odd_values_by_hand() -> None:
     assert _conformed("x", " ", "EURO")[1] == [
         "order_id: empty id; customer_id: empty id; amount: not a number; currency: not an ISO 4217 currency code"
     ]
+
+
+# --- text ids: the byte test and the whole clean-up -----------------------------------------------
+
+#: Every character Unicode calls white space (what stripping removes), beside characters that are not.
+_WHITE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2005\u200a\u2028\u2029\u202f\u205f\u3000"
+raw_ids = st.one_of(
+    st.text(alphabet=f"0123456789.-+ab{_WHITE}é\x7f!", max_size=8),
+    st.sampled_from(["17850.0", "17850.", "+5.00", "-3.0", "o10", "100", "1.5", "", "cus_9", "\u00a0x", "x\u3000"]),
+)
+
+
+def _ids_both_ways(texts: list[str | None]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    frame = pl.DataFrame({"id": texts}, schema={"id": pl.String})
+    e = pl.col("id")
+    quick = frame.select(
+        _conform._odd_id(e).alias("odd"),
+        pl.coalesce(_conform.canonical_id(pl.when(_conform._odd_id(e)).then(e)), e).alias("value"),
+    )
+    return quick, frame.select(_conform.canonical_id(e).alias("value"))
+
+
+@given(texts=st.lists(st.one_of(raw_ids, st.none()), min_size=1, max_size=30))
+def test_only_odd_ids_need_the_clean_up(texts: list[str | None]) -> None:
+    """An id the byte test passes is already canonical; the quick value is always the canonical one."""
+    quick, full = _ids_both_ways(texts)
+    assert quick["value"].to_list() == full["value"].to_list()
+    for text, odd, canonical in zip(texts, quick["odd"], full["value"], strict=True):
+        if text is not None and canonical != text:
+            assert odd, text
+
+
+def test_odd_ids_by_hand() -> None:
+    texts = ["o10", "17850", "1.5", "cus_9", "17850.0", "17850.", " a", "a\u00a0", "", "+5.00", "-3.0", "é", None]
+    quick, full = _ids_both_ways(list(texts))
+    assert quick["odd"].to_list() == [False] * 4 + [True] * 8 + [None]
+    canonical = ["o10", "17850", "1.5", "cus_9", "17850", "17850", "a", "a", "", "5", "-3", "é", None]
+    assert full["value"].to_list() == quick["value"].to_list() == canonical
+
+
+# --- Parquet with typed columns: the quick id test against the whole clean-up ---------------------------
+
+parquet_rows = st.lists(
+    st.tuples(
+        st.one_of(raw_ids, st.none()),
+        st.one_of(raw_ids, st.none()),
+        st.one_of(st.none(), st.integers(1_600_000_000, 1_800_000_000)),
+        st.one_of(st.none(), st.integers(-(10**6), 10**6), st.sampled_from([10**24, -(10**24)])),
+        st.one_of(st.none(), currency_texts),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@given(rows=parquet_rows, statistics=st.booleans(), group=st.sampled_from([1, 3, 1000]))
+def test_parquet_ids_read_quickly_match_the_whole_clean_up(
+    rows: list[tuple[Any, ...]], statistics: bool, group: int
+) -> None:
+    """Typed Parquet (with or without statistics, nulls or not): the same dataset and report both ways."""
+    order_ids, customer_ids, seconds, cents, currencies = (list(c) for c in zip(*rows, strict=True))
+    frame = pl.DataFrame(
+        {
+            "order_id": order_ids,
+            "customer_id": customer_ids,
+            "ordered_at": pl.from_epoch(pl.Series(seconds, dtype=pl.Int64)).dt.replace_time_zone("UTC"),
+            "amount": pl.Series(cents, dtype=pl.Int128).cast(pl.Decimal(38, 4)) / 100,
+            "currency": pl.Series(currencies, dtype=pl.String),
+        },
+        schema_overrides={"order_id": pl.String, "customer_id": pl.String},
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "orders.parquet"
+        frame.write_parquet(path, statistics=statistics, row_group_size=group)
+        results = []
+        for general in (False, True):
+            with pytest.MonkeyPatch.context() as mp:
+                if general:  # every id takes the whole clean-up
+                    mp.setattr(_conform, "_odd_id", lambda text: text.is_null() | text.is_not_null())
+                ds = rl.read("parquet", path)
+            assert ds.report is not None
+            report = ds.report
+            counts = (report.rows_read, report.rows_loaded, report.rows_rejected)
+            assert counts[0] == counts[1] + counts[2] == len(rows)
+            results.append((ds.require("orders").collect(), report.rejects, counts))
+    (f_orders, f_rejects, f_counts), (g_orders, g_rejects, g_counts) = results
+    assert f_counts == g_counts
+    assert f_orders.equals(g_orders), (f_orders, g_orders)
+    assert f_rejects.equals(g_rejects), (f_rejects, g_rejects)

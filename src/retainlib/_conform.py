@@ -253,18 +253,44 @@ def _canonical_stripped_id(stripped: pl.Expr) -> pl.Expr:
     return pl.when(dotted).then(stripped.str.replace(_WHOLE_DECIMAL, "${1}")).otherwise(stripped)
 
 
+#: Last bytes of a text that may end with white space: ASCII controls and space, and any byte of a non-ASCII
+#: character (Unicode white space is ASCII or several bytes, each at or above 0x80).
+_EDGE_BYTES = [*range(0x21), *range(0x80, 0x100)]
+
+
+def _odd_id(text: pl.Expr) -> pl.Expr:
+    """Whether a text id may differ from its canonical form (:func:`canonical_id`); false only where it cannot.
+
+    :func:`canonical_id` changes a text only if it is empty, starts or ends
+    with white space (then its first byte is below ``!`` or non-ASCII, or its
+    last byte is a control, a space or part of a non-ASCII character), or is
+    a whole decimal (``"17850.0"``: ending with ``.`` or ``0`` and holding a
+    point).  Byte comparisons and one byte per row decide; the point is looked
+    for only in ids that start with a sign or a digit and end with ``.`` or ``0``.  Null for a null id.
+    """
+    raw = text.cast(pl.Binary)
+    last = raw.bin.get(-1, null_on_oob=True)
+    edge = (text < "!") | (text >= "\x7f") | last.is_in(_EDGE_BYTES)
+    # A whole decimal starts with a sign or a digit (a first byte from "+" to "9") and ends with "." or "0".
+    numeric = (text >= "+") & (text < ":") & last.is_in([ord("."), ord("0")])
+    return edge | pl.when(numeric).then(raw).bin.contains(b".").fill_null(False)
+
+
 def _id(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None] | Coerced:
     e = pl.col(c.name)
     if isinstance(dtype, pl.Categorical | pl.Enum):
         e, dtype = e.cast(pl.String), pl.String()
     if dtype == pl.String:
-        # The problem reads the coerced value's column (checks run after the values), not the expression again;
-        # the text is stripped once, in a helper column (an expression repeated inside when/then is not shared).
+        # Most ids are already canonical and are taken as they are.  A cheap test on their first and
+        # last bytes finds every one that may not be (:func:`_odd_id`); only those are stripped and
+        # rewritten, in a helper column that is null elsewhere (and costs nothing when all ids are plain).
+        # The problem reads the coerced value's column (checks run after the values), not the expression again.
         empty = pl.col(_value_name(c.name)) == ""
-        stripped = f"__i_{c.name}"
-        value = _canonical_stripped_id(pl.col(stripped))
-        first = (e.str.strip_chars().alias(stripped),)
-        return Coerced(value, pl.when(empty).then(pl.lit("empty id")), [], first, flag=empty)
+        odd, fixed = f"__k_{c.name}", f"__i_{c.name}"
+        first = (_odd_id(e).alias(odd),)
+        second = (canonical_id(pl.when(pl.col(odd)).then(e)).alias(fixed),)
+        value = pl.coalesce(pl.col(fixed), e)
+        return Coerced(value, pl.when(empty).then(pl.lit("empty id")), [], first, second, flag=empty)
     if dtype.is_integer():
         return e.cast(pl.String), None
     if isinstance(dtype, pl.Decimal):

@@ -8,7 +8,6 @@ hand, line by line (the comments say why).
 from __future__ import annotations
 
 import datetime as dt
-import doctest
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -480,17 +479,3 @@ def test_command_line_read(fixtures: Path, tmp_path: Path) -> None:
     assert sorted(back.require("tickets").collect()["ticket_id"].to_list()) == ["301", "302"]
     assert back.require("tickets").collect_schema()["satisfaction"] == SATISFACTION
     assert back.require("tickets").collect_schema()["opened_at"] == TIMESTAMP
-
-
-def test_the_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    page = Path(__file__).resolve().parents[3] / "docs" / "sources" / "zendesk.md"
-    text = page.read_text()
-    example = text.split("```json\n", 1)[1].split("```", 1)[0]
-    session = text.split("```pycon\n", 1)[1].split("```", 1)[0]
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "page.json").write_text(example)
-    test = doctest.DocTestParser().get_doctest(session, {"rl": rl}, "zendesk.md", str(page), 0)
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    runner.run(test)
-    assert runner.summarize(verbose=False).failed == 0
-    assert runner.summarize(verbose=False).attempted == 4

@@ -67,7 +67,7 @@ else:  # run as a script: this folder is on sys.path
 HERE = Path(__file__).resolve().parent
 #: The canonical formats (the default cases) and the vendor exports read by plugins.
 CANONICAL = ("csv", "json", "parquet")
-VENDORS = ("stripe", "cdnow", "shopify", "mixpanel")
+VENDORS = ("stripe", "cdnow", "shopify", "mixpanel", *_plugin_files.EVENT_FORMATS)
 FORMATS = (*CANONICAL, *VENDORS)
 SUFFIX = {"csv": "csv", "json": "jsonl", "parquet": "parquet"}
 FILES = {
@@ -76,9 +76,10 @@ FILES = {
     "cdnow": "CDNOW_master.txt",
     "shopify": "orders_export_1.csv",
     "mixpanel": "mixpanel_export.jsonl",
+    **_plugin_files.EVENT_FILES,
 }
 #: The table each source's rows go to (the others: orders).
-TABLE: dict[str, TableName] = {"mixpanel": "events"}
+TABLE: dict[str, TableName] = {"mixpanel": "events", **dict.fromkeys(_plugin_files.EVENT_FORMATS, "events")}
 MONEY = pl.Decimal(38, 4)
 STAMP = pl.Datetime("us", "UTC")
 #: One order in this many is a refund (negative amount): rejected by retainlib, parsed by polars.
@@ -130,6 +131,8 @@ def write(folder: Path, rows: int, formats: Sequence[str] = CANONICAL) -> dict[s
         _plugin_files.write_shopify(folder, rows)
     if "mixpanel" in todo:
         _plugin_files.write_mixpanel(folder, rows)
+    for fmt in set(todo) & set(_plugin_files.EVENT_FORMATS):
+        _plugin_files.write_events(folder, rows, fmt)
     return paths
 
 
@@ -282,6 +285,8 @@ def polars_read(fmt: str, path: Path) -> pl.DataFrame:
         return _plugin_files.shopify_polars(path)
     if fmt == "mixpanel":
         return _plugin_files.mixpanel_polars(path)
+    if fmt in _plugin_files.EVENT_FORMATS:
+        return _plugin_files.events_polars(fmt, path)
     if fmt == "stripe":
         return _stripe_polars(path)
     if fmt == "cdnow":
@@ -341,19 +346,33 @@ def _cdnow_polars(path: Path) -> pl.DataFrame:
 
 def one(fmt: str, library: str, path: Path) -> dict[str, Any]:
     """One timed read in this process: seconds, peak RSS, rows loaded and rejected."""
-    if library == "retainlib":
+    if library.startswith("retainlib"):
         import retainlib as rl  # imported before the clock starts: reading is timed, not the import
     started = time.perf_counter()
+    source = _plugin_files.SOURCE.get(fmt, fmt)
     if library == "polars":
         frame = polars_read(fmt, path)
         rejected = 0
+    elif library == "retainlib-stream":  # rl.read_to_parquet (streamed); the rows written counted, not held
+        with tempfile.TemporaryDirectory() as out:
+            ds = rl.read_to_parquet(source, path, out=Path(out) / "dataset")
+            table = ds.require(TABLE.get(fmt, "orders"))
+            seconds = time.perf_counter() - started
+            assert ds.report is not None and table.collect_schema().len() > 0
+            loaded = int(table.select(pl.len()).collect().item())
+            return {
+                "seconds": seconds,
+                "peak_mib": _harness.peak_mib(),
+                "loaded": loaded,
+                "rejected": ds.report.rows_rejected,
+            }
     else:
-        ds = rl.read(fmt, path)
+        ds = rl.read(source, path)
         frame = ds.require(TABLE.get(fmt, "orders")).collect()
         assert ds.report is not None
         rejected = ds.report.rows_rejected
     seconds = time.perf_counter() - started
-    if fmt == "mixpanel":
+    if TABLE.get(fmt) == "events":
         assert frame.schema["occurred_at"] == STAMP
     elif fmt != "shopify" or library == "retainlib":  # polars leaves the export's own column names
         assert frame.schema["ordered_at"] == STAMP and frame.schema["amount"] == MONEY

@@ -7,9 +7,12 @@
 * ``amplitude``: Amplitude Export API archives (a zip of hourly gzipped JSON
   lines), read in memory, or one member of such an archive.
 
-Files are scanned lazily and their JSON decoded by polars, so exports of tens
-of millions of events stream; Python's :mod:`json` only explains the lines
-polars refuses.  Every record is loaded or rejected with its file, line (for
+Files are scanned lazily and their JSON decoded by polars; Python's
+:mod:`json` only explains the lines polars refuses.  ``rl.read`` holds the
+events read in memory; ``rl.read_to_parquet`` (``retainlib read ... --out
+DIR``) streams them through the planners (:mod:`retainlib_analytics._plan`),
+duplicates included, so that exports of tens of millions of events convert
+with bounded memory.  Every record is loaded or rejected with its file, line (for
 an archive, ``archive!member`` and the line) and reason: rows read = loaded +
 rejected.  The pages ``docs/sources/ga4.md``, ``mixpanel.md`` and
 ``amplitude.md`` state every policy and option.
@@ -25,8 +28,8 @@ import polars as pl
 from retainlib import Dataset
 from retainlib.errors import OptionError
 from retainlib.load_report import LoadReport
-from retainlib.plugins import ReadResult, Source, hookimpl, progress
-from retainlib_analytics import _amplitude, _ga4, _mixpanel
+from retainlib.plugins import FilePlan, ReadResult, Source, hookimpl, progress
+from retainlib_analytics import _amplitude, _ga4, _mixpanel, _plan
 from retainlib_analytics._events import Part, TablePlan, merge_loads, read_all
 from retainlib_analytics._files import head
 from retainlib_analytics._options import (
@@ -45,6 +48,9 @@ __all__ = [
     "detect_amplitude",
     "detect_ga4",
     "detect_mixpanel",
+    "plan_amplitude",
+    "plan_ga4",
+    "plan_mixpanel",
     "read_amplitude",
     "read_ga4",
     "read_mixpanel",
@@ -56,6 +62,24 @@ detect_mixpanel = _mixpanel.detect
 detect_amplitude = _amplitude.detect
 
 
+def _files(source: str, paths: Sequence[Path]) -> tuple[list[Path], list[bytes]]:
+    if not paths:
+        raise OptionError(f"the {source} source needs at least one file", option="paths", value=list(paths))
+    files = [Path(p) for p in paths]
+    return files, [head(p, source) for p in files]
+
+
+def _plan_files(
+    source: str,
+    paths: Sequence[Path],
+    make_parts: Callable[[list[Path], list[bytes]], Iterator[Part]],
+    plans: Sequence[TablePlan],
+) -> list[FilePlan] | None:
+    """Streaming plans of the files (see :mod:`retainlib_analytics._plan`); ``None``: the reader must read them."""
+    files, heads = _files(source, paths)
+    return _plan.plan(make_parts(files, heads), [str(p) for p in files], plans)
+
+
 def _read(
     source: str,
     paths: Sequence[Path],
@@ -63,10 +87,7 @@ def _read(
     plans: Sequence[TablePlan],
 ) -> ReadResult:
     """Read every file into the plans' tables; one account per file and table; progress per file."""
-    if not paths:
-        raise OptionError(f"the {source} source needs at least one file", option="paths", value=list(paths))
-    files = [Path(p) for p in paths]
-    heads = [head(p, source) for p in files]
+    files, heads = _files(source, paths)
     accounts = read_all(make_parts(files, heads), [str(p) for p in files], plans, source)
     loads = merge_loads(*accounts)
     for load in accounts[0].loads:
@@ -139,6 +160,48 @@ def read_amplitude(
     )
 
 
+def plan_ga4(
+    paths: Sequence[Path],
+    *,
+    identity: str | None = None,
+    params: str | Sequence[str] | None = None,
+    revenue: str | None = None,
+    currency: str | None = None,
+) -> list[FilePlan] | None:
+    """Streaming plans of GA4 exports for ``rl.read_to_parquet`` (same options, same rows as :func:`read_ga4`)."""
+    options = Ga4Options.of(identity=identity, params=params, revenue=revenue, currency=currency)
+    return _plan_files(_ga4.NAME, paths, lambda files, heads: _ga4.parts(files, heads, options), _ga4.plans(options))
+
+
+def plan_mixpanel(
+    paths: Sequence[Path],
+    *,
+    time_unit: str | None = None,
+    properties: str | Sequence[str] | None = None,
+) -> list[FilePlan] | None:
+    """Streaming plans of Mixpanel exports for ``rl.read_to_parquet`` (same rows as :func:`read_mixpanel`)."""
+    options = MixpanelOptions.of(time_unit=time_unit, properties=properties)
+    return _plan_files(
+        _mixpanel.NAME, paths, lambda files, heads: _mixpanel.parts(files, heads, options), _mixpanel.plans(options)
+    )
+
+
+def plan_amplitude(
+    paths: Sequence[Path],
+    *,
+    identity: str | None = None,
+    properties: str | Sequence[str] | None = None,
+) -> list[FilePlan] | None:
+    """Streaming plans of Amplitude archives for ``rl.read_to_parquet`` (same rows as :func:`read_amplitude`)."""
+    options = AmplitudeOptions.of(identity=identity, properties=properties)
+    return _plan_files(
+        _amplitude.NAME,
+        paths,
+        lambda files, heads: _amplitude.parts(files, heads, options),
+        _amplitude.plans(options),
+    )
+
+
 @hookimpl
 def retainlib_sources() -> Iterable[Source]:
     """The ``ga4``, ``mixpanel`` and ``amplitude`` sources."""
@@ -148,6 +211,7 @@ def retainlib_sources() -> Iterable[Source]:
         kinds=("jsonl", "json", "parquet", "gz"),
         reader=read_ga4,
         detector=detect_ga4,
+        planner=plan_ga4,
         options=GA4_OPTIONS,
     )
     yield Source(
@@ -156,6 +220,7 @@ def retainlib_sources() -> Iterable[Source]:
         kinds=("jsonl", "json", "gz"),
         reader=read_mixpanel,
         detector=detect_mixpanel,
+        planner=plan_mixpanel,
         options=MIXPANEL_OPTIONS,
     )
     yield Source(
@@ -164,5 +229,6 @@ def retainlib_sources() -> Iterable[Source]:
         kinds=("zip", "gz", "jsonl"),
         reader=read_amplitude,
         detector=detect_amplitude,
+        planner=plan_amplitude,
         options=AMPLITUDE_OPTIONS,
     )

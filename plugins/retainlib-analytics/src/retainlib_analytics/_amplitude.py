@@ -3,7 +3,9 @@
 The Export API answers with a zip archive holding, per hour, one or more
 gzipped JSON-lines files (``<project>/<project>_<YYYY-MM-DD>_<H>#<n>.json.gz``).
 The archive is read in memory, member by member, in the archive's order:
-nothing is extracted to disk.  A member saved on its own (``.json.gz``) or
+nothing is extracted to disk.  Members are read together, about
+:data:`CHUNK_BYTES` of text at a time, their lines one after the other; a
+rejected event is still named by its member and its own line.  A member saved on its own (``.json.gz``) or
 decompressed (JSON lines) is read too.  Read from each event:
 
 * ``event_type``: the event's name (``$identify`` and ``$groupidentify`` are
@@ -29,12 +31,12 @@ from pathlib import Path
 import polars as pl
 
 from retainlib.tables import EVENTS, TIMESTAMP
-from retainlib_analytics._events import Part, TablePlan
+from retainlib_analytics._events import Members, Part, TablePlan
 from retainlib_analytics._files import damage_record, head_text, is_zip, text_of, zip_members
 from retainlib_analytics._jsonl import LINE, PROBLEM, TEXT, decode, lines, path_match
 from retainlib_analytics._options import AmplitudeOptions
 
-__all__ = ["NAME", "NOT_EVENTS", "SHAPE", "detect", "parts", "plans"]
+__all__ = ["CHUNK_BYTES", "NAME", "NOT_EVENTS", "SHAPE", "detect", "parts", "plans"]
 
 NAME = "amplitude"
 _S = pl.String()
@@ -56,6 +58,8 @@ NOT_EVENTS = ("$identify", "$groupidentify")
 _UUID, _INSERT = "_uuid", "_insert_id"
 _MARKS = re.compile(r'"event_type"\s*:.*"(amplitude_id|event_time|device_id)"\s*:', re.S)
 _MEMBER = re.compile(rb"\.json(\.gz)?$|\.gz$")
+#: An archive's members are read together until their text holds this many bytes (one input: one pass).
+CHUNK_BYTES = 64 * 2**20
 
 
 def detect(path: Path, head: bytes) -> int:
@@ -162,8 +166,8 @@ def plans(options: AmplitudeOptions) -> list[TablePlan]:
     ]
 
 
-def _frame(source: Path | bytes) -> pl.LazyFrame:
-    return lines(source).with_columns(decode(pl.col(TEXT), SHAPE).alias("_d")).unnest("_d")
+def _frame(source: Path | bytes, *, fast: bool = False) -> pl.LazyFrame:
+    return lines(source).with_columns(decode(pl.col(TEXT), SHAPE, fast=fast).alias("_d")).unnest("_d")
 
 
 def parts(paths: list[Path], heads: list[bytes], options: AmplitudeOptions) -> Iterator[Part]:
@@ -171,23 +175,68 @@ def parts(paths: list[Path], heads: list[bytes], options: AmplitudeOptions) -> I
     what = "an Amplitude export (a zip archive of gzipped JSON lines, one such member, or JSON lines)"
     for path, first in zip(paths, heads, strict=True):
         if is_zip(first):
-            for member, text in zip_members(path, NAME):
-                name = f"{path}!{member}"
-                damaged = damage_record(name, text)
-                yield Part(
-                    name=name,
-                    file=str(path),
-                    records=_candidates(_frame(text.source), options),
-                    extra_rejects=damaged,
-                    extra_read=damaged.height,
-                )
+            yield from _archive(path, options)
             continue
         text = text_of(path, first, NAME, what)
         damaged = damage_record(str(path), text)
         yield Part(
             name=str(path),
             file=str(path),
-            records=_candidates(_frame(text.source), options),
+            records=_candidates(_frame(text.source, fast=True), options),
+            careful=_candidates(_frame(text.source), options),
             extra_rejects=damaged,
             extra_read=damaged.height,
         )
+
+
+def _archive(path: Path, options: AmplitudeOptions) -> Iterator[Part]:
+    """An archive's members, in order, as inputs of about :data:`CHUNK_BYTES` of text each.
+
+    The members' lines are read one after the other (each member ending its
+    last line); :class:`~retainlib_analytics._events.Members` says where each
+    starts, so that a rejected record is named by its member and its own line.
+    """
+    texts: list[bytes] = []
+    starts: list[int] = []
+    names: list[str] = []
+    damaged: list[pl.DataFrame] = []
+    held = lines_before = 0
+    for member, text in zip_members(path, NAME):
+        name = f"{path}!{member}"
+        assert isinstance(text.source, bytes)  # members are read in memory
+        data = text.source.removeprefix(b"\xef\xbb\xbf")
+        if data and not data.endswith(b"\n"):
+            data += b"\n"
+        texts.append(data)
+        starts.append(lines_before)
+        names.append(name)
+        damaged.append(damage_record(name, text))
+        lines_before += data.count(b"\n")
+        held += len(data)
+        if held >= CHUNK_BYTES:
+            yield _chunk(path, texts, starts, names, damaged, options)
+            texts, starts, names, damaged = [], [], [], []
+            held = lines_before = 0
+    if names:
+        yield _chunk(path, texts, starts, names, damaged, options)
+
+
+def _chunk(
+    path: Path,
+    texts: list[bytes],
+    starts: list[int],
+    names: list[str],
+    damaged: list[pl.DataFrame],
+    options: AmplitudeOptions,
+) -> Part:
+    bad = pl.concat(damaged)
+    text = b"".join(texts)
+    return Part(
+        name=names[0],
+        file=str(path),
+        records=_candidates(_frame(text, fast=True), options),
+        careful=_candidates(_frame(text), options),
+        extra_rejects=bad,
+        extra_read=bad.height,
+        members=Members(pl.Series(starts, dtype=pl.Int64), pl.Series(names, dtype=pl.String)),
+    )

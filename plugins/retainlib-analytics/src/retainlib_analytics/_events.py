@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -34,12 +35,14 @@ from retainlib_analytics._jsonl import LINE, PROBLEM
 __all__ = [
     "KEY",
     "Account",
+    "Members",
     "Part",
     "Table",
     "TablePlan",
     "account",
     "conform_part",
     "drop_repeated",
+    "localise",
     "merge_loads",
     "read_all",
     "rejects",
@@ -49,6 +52,7 @@ __all__ = [
 KEY = "_key"  # what makes two records one event (or one order): null when the record has none
 _SEQ = "_seq"  # the record's place in the whole read (parts in order, lines in order)
 _FILE = "_file"
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 
 def why(column: str) -> str:
@@ -66,6 +70,10 @@ class Part:
         records: the candidates (see the module docs), lazy.
         extra_rejects: records found bad before decoding (a damaged gzip tail), in the report's shape.
         extra_read: how many records those are.
+        members: where each member starts, when the part holds several members of an archive.
+        careful: the same candidates decoded line by line when polars refuses a line (see
+            :func:`retainlib_analytics._jsonl.decode`); ``records`` then decodes whole batches, fast,
+            and fails on such a line.  ``None``: ``records`` never fails on a line.
     """
 
     name: str
@@ -73,9 +81,35 @@ class Part:
     records: pl.LazyFrame
     extra_rejects: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECTS_SCHEMA))
     extra_read: int = 0
+    members: Members | None = None
+    careful: pl.LazyFrame | None = None
 
 
-def rejects(frame: pl.DataFrame, file: str, table: str, reason: pl.Expr) -> pl.DataFrame:
+@dataclass(frozen=True, slots=True)
+class Members:
+    """The members of an archive read as one input, their lines one after the other.
+
+    Attributes:
+        starts: per member, in order, how many lines the members before it hold (Int64).
+        names: per member, how the report names it (``archive!member``).
+    """
+
+    starts: pl.Series
+    names: pl.Series
+
+
+def localise(frame: Frame, part: Part) -> Frame:
+    """Rejected rows of ``part`` named by their member and its own line, when the part holds several members."""
+    if part.members is None:
+        return frame
+    starts, names = pl.lit(part.members.starts), pl.lit(part.members.names)
+    member = starts.search_sorted(pl.col("line") - 1, side="right").cast(pl.Int64) - 1
+    return frame.with_columns(
+        names.gather(member).alias("file"), (pl.col("line") - starts.gather(member)).alias("line")
+    )
+
+
+def rejects(frame: Frame, file: str, table: str, reason: pl.Expr) -> Frame:
     """Rejected records in the report's shape: file, line, table, column (the reason's first word), reason."""
     return frame.select(
         pl.lit(file).alias("file"),
@@ -94,7 +128,7 @@ class Table:
         part: the part read.
         read: records of the part that were candidates for this table.
         loaded: the rows conformed, with ``LINE``, ``KEY`` and ``_seq`` (the read order) beside the columns.
-        rejected: the rejected records, in the report's shape.
+        rejected: the rejected records, in the report's shape (lines of the part: see :func:`localise`).
     """
 
     part: Part
@@ -188,7 +222,13 @@ def account(tables: Sequence[Table], spec: TableSpec, files: Sequence[str], colu
                 table=spec.name,
                 rows_read=sum(t.read for t in found) + (extra if spec.name == "events" else 0),
                 rows_loaded=sum(t.loaded.height for t in found),
-                rejected=pl.concat([pl.DataFrame(schema=REJECTS_SCHEMA), *extra_rejects, *(t.rejected for t in found)]),
+                rejected=pl.concat(
+                    [
+                        pl.DataFrame(schema=REJECTS_SCHEMA),
+                        *extra_rejects,
+                        *(localise(t.rejected, t.part) for t in found),
+                    ]
+                ),
             )
         )
     empty = pl.DataFrame(schema=spec.schema)
@@ -212,12 +252,17 @@ class TablePlan:
     spec: TableSpec
     columns: tuple[str, ...]
     keys: tuple[tuple[str, str], ...] = ()
-    select: Callable[[pl.DataFrame], pl.DataFrame] | None = None
+    select: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
 
 
 def _collect(part: Part, source: str) -> pl.DataFrame:
     try:
-        return part.records.collect(engine="streaming")
+        try:
+            return part.records.collect(engine="streaming")
+        except pl.exceptions.PolarsError:
+            if part.careful is None:
+                raise
+            return part.careful.collect(engine="streaming")  # a line polars refuses: found and explained
     except pl.exceptions.PolarsError as exc:
         raise SourceError(f"cannot read {part.name}: {exc}", file=Path(part.file), source=source) from None
 
@@ -230,7 +275,7 @@ def read_all(parts: Iterable[Part], files: Sequence[str], plans: Sequence[TableP
         decoded = _collect(part, source)
         for plan in plans:
             name = plan.spec.name
-            frame = decoded if plan.select is None else plan.select(decoded)
+            frame = decoded if plan.select is None else plan.select(decoded.lazy()).collect()
             keys = [k for k, _ in plan.keys]
             found[name].append(conform_part(part, frame, plan.spec, columns=plan.columns, keys=keys, start=start[name]))
             start[name] += frame.height

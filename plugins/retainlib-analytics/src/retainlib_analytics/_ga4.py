@@ -150,9 +150,9 @@ def _parquet(path: Path) -> pl.LazyFrame:
     )
 
 
-def _json(source: Path | bytes) -> pl.LazyFrame:
+def _json(source: Path | bytes, *, fast: bool = False) -> pl.LazyFrame:
     """A GA4 JSON lines export's rows as :data:`SHAPE`'s fields, with ``PROBLEM`` for unreadable lines."""
-    return lines(source).select(LINE, decode(pl.col(TEXT), SHAPE).alias("_d")).unnest("_d")
+    return lines(source).select(LINE, decode(pl.col(TEXT), SHAPE, fast=fast).alias("_d")).unnest("_d")
 
 
 def _reasons(*reasons: pl.Expr) -> pl.Expr:
@@ -187,22 +187,23 @@ def _candidates(frame: pl.LazyFrame, options: Ga4Options) -> pl.LazyFrame:
         day.alias("_day"),
         day.str.to_date("%Y%m%d", strict=False).alias("_date"),
         *(_param(p).alias(p) for p in options.params),
-        pl.concat_str(
-            [
-                pl.col("stream_id").fill_null(""),
-                pseudo.fill_null(""),
-                user_id.fill_null(""),
-                micros.cast(pl.String),
-                pl.col("event_bundle_sequence_id").fill_null(""),
-                pl.col("batch_event_index").fill_null(""),
-                # events of one batch can share their timestamp (and, in older exports, everything else but
-                # their parameters): the parameters tell them apart
-                pl.col("event_params").list.eval(pl.element().struct.json_encode()).list.join("\x1e").fill_null(""),
-            ],
-            separator="\x1f",
+        # the fields that make an event, as a record (comparing records costs less than writing them out as text)
+        pl.struct(
+            pl.col("stream_id").fill_null("").alias("stream"),
+            pseudo.fill_null("").alias("pseudo"),
+            user_id.fill_null("").alias("user"),
+            micros.alias("us"),
+            pl.col("event_bundle_sequence_id").fill_null("").alias("bundle"),
+            pl.col("batch_event_index").fill_null("").alias("index"),
+            # events of one batch can share their timestamp (and, in older exports, everything else but
+            # their parameters): the parameters tell them apart, compared through their 64-bit hash (writing
+            # them out as text costs four times more; two such events colliding is a chance of 1 in 2^64)
+            pl.col("event_params").hash().alias("params"),
         ).alias("_key_fields"),
         transaction.alias("_o_order_id"),
-        *_order_values(options),
+        # what orders read, for purchases only (the rest null: the order values then cost nothing for them)
+        pl.when(pl.col("event_name").str.strip_chars() == "purchase").then(pl.col("ecommerce")).alias("_o_ecommerce"),
+        pl.when(pl.col("event_name").str.strip_chars() == "purchase").then(_param("currency")).alias("_o_currency"),
     )
     event, customer_col, us = pl.col("event"), pl.col("customer_id"), pl.col("_us")
     when = pl.from_epoch(us, time_unit="us").dt.replace_time_zone("UTC").cast(TIMESTAMP)
@@ -237,21 +238,20 @@ def _candidates(frame: pl.LazyFrame, options: Ga4Options) -> pl.LazyFrame:
         when.alias("occurred_at"),
         "event",
         *options.params,
-        pl.concat_str([pl.col("_key_fields"), event], separator="\x1f").alias(KEY),
+        pl.col("_key_fields").struct.with_fields(event.alias("event")).alias(KEY),
         ((event == "purchase") & pl.col("_o_order_id").is_not_null()).fill_null(False).alias(_PURCHASE),
         "_o_order_id",
-        "_o_amount",
+        "_o_ecommerce",
         "_o_currency",
-        "_order_problem",
     )
 
 
 def _order_values(options: Ga4Options) -> list[pl.Expr]:
     """An order's amount (Float64: BigQuery FLOAT64, rounded by the core), currency and why it is not an order."""
     field = "purchase_revenue_in_usd" if options.revenue == "usd" else "purchase_revenue"
-    text = pl.col("ecommerce").struct.field(field).str.strip_chars()
+    text = pl.col("_o_ecommerce").struct.field(field).str.strip_chars()
     number = pl.when(text.str.contains(_NUMBER)).then(text.cast(pl.Float64, strict=False))
-    given = _clean(_param("currency")) if options.revenue == "local" else pl.lit("USD")
+    given = _clean(pl.col("_o_currency")) if options.revenue == "local" else pl.lit("USD")
     currency = pl.coalesce(given, pl.lit(options.currency, dtype=pl.String))
     why = _reasons(
         pl.when(text.is_null() | (text == ""))
@@ -267,17 +267,25 @@ def _order_values(options: Ga4Options) -> list[pl.Expr]:
     return [number.alias("_o_amount"), currency.alias("_o_currency"), why.alias("_order_problem")]
 
 
-def _orders(decoded: pl.DataFrame) -> pl.DataFrame:
-    """The purchases that are order candidates, with why each is not an order (the event's reason first)."""
-    return decoded.filter(pl.col(_PURCHASE)).select(
-        LINE,
-        pl.coalesce(PROBLEM, "_order_problem").alias(PROBLEM),
-        pl.col("_o_order_id").alias("order_id"),
-        "customer_id",
-        pl.col("occurred_at").alias("ordered_at"),
-        pl.col("_o_amount").alias("amount"),
-        pl.col("_o_currency").alias("currency"),
-        pl.col("_o_order_id").alias(_OKEY),
+def _orders(decoded: pl.LazyFrame, options: Ga4Options) -> pl.LazyFrame:
+    """The purchases that are order candidates, with why each is not an order (the event's reason first).
+
+    Their amount and currency are read here, from the purchases only: looking into the parameters of every
+    event would cost more than reading the events.
+    """
+    return (
+        decoded.filter(pl.col(_PURCHASE))
+        .with_columns(_order_values(options))
+        .select(
+            LINE,
+            pl.coalesce(PROBLEM, "_order_problem").alias(PROBLEM),
+            pl.col("_o_order_id").alias("order_id"),
+            "customer_id",
+            pl.col("occurred_at").alias("ordered_at"),
+            pl.col("_o_amount").alias("amount"),
+            pl.col("_o_currency").alias("currency"),
+            pl.col("_o_order_id").alias(_OKEY),
+        )
     )
 
 
@@ -300,7 +308,7 @@ def plans(options: Ga4Options) -> list[TablePlan]:
             spec=ORDERS,
             columns=tuple(ORDERS.schema.names()),
             keys=((_OKEY, "order_id: duplicate transaction_id (an earlier purchase event has it)"),),
-            select=_orders,
+            select=lambda decoded: _orders(decoded, options),
         ),
     ]
 
@@ -316,7 +324,8 @@ def parts(paths: list[Path], heads: list[bytes], options: Ga4Options) -> Iterato
         yield Part(
             name=str(path),
             file=str(path),
-            records=_candidates(_json(text.source), options),
+            records=_candidates(_json(text.source, fast=True), options),
+            careful=_candidates(_json(text.source), options),
             extra_rejects=damaged,
             extra_read=damaged.height,
         )

@@ -114,7 +114,7 @@ def path_match(text: pl.Expr, *path: str) -> pl.Expr:
     return text.str.json_path_match(where)
 
 
-def decode(text: pl.Expr, shape: pl.Struct) -> pl.Expr:
+def decode(text: pl.Expr, shape: pl.Struct, *, fast: bool = False) -> pl.Expr:
     """Each line's JSON decoded to ``shape`` (a struct), with the field ``PROBLEM`` saying why a line is unreadable.
 
     Leaves of ``shape`` should be ``pl.String``: numbers and booleans then read
@@ -123,9 +123,18 @@ def decode(text: pl.Expr, shape: pl.Struct) -> pl.Expr:
     ``shape`` has a value, gives a null struct's fields and a ``PROBLEM``
     (``"json: invalid JSON (...)"``, ``"json: not a JSON object (an array)"``,
     ``"properties.time: an object where a value was expected"``).
+
+    ``fast``: polars' own decoding of the whole column, with no way to explain
+    a line it refuses: a frame using it fails when a line is unreadable, and
+    is then read again with ``fast=False`` (:class:`retainlib_analytics._events.Part`
+    holds both plans).  Where it succeeds it gives what ``fast=False`` gives.
     """
     fields = dict(shape.to_schema())
     out = pl.Struct({**fields, PROBLEM: pl.String()})
+    if fast:
+        decoded = text.str.json_decode(shape)
+        problem = pl.when(decoded.is_null() & text.is_not_null()).then(pl.lit("json: not a JSON object (null)"))
+        return pl.struct(*(decoded.struct.field(n) for n in fields), problem.alias(PROBLEM))
     return text.map_batches(partial(_decode_batch, shape=shape), return_dtype=out, is_elementwise=True)
 
 

@@ -145,12 +145,16 @@ def parts(paths: list[Path], heads: list[bytes], options: MixpanelOptions) -> It
     """One part per file, decoded lazily."""
     for path, first in zip(paths, heads, strict=True):
         text = text_of(path, first, NAME, "a Mixpanel raw export (JSON lines)")
-        frame = lines(text.source).with_columns(decode(pl.col(TEXT), SHAPE).alias("_d")).unnest("_d")
+        frames = [
+            lines(text.source).with_columns(decode(pl.col(TEXT), SHAPE, fast=f).alias("_d")).unnest("_d")
+            for f in (True, False)
+        ]
         damaged = damage_record(str(path), text)
         yield Part(
             name=str(path),
             file=str(path),
-            records=_candidates(frame, options),
+            records=_candidates(frames[0], options),
+            careful=_candidates(frames[1], options),
             extra_rejects=damaged,
             extra_read=damaged.height,
         )

@@ -1,0 +1,234 @@
+"""Streaming the analytics sources (``rl.read_to_parquet``): the same rows, rejects and report as ``rl.read``."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+import retainlib as rl
+from retainlib_analytics import _amplitude, _plan
+
+REJECT_COLUMNS = ["file", "line", "table", "column", "reason"]
+
+
+def _same(source: str, paths: list[Path], out: Path, **options: Any) -> rl.Dataset:
+    """Read ``paths`` in memory and streamed; assert the tables, the counts and the rejects are equal."""
+    eager = rl.read(source, *paths, **options)
+    streamed = rl.read_to_parquet(source, *paths, out=out, **options)
+    assert sorted(streamed.tables) == sorted(eager.tables)
+    for table in eager.tables:
+        assert_frame_equal(streamed.require(table).collect(), eager.require(table).collect())  # type: ignore[arg-type]
+    a, b = eager.report, streamed.report
+    assert a is not None and b is not None
+    assert (b.rows_read, b.rows_loaded, b.rows_rejected) == (a.rows_read, a.rows_loaded, a.rows_rejected)
+    assert b.rows_read == b.rows_loaded + b.rows_rejected
+    assert_frame_equal(
+        b.rejects.select(REJECT_COLUMNS).sort(REJECT_COLUMNS), a.rejects.select(REJECT_COLUMNS).sort(REJECT_COLUMNS)
+    )
+    return streamed
+
+
+def _mixpanel_line(name: str, time: int, user: str, insert: str) -> str:
+    return json.dumps({"event": name, "properties": {"time": time, "distinct_id": user, "$insert_id": insert}})
+
+
+def test_mixpanel_duplicates_across_files_stream(tmp_path: Path) -> None:
+    first = tmp_path / "day1.jsonl"
+    second = tmp_path / "day2.jsonl"
+    first.write_text(
+        "\n".join(
+            [
+                _mixpanel_line("view", 1_709_287_200, "u1", "a"),
+                _mixpanel_line("view", 1_709_287_200, "u1", "a"),  # line 2 repeats line 1
+                "not json",
+                "",
+                _mixpanel_line("buy", 1_709_287_260, "u2", "b"),
+            ]
+        )
+        + "\n"
+    )
+    second.write_text(
+        _mixpanel_line("buy", 1_709_287_260, "u2", "b")
+        + "\n"
+        + _mixpanel_line("view", 1_709_290_000_000, "u3", "c")
+        + "\n"
+    )
+    ds = _same("mixpanel", [first, second], tmp_path / "out")
+    assert ds.report is not None
+    rejects = ds.report.rejects.sort("file", "line")
+    assert rejects.select("file", "line").rows() == [(str(first), 2), (str(first), 3), (str(second), 1)]
+    assert rejects["reason"][0].startswith("event: duplicate event")
+    assert ds.require("events").collect()["customer_id"].to_list() == ["u1", "u2", "u3"]
+
+
+def test_keys_checked_in_slices_of_the_hash_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With at most 3 keys a pass, the duplicates found are the same (every slice looked at)."""
+    monkeypatch.setattr(_plan, "KEYS_PER_PASS", 3)
+    path = tmp_path / "export.jsonl"
+    lines = [_mixpanel_line("view", 1_709_287_200 + i % 7, f"u{i % 5}", f"i{i % 11}") for i in range(60)]
+    path.write_text("\n".join(lines) + "\n")
+    ds = _same("mixpanel", [path], tmp_path / "out")
+    assert ds.report is not None
+    # (name, user, second, insert id) repeats every lcm(7, 5, 11) = 385 lines: all 60 are distinct but for
+    # the pairs of lines sharing i % 7, i % 5 and i % 11, which none do below 385
+    assert ds.report.rows_rejected == 0
+    path.write_text("\n".join(lines + lines[:10]) + "\n")
+    ds = _same("mixpanel", [path], tmp_path / "out")
+    assert ds.report is not None
+    assert ds.report.rows_rejected == 10
+    assert ds.report.rejects["line"].to_list() == list(range(61, 71))
+
+
+def _amplitude_event(n: int, **fields: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event_type": "view",
+        "event_time": f"2024-03-01 10:{n % 60:02d}:00.000000",
+        "user_id": f"u{n % 4}",
+        "device_id": f"d{n}",
+        "amplitude_id": 100 + n,
+        "session_id": -1 if n % 3 == 0 else 1_709_287_200_000,
+        "uuid": f"uuid-{n}",
+        "$insert_id": f"ins-{n}",
+    }
+    event.update(fields)
+    return event
+
+
+def _archive(path: Path, members: dict[str, bytes], gzipped: bool = True) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, gzip.compress(data) if gzipped else data)
+    return path
+
+
+def _lines(events: list[dict[str, Any]]) -> bytes:
+    return ("\n".join(json.dumps(e) for e in events) + "\n").encode()
+
+
+@pytest.mark.parametrize("chunk", [1, 1 << 20])
+def test_amplitude_members_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """uuid then $insert_id duplicates across members; rejects named by member and line, members read together
+    (``chunk`` bytes a pass: every member alone, or all at once)."""
+    monkeypatch.setattr(_amplitude, "CHUNK_BYTES", chunk)
+    hour10 = [_amplitude_event(n) for n in range(5)]
+    hour11 = [
+        _amplitude_event(2),  # the same uuid as hour 10's line 3
+        _amplitude_event(7, **{"$insert_id": "ins-4"}),  # a new uuid, an old $insert_id
+        _amplitude_event(8, event_time="yesterday"),
+        _amplitude_event(9, event_type="$identify"),
+    ]
+    members = {
+        "187520/187520_2024-03-01_10#1.json.gz": _lines(hour10),
+        "187520/187520_2024-03-01_11#1.json.gz": b"\n" + _lines(hour11) + b"{oops\n",
+    }
+    path = _archive(tmp_path / "export.zip", members)
+    ds = _same("amplitude", [path], tmp_path / "out")
+    assert ds.report is not None
+    member = f"{path}!187520/187520_2024-03-01_11#1.json.gz"
+    found = ds.report.rejects.sort("line").select("file", "line", "column").rows()
+    assert found == [
+        (member, 2, "event"),
+        (member, 3, "event"),
+        (member, 4, "event_time"),
+        (member, 5, "event_type"),
+        (member, 6, "json"),
+    ]
+    assert ds.require("events").collect().height == 5
+
+
+def test_ga4_events_and_orders_stream(fixtures: Path, tmp_path: Path) -> None:
+    """A GA4 export (the fixture) given twice: every event and purchase of the second copy a duplicate."""
+    path = fixtures / "ga4_events_20240304.jsonl"
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(path.read_bytes())
+    ds = _same("ga4", [path, copy], tmp_path / "out", currency="EUR")
+    assert ds.report is not None
+    loads = {(f.file, f.table): f for f in ds.report.files}
+    for table in ("events", "orders"):
+        first, second = loads[(str(path), table)], loads[(str(copy), table)]
+        assert first.rows_loaded > 0
+        assert second.rows_loaded == 0  # every row loaded from the first file is a duplicate in its copy
+        own = first.rejected.filter(pl.col("reason").str.contains("duplicate")).height  # repeats inside the file
+        repeated = second.rejected.filter(pl.col("reason").str.contains("duplicate"))
+        assert repeated.height == first.rows_loaded + own
+
+
+def _param(key: str, text: str | None = None, number: int | None = None) -> dict[str, Any]:
+    return {"key": key, "value": {"string_value": text, "int_value": number, "float_value": None, "double_value": None}}
+
+
+def test_ga4_parquet_streams(tmp_path: Path) -> None:
+    """A Parquet export typed as BigQuery types it: a repeated row, a purchase, a row without a customer."""
+    us = 1_709_546_400_000_000  # 2024-03-04 10:00 UTC
+    page = [_param("page_location", "https://example.com/"), _param("ga_session_id", number=17)]
+    rows = [
+        ("page_view", us, None, "p1.1", page, None),
+        ("page_view", us, None, "p1.1", page, None),  # the same event again: rejected
+        ("purchase", us + 1, "u2", "p2.1", [*page, _param("currency", "EUR")], ("T1", 12.5)),
+        ("page_view", us + 2, None, None, page, None),  # no user_id nor user_pseudo_id: rejected
+        ("purchase", us + 3, "u2", "p2.1", page, ("T1", 3.0)),  # an event; as an order, a repeated transaction
+    ]
+    frame = pl.DataFrame(
+        {
+            "event_date": ["20240304"] * len(rows),
+            "event_name": [r[0] for r in rows],
+            "event_timestamp": [r[1] for r in rows],
+            "user_id": [r[2] for r in rows],
+            "user_pseudo_id": [r[3] for r in rows],
+            "event_params": [r[4] for r in rows],
+            "ecommerce": [
+                None if r[5] is None else {"transaction_id": r[5][0], "purchase_revenue": r[5][1]} for r in rows
+            ],
+        }
+    )
+    path = tmp_path / "events.parquet"
+    frame.write_parquet(path)
+    ds = _same("ga4", [path], tmp_path / "out", currency="EUR", params="page_location")
+    assert ds.report is not None
+    assert ds.report.rejects.sort("table", "line").select("table", "line").rows() == [
+        ("events", 2),
+        ("events", 4),
+        ("orders", 5),
+    ]
+    assert ds.require("orders").collect()["amount"].to_list() == [12.5]
+
+
+def test_the_staging_folder_is_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))
+    path = tmp_path / "export.jsonl"
+    path.write_text(_mixpanel_line("view", 1_709_287_200, "u1", "a") + "\n")
+    rl.read_to_parquet("mixpanel", path, out=tmp_path / "out")
+    assert list(staging.iterdir()) == []
+
+
+@settings(max_examples=6)  # each example streams two files (about 0.3 s)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["view", "buy", ""]), st.integers(0, 3), st.sampled_from(["u1", "u2"]), st.integers(0, 4)
+        ),
+        max_size=25,
+    ),
+    st.integers(0, 25),
+)
+def test_streaming_equals_reading(rows: list[tuple[str, int, str, int]], cut: int) -> None:
+    """Any export (empty names rejected, repeats rejected), split in two files anywhere: streamed = read."""
+    lines = [_mixpanel_line(n, 1_709_287_200 + t, u, f"i{i}") for n, t, u, i in rows]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        a, b = folder / "a.jsonl", folder / "b.jsonl"
+        a.write_text("".join(f"{line}\n" for line in lines[:cut]))
+        b.write_text("".join(f"{line}\n" for line in lines[cut:]))
+        _same("mixpanel", [a, b], folder / "out")

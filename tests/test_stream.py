@@ -250,3 +250,13 @@ def test_the_fast_timestamp_shapes_read_as_the_general_parse_does(texts: list[st
         return _conform.conform(lazy, TABLES["orders"], tz="Europe/Paris").frame.collect()["__v_ordered_at"].to_list()
 
     assert values(texts) == values([" " + t for t in texts])
+
+
+def test_a_year_outside_1_to_9999_is_rejected_with_its_reason() -> None:
+    """Found by the property above: ``-2024-03-01 10:00:00 -0500`` parsed to the year -2024 and was loaded."""
+    column = ["-2024-03-01 10:00:00 -0500", " -2024-03-01T10:00:00Z", "2024-03-01 10:00:00 -0500"]
+    frame = pl.DataFrame({"order_id": ["o1", "o2", "o3"], "ordered_at": column})
+    lazy = frame.lazy().with_columns(customer_id=pl.lit("c"), amount=pl.lit("1"), currency=pl.lit("EUR"))
+    got = _conform.conform(lazy, TABLES["orders"]).frame.collect()
+    assert got[_conform.BAD].to_list() == [True, True, False]
+    assert got["__v_ordered_at"].to_list()[2] == dt.datetime(2024, 3, 1, 15, tzinfo=dt.UTC)

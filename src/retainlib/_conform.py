@@ -375,7 +375,10 @@ def _timestamp(
             n_name
         ),
     ]
-    value = aware if tz is None else pl.coalesce(aware, localise(naive))
+    parsed = aware if tz is None else pl.coalesce(aware, localise(naive))
+    # Years outside 1..9999 ("-2024-03-01 ...") parse, but no calendar tool (nor Python) can use them.
+    in_range = parsed.dt.year().is_between(1, 9999)
+    value = pl.when(in_range).then(parsed)
     problem = (
         pl.when(s.is_null())
         .then(None)
@@ -383,8 +386,10 @@ def _timestamp(
         .then(pl.lit("unparseable timestamp (expected ISO 8601, e.g. 2024-03-01T10:00:00Z)"))
         .when(aware.is_null() & pl.lit(tz is None))
         .then(pl.lit(f"naive timestamp; {naive_help}"))
-        .when(value.is_null())
+        .when(parsed.is_null())
         .then(pl.lit(f"not a valid local time in {tz}"))
+        .when(~in_range)
+        .then(pl.lit("year out of range (1 to 9999)"))
     )
     # A row is bad when its text is not blank and gives no instant (the explanation says why).
     flag = s.is_not_null() & pl.col(_value_name(c.name)).is_null()

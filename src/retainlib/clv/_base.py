@@ -37,6 +37,7 @@ from retainlib.errors import ConvergenceError, DataError, OptionError, Problem, 
 
 __all__ = [
     "MEAN_MONTH_DAYS",
+    "WEIGHT",
     "FitResult",
     "Optimum",
     "RFMArrays",
@@ -49,6 +50,7 @@ __all__ = [
     "nonnegative",
     "rfm_arrays",
     "spend_rule",
+    "weight_column",
 ]
 
 Array = npt.NDArray[np.float64]
@@ -136,6 +138,20 @@ class RFMArrays:
         if not self.weight.sum() > 0:
             return 1.0
         return max(float(np.average(self.T, weights=self.weight)), 1e-6)
+
+
+#: The column of a compressed RFM summary (``retainlib.dask.rfm_statistics``) counting the customers of each row.
+WEIGHT: Final = "_customers"
+
+
+def weight_column(data: pl.DataFrame | pl.LazyFrame) -> str | None:
+    """:data:`WEIGHT` when ``data`` is a compressed RFM summary (it has that column), else ``None``.
+
+    A fit takes such a summary as it takes the RFM frame it compresses: the
+    same rows in the same order give the same arrays, hence the same fit.
+    """
+    names = data.collect_schema().names() if isinstance(data, pl.LazyFrame) else data.columns
+    return WEIGHT if WEIGHT in names else None
 
 
 #: Fits of more customers than this screen their starting points on a random subsample of this size.

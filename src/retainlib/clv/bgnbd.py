@@ -54,7 +54,7 @@ import numpy.typing as npt
 import polars as pl
 from scipy import special
 
-from retainlib.clv._base import RFMArrays, nonnegative, rfm_arrays, subsample
+from retainlib.clv._base import RFMArrays, nonnegative, rfm_arrays, subsample, weight_column
 from retainlib.clv._model import Likelihood
 from retainlib.clv._value import RFMTransactionModel, with_keys
 from retainlib.errors import OptionError
@@ -211,7 +211,7 @@ class _BetaGeoFamily(RFMTransactionModel):
 
     def _likelihood(self, data: pl.DataFrame | pl.LazyFrame) -> Likelihood:
         """The compressed RFM summary's likelihood, with its analytic gradient (see :meth:`CLVModel.fit`)."""
-        summary = rfm_arrays(data, model=self.name)
+        summary = rfm_arrays(data, model=self.name, weight=weight_column(data))  # an RFM frame, or its statistics
         prepared = _Data.from_rfm(summary)
 
         # The optimiser asks for the likelihood and then the gradient at the same point:

@@ -48,7 +48,7 @@ import numpy.typing as npt
 import polars as pl
 from scipy.special import digamma, gammaln
 
-from retainlib.clv._base import check_rows, finite_rule, rfm_arrays, spend_rule, thin
+from retainlib.clv._base import check_rows, finite_rule, rfm_arrays, spend_rule, thin, weight_column
 from retainlib.clv._model import CLVModel, Likelihood, RFMInput
 from retainlib.clv._value import key_columns, with_keys
 from retainlib.errors import OptionError, SchemaError
@@ -63,7 +63,7 @@ _NAMES = ("p", "q", "v")
 def _spend_arrays(frame: pl.DataFrame | pl.LazyFrame) -> tuple[Array, Array, Array, dict[str, int]]:
     """(x, zbar, weight) of the customers the model describes, one row each (spends rarely repeat),
     and how many customers were left out, by reason (no repeat purchase, mean spend not positive)."""
-    data = rfm_arrays(frame, model=_MODEL, monetary=True, compress=False)
+    data = rfm_arrays(frame, model=_MODEL, monetary=True, compress=False, weight=weight_column(frame))
     assert data.monetary is not None
     repeat = data.frequency > 0
     positive = data.monetary > 0  # NaN (a non-repeat customer's missing spend) is not positive

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias, TypeVar
 
 import attrs
 import polars as pl
@@ -45,14 +45,17 @@ from retainlib.tables import Kind as ColumnKind
 
 __all__ = [
     "ANY_ACTIVITY",
+    "DISTRIBUTED_KERNELS",
     "ENGINES",
     "MASK",
     "MASK_PERIODS",
     "PERIOD_INDEX",
     "By",
+    "DaskFrame",
     "Data",
     "Engine",
     "MaskPlan",
+    "Partitions",
     "Prepared",
     "active_rows",
     "activity",
@@ -63,22 +66,38 @@ __all__ = [
     "check_events",
     "check_single_currency",
     "customer_parts",
+    "distributed_only",
+    "distributed_window",
     "finish",
     "finish_deferred",
+    "gather",
     "guard",
     "guard_spans",
     "guard_window",
     "is_complete",
+    "is_distributed",
     "last_instant",
     "mask_period_counts",
     "mask_plan",
+    "merge_ends",
+    "on_partition",
     "over_by",
+    "per_customers",
     "periods",
     "prepare",
     "problems",
     "safe_ratio",
+    "segment_ends",
     "window",
 ]
+
+if TYPE_CHECKING:  # the optional extra retainlib[dask]: imported at run time only when a dask frame arrives
+    from dask.dataframe import DataFrame as DaskFrame
+else:
+
+    class DaskFrame:
+        """A dask DataFrame, in the kernels' signatures; this stand-in keeps dask unimported until one arrives."""
+
 
 #: What a kernel accepts.
 Data: TypeAlias = pl.DataFrame | pl.LazyFrame | Dataset
@@ -111,6 +130,31 @@ def check_events(events: object) -> tuple[str, ...] | None:
     raise OptionError("events is an event name or a sequence of event names", option="events", value=events)
 
 
+class Partitions(Protocol):
+    """Where a distributed table's partitions live, and how a kernel's per-partition step runs there.
+
+    A kernel written as *partial* steps (a query over one partition of the
+    customers giving small additive frames: counts, sums, minima), a
+    *combine* (the partial frames concatenated and summed by their keys) and
+    a *finish* (ratios, curves, on the combined frame) runs the same code
+    locally and on a cluster: locally the partial step reads the whole table
+    (or :func:`by_customer_parts`), distributed it reads each partition where
+    it lives (:mod:`retainlib.dask`) and only its small result travels.
+    """
+
+    def run(
+        self, p: Prepared, step: Callable[[Prepared], Sequence[pl.LazyFrame]], *, customers: bool = True
+    ) -> list[pl.DataFrame]:
+        """``step`` over every partition (``p`` with ``frame`` the partition's rows, checked).
+
+        Returns, for each frame ``step`` gives, the concatenation of that frame
+        over the partitions (collected where the partitions live).  With
+        ``customers`` (a step over customers) the partitions hold disjoint sets
+        of customers; without, any partitioning does (minima, sums of rows).
+        """
+        ...
+
+
 @attrs.frozen(kw_only=True)
 class Prepared:
     """A kernel's input, checked and made lazy.
@@ -124,6 +168,9 @@ class Prepared:
         as_of: end of observation (UTC), or ``None`` for "the last timestamp in the data".
         customers: the customers table, when a Dataset provided one.
         engine: the polars engine of the kernel's collects (its result, and its small pre-passes).
+        partitions: for a distributed table (a dask DataFrame), where its partitions are; ``frame``
+            then only has the table's schema (reading it is an error) and the kernel's partial steps
+            run through :func:`gather` and :func:`per_customers`.
     """
 
     frame: pl.LazyFrame
@@ -134,6 +181,62 @@ class Prepared:
     as_of: dt.datetime | None
     customers: pl.LazyFrame | None = None
     engine: Engine = "auto"
+    partitions: Partitions | None = None
+
+
+def is_distributed(data: object) -> bool:
+    """Whether ``data`` is a distributed frame (a dask DataFrame): told by its type's module, nothing imported."""
+    return type(data).__module__.split(".")[0] == "dask"
+
+
+def gather(
+    p: Prepared, step: Callable[[Prepared], Sequence[pl.LazyFrame]], *, customers: bool = True
+) -> list[pl.LazyFrame]:
+    """The frames of a partial ``step``: over ``p`` itself, or concatenated over a distributed table's partitions.
+
+    Locally the frames stay lazy (nothing is read here); distributed, the
+    step runs on the partitions and the concatenated results (small: the
+    caller combines them) come back collected.  ``customers``: the step
+    needs each customer's rows in one partition (see :meth:`Partitions.run`).
+    """
+    if p.partitions is None:
+        return list(step(p))
+    return [frame.lazy() for frame in p.partitions.run(p, step, customers=customers)]
+
+
+def per_customers(
+    p: Prepared,
+    rows: Callable[[Prepared], pl.LazyFrame],
+    kernel: Callable[[pl.LazyFrame], pl.LazyFrame],
+    count: int,
+    combine: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None,
+) -> pl.LazyFrame:
+    """``kernel`` over disjoint partitions of the customers of ``rows(p)``, combined.
+
+    Locally :func:`by_customer_parts` with :func:`customer_parts` of
+    ``count`` rows; for a distributed table, ``kernel`` runs on each partition
+    (customers never span partitions) and the results come back here.  With
+    several partitions the concatenated results go through ``combine`` (a
+    sum by keys of additive partial aggregates; ``None`` when the kernel's
+    rows are per customer and need no merging).
+    """
+    if p.partitions is None:
+        parts = customer_parts(count)
+        merged = by_customer_parts(rows(p), kernel, parts, p.engine)
+        return combine(merged) if combine is not None and parts > 1 else merged
+    (merged,) = gather(p, lambda q: [kernel(rows(q))])
+    return combine(merged) if combine is not None else merged
+
+
+def distributed_only(p: Prepared, metric: str, why: str) -> None:
+    """Raise :class:`OptionError` when ``p`` is a distributed table and the kernel's path has no partial steps."""
+    if p.partitions is not None:
+        raise OptionError(
+            f"{metric} on a dask DataFrame: {why} runs on local data only; collect the table to polars "
+            "(or change the options)",
+            option="data",
+            value="dask.dataframe.DataFrame",
+        )
 
 
 def _by_columns(by: By) -> tuple[str, ...]:
@@ -355,7 +458,7 @@ def _checked(lazy: pl.LazyFrame, table: TableName) -> pl.LazyFrame:
 
 
 def prepare(
-    data: Data,
+    data: Data | DaskFrame,
     *,
     metric: str,
     tables: Sequence[TableName],
@@ -366,6 +469,7 @@ def prepare(
     as_of: dt.datetime | dt.date | None = None,
     table: TableName | None = None,
     engine: Engine = "auto",
+    distributed: bool = False,
 ) -> Prepared:
     """Check a kernel's input and common options; see the module docs.
 
@@ -377,7 +481,25 @@ def prepare(
     of a Dataset's customers); it cannot be the customer id or another column
     the kernel computes with (the table's key, timestamps and money), nor start
     with ``_`` (retainlib's working columns): :class:`OptionError`.
+
+    A dask DataFrame (:mod:`retainlib.dask`) is taken by the kernels that say
+    ``distributed=True``: its schema is checked here as an empty frame's, its
+    rows on the workers, partition by partition (see :attr:`Prepared.partitions`).
     """
+    if is_distributed(data):
+        return _prepare_distributed(
+            data,
+            distributed,
+            metric=metric,
+            tables=tables,
+            by=by,
+            period=period,
+            tz=tz,
+            week_start=week_start,
+            as_of=as_of,
+            table=table,
+            engine=engine,
+        )
     calendar = Calendar(period=period, tz=check_tz(tz), week_start=week_start)
     engine = check_engine(engine)
     by_cols = _by_columns(by)
@@ -423,6 +545,76 @@ def prepare(
         customers=customers,
         engine=engine,
     )
+
+
+#: The kernels that take a dask DataFrame (their partial steps run on the workers).
+DISTRIBUTED_KERNELS = (
+    "cohort_retention",
+    "mrr_movements",
+    "repeat_purchase_rate",
+    "retention_rate",
+    "returning_customer_rate",
+    "survival",
+)
+
+
+def _prepare_distributed(
+    data: object,
+    distributed: bool,
+    *,
+    metric: str,
+    tables: Sequence[TableName],
+    by: By,
+    period: PeriodName,
+    tz: str,
+    week_start: WeekStart,
+    as_of: dt.datetime | dt.date | None,
+    table: TableName | None,
+    engine: Engine,
+) -> Prepared:
+    """:func:`prepare` of a dask DataFrame: the options and the schema checked on an empty frame, here."""
+    if not distributed:
+        if metric == "rfm":  # one row per customer: a distributed result, from retainlib.dask
+            raise OptionError(
+                "rfm of a dask DataFrame is retainlib.dask.rfm(orders, ...): a dask DataFrame, one row per customer",
+                option="data",
+                value=type(data).__name__,
+            )
+        raise OptionError(
+            f"{metric} does not run on a dask DataFrame; the kernels that do: {', '.join(DISTRIBUTED_KERNELS)} "
+            "(and retainlib.dask.rfm). Collect the table to polars first",
+            option="data",
+            value=type(data).__name__,
+        )
+    from retainlib.dask._engine import DaskPartitions  # only when a dask frame arrives
+
+    partitions = DaskPartitions.of(data, metric=metric)
+    local = prepare(
+        partitions.empty,
+        metric=metric,
+        tables=tables,
+        by=by,
+        period=period,
+        tz=tz,
+        week_start=week_start,
+        as_of=as_of,
+        table=table,
+        engine=engine,
+    )
+    schema = local.frame.collect_schema()
+
+    def unread() -> pl.DataFrame:
+        raise RetainlibError(
+            f"{metric}: this step reads the whole table, which stays on the cluster (an internal error: "
+            "please report it)"
+        )
+
+    return attrs.evolve(local, frame=pl.defer(unread, schema=schema), partitions=partitions)
+
+
+def on_partition(p: Prepared, rows: pl.DataFrame) -> Prepared:
+    """``p`` for one partition of a distributed table: its rows, checked as a kernel checks a DataFrame."""
+    return attrs.evolve(p, frame=_checked(rows.lazy(), p.table), partitions=None)
 
 
 def _column_names(lazy: pl.LazyFrame, table: TableName) -> list[str]:
@@ -684,7 +876,6 @@ def mask_plan(
             check_single_currency(p)
         return None
     time_col = TABLES[p.table].time
-    rows = active_rows(p, events)
     keep = _active(p, events)
     t = pl.col(time_col) if keep is None else pl.col(time_col).filter(keep)
     aggs = [t.min().alias("a"), t.max().alias("b"), t.len().alias("n"), last_instant(p).alias("_end")]
@@ -692,13 +883,30 @@ def mask_plan(
     if currencies:
         found = pl.col("currency").unique()
         aggs.append(found if p.by else found.implode())
-    span = (p.frame.group_by(*p.by).agg(aggs) if p.by else p.frame.select(aggs)).collect(engine=p.engine)
+
+    def span_of(q: Prepared) -> pl.LazyFrame:
+        return q.frame.group_by(*q.by).agg(aggs) if q.by else q.frame.select(aggs)
+
+    if p.partitions is None:
+        span = span_of(p).collect(engine=p.engine)
+    else:  # per partition, then merged: minima, maxima, sums and sets of currencies
+        (spans,) = gather(p, lambda q: [span_of(q)], customers=False)
+        span = _merge_spans(spans, p.by, currencies).collect(engine=p.engine)
     if currencies:
         CurrencyError.check(span["currency"].explode().unique().sort().drop_nulls().to_list(), f"the {p.table}")
     first, last, count = span["a"].min(), span["b"].max(), int(span["n"].sum())
-    if first is None:
+    if first is None and p.partitions is None:
         return None
     ends = span.lazy().select(*p.by, "_end")  # window()'s end of observation, over all of p.frame's rows
+    if first is None:  # a distributed table without activity: no masks (the kernels' empty results)
+        schema = p.frame.collect_schema()
+        empty: dict[str, pl.DataType | type[pl.DataType]] = {
+            **{c: schema[c] for c in p.by},
+            MASK: pl.Int64,
+            **({"_twice": pl.Boolean} if first_repeats else {}),
+            "_w": pl.Int64,
+        }
+        return MaskPlan(base=0, size=1, masks=pl.LazyFrame(schema=empty), rows=0, ends=ends)
     cal = p.calendar
     base, top = pl.select(
         cal.timestamp_index(pl.lit(first, dtype=TIMESTAMP)).alias("a"),
@@ -736,13 +944,26 @@ def mask_plan(
 
     # Above PARTITION_ROWS rows, the customers go by partitions (see by_customer_parts): on orders sorted
     # by time the streaming group_by holds about one partial state per order until it merges them.
-    parts = customer_parts(count)
-    masks = by_customer_parts(rows, distinct_masks, parts, p.engine)
-    if parts > 1:  # the same mask in several partitions: its counts add up
-        masks = masks.group_by(*keys).agg(pl.col("_w").sum())
+    # The same mask in several partitions: its counts add up.
+    masks = per_customers(
+        p,
+        lambda q: active_rows(q, events),
+        distinct_masks,
+        count,
+        lambda merged: merged.group_by(*keys).agg(pl.col("_w").sum()),
+    )
     if not p.eager:
         masks = masks.cache()
     return MaskPlan(base=base, size=size, masks=masks, rows=count, ends=ends)
+
+
+def _merge_spans(spans: pl.LazyFrame, by: Sequence[str], currencies: bool) -> pl.LazyFrame:
+    """The partitions' spans of :func:`mask_plan` merged into the span of the whole table."""
+    aggs = [pl.col("a").min(), pl.col("b").max(), pl.col("n").sum(), pl.col("_end").max()]
+    if currencies:
+        found = pl.col("currency").explode().drop_nulls().unique()
+        aggs.append(found if by else found.implode())
+    return spans.group_by(*by).agg(aggs) if by else spans.select(aggs)
 
 
 def last_instant(p: Prepared) -> pl.Expr:
@@ -752,6 +973,37 @@ def last_instant(p: Prepared) -> pl.Expr:
     if p.table == "subscriptions":
         return pl.max_horizontal(pl.col("started_at").max(), pl.col("ended_at").max())
     return pl.col(TABLES[p.table].time).max()
+
+
+def segment_ends(p: Prepared) -> pl.LazyFrame:
+    """Per ``by`` segment, ``_end``: the end of observation (``as_of``, or the last timestamp: :func:`last_instant`).
+
+    A partial step: over partitions, the ends merge by :func:`merge_ends` (their maximum).
+    """
+    end = last_instant(p).alias("_end")
+    return p.frame.group_by(*p.by).agg(end) if p.by else p.frame.select(end)
+
+
+def merge_ends(ends: pl.LazyFrame, by: Sequence[str]) -> pl.LazyFrame:
+    """The partitions' :func:`segment_ends` merged into the whole table's."""
+    end = pl.col("_end").max()
+    return ends.group_by(*by).agg(end) if by else ends.select(end)
+
+
+def distributed_window(p: Prepared, firsts: Callable[[Prepared], pl.LazyFrame]) -> pl.LazyFrame:
+    """:func:`window` of a distributed table: each segment's first period (``firsts``: ``by`` columns and
+    ``_period``, over one partition) and end gathered from the partitions (any partitioning)."""
+    first, ends = gather(
+        p,
+        lambda q: [
+            firsts(q).group_by(*q.by).agg(pl.col(PERIOD_INDEX).min())
+            if q.by
+            else firsts(q).select(pl.col(PERIOD_INDEX).min()),
+            segment_ends(q),
+        ],
+        customers=False,
+    )
+    return window(p, first.filter(pl.col(PERIOD_INDEX).is_not_null()), merge_ends(ends, p.by))
 
 
 def window(p: Prepared, active: pl.LazyFrame, ends: pl.LazyFrame | None = None) -> pl.LazyFrame:
@@ -765,11 +1017,7 @@ def window(p: Prepared, active: pl.LazyFrame, ends: pl.LazyFrame | None = None) 
     """
     cal = p.calendar
     if ends is None:
-        ends = (
-            p.frame.group_by(*p.by).agg(last_instant(p).alias("_end"))
-            if p.by
-            else p.frame.select(last_instant(p).alias("_end"))
-        )
+        ends = segment_ends(p)
     firsts = (
         active.group_by(*p.by).agg(pl.col(PERIOD_INDEX).min().alias("_first"))
         if p.by
@@ -887,8 +1135,9 @@ def check_single_currency(p: Prepared) -> None:
     """
     if "currency" in p.by:
         return
+    (unique,) = gather(p, lambda q: [q.frame.select(pl.col("currency").unique())], customers=False)
     found = (
-        p.frame.select(pl.col("currency").unique().sort()).collect(engine=p.engine).to_series().drop_nulls().to_list()
+        unique.select(pl.col("currency").unique().sort()).collect(engine=p.engine).to_series().drop_nulls().to_list()
     )
     CurrencyError.check(found, f"the {p.table}")
 

@@ -7,6 +7,7 @@ Definitions, with their formulas: ``docs/metrics/repeat_purchase_rate.md`` and
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Unpack, overload
 
 import polars as pl
@@ -18,13 +19,17 @@ from retainlib.metrics._common import (
     MASK,
     PERIOD_INDEX,
     By,
+    DaskFrame,
     Data,
     Engine,
     Prepared,
     active_rows,
     activity,
+    distributed_only,
+    distributed_window,
     finish,
     finish_deferred,
+    gather,
     is_complete,
     mask_period_counts,
     mask_plan,
@@ -62,14 +67,14 @@ def repeat_purchase_rate(
 ) -> pl.LazyFrame: ...
 @overload
 def repeat_purchase_rate(
-    data: pl.DataFrame | Dataset,
+    data: pl.DataFrame | Dataset | DaskFrame,
     *,
     within: int | None = ...,
     cohorts: bool | None = ...,
     **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def repeat_purchase_rate(
-    data: Data,
+    data: Data | DaskFrame,
     *,
     within: int | None = None,
     cohorts: bool | None = None,
@@ -130,6 +135,7 @@ def repeat_purchase_rate(
         data,
         metric="repeat_purchase_rate",
         tables=["orders"],
+        distributed=True,
         by=by,
         period=period,
         tz=tz,
@@ -149,17 +155,22 @@ def _repeat(p: Prepared, k: int | None, per_cohort: bool) -> pl.LazyFrame:
     """The plan of :func:`repeat_purchase_rate` (with ``k``, its mask-plan pre-pass run)."""
     keys = [*p.by, "customer_id"]
     plan = mask_plan(p, first_repeats=True) if k is not None else None
-    if k is None:
-        # Per customer: first period and number of orders, in one pass over the orders.
-        customers = (
-            active_rows(p, None)
+
+    def per_customer(q: Prepared) -> pl.LazyFrame:  # first period and number of orders, in one pass
+        return (
+            active_rows(q, None)
             .group_by(keys)
             .agg(
-                p.calendar.timestamp_index("ordered_at").min().alias("_cohort"),
+                q.calendar.timestamp_index("ordered_at").min().alias("_cohort"),
                 pl.len().cast(pl.UInt32).alias("_orders"),
             )
             .with_columns(pl.lit(1, dtype=pl.Int64).alias("_w"))
         )
+
+    if k is None and p.partitions is not None:
+        return _repeat_distributed(p, per_customer, per_cohort)
+    if k is None:
+        customers = per_customer(p)
     elif plan is not None:
         # Per distinct activity mask: the cohort is its lowest bit; the second order falls in the
         # cohort when the first period has two orders, else in the next set bit.
@@ -170,6 +181,7 @@ def _repeat(p: Prepared, k: int | None, per_cohort: bool) -> pl.LazyFrame:
             (plan.base + plan.first(m)).alias("_cohort"), (plan.base + second).alias("_second")
         )
     else:
+        distributed_only(p, "repeat_purchase_rate", "within= over more than 62 periods")
         # Per customer: first period, total orders, and the period of the second order.
         ranked = (
             activity(p)
@@ -184,21 +196,51 @@ def _repeat(p: Prepared, k: int | None, per_cohort: bool) -> pl.LazyFrame:
             pl.lit(1, dtype=pl.Int64).alias("_w"),
         )
     repeat = pl.col("_orders") >= 2 if k is None else (pl.col("_second") - pl.col("_cohort")) <= k
-    # Rows are customers, or distinct masks standing for _w customers each.
+    counts = _repeat_counts(customers, repeat, p.by, per_cohort)
+    if not per_cohort:
+        return _repeat_table(p, counts, None, None)
+    ends = plan.ends if plan is not None else None
+    bounds = window(p, customers.select(*p.by, pl.col("_cohort").alias(PERIOD_INDEX)), ends)
+    return _repeat_table(p, counts, bounds, k)
+
+
+def _repeat_counts(customers: pl.LazyFrame, repeat: pl.Expr, by: Sequence[str], per_cohort: bool) -> pl.LazyFrame:
+    """Per segment (and cohort): customers and repeat customers, additive over partitions of the customers.
+
+    Rows of ``customers`` are customers, or distinct masks standing for ``_w`` customers each.
+    """
     weight = pl.col("_w")
-    group = [*p.by, "_cohort"] if per_cohort else list(p.by)
-    counts = (customers.group_by(group) if group else customers.group_by(pl.lit(0).alias("_all"))).agg(
+    group = [*by, "_cohort"] if per_cohort else list(by)
+    return (customers.group_by(group) if group else customers.group_by(pl.lit(0).alias("_all"))).agg(
         weight.sum().cast(pl.UInt32).alias("customers"),
         (repeat.fill_null(False).cast(pl.Int64) * weight).sum().cast(pl.UInt32).alias("repeat_customers"),
     )
-    rate = safe_ratio(pl.col("repeat_customers"), pl.col("customers")).alias("repeat_purchase_rate")
+
+
+def _repeat_distributed(
+    p: Prepared, per_customer: Callable[[Prepared], pl.LazyFrame], per_cohort: bool
+) -> pl.LazyFrame:
+    """:func:`repeat_purchase_rate` (without ``within``) of a distributed table: counts from the partitions, summed."""
+    group = [*p.by, "_cohort"] if per_cohort else list(p.by)
+    repeat = pl.col("_orders") >= 2
+    (partial,) = gather(p, lambda q: [_repeat_counts(per_customer(q), repeat, q.by, per_cohort)])
+    counts = partial.group_by(*(group or ["_all"])).agg(pl.col("customers", "repeat_customers").sum().cast(pl.UInt32))
     if not per_cohort:
+        return _repeat_table(p, counts, None, None)
+    index = p.calendar.timestamp_index("ordered_at").alias(PERIOD_INDEX)
+    bounds = distributed_window(p, lambda q: active_rows(q, None).select(*q.by, index))
+    return _repeat_table(p, counts, bounds, None)
+
+
+def _repeat_table(p: Prepared, counts: pl.LazyFrame, bounds: pl.LazyFrame | None, k: int | None) -> pl.LazyFrame:
+    """The rates from the counts: per segment, or per cohort with the window's ``bounds``."""
+    rate = safe_ratio(pl.col("repeat_customers"), pl.col("customers")).alias("repeat_purchase_rate")
+    if bounds is None:
         result = counts.select(*p.by, "customers", "repeat_customers", rate)
         if p.by:
             result = result.sort(*p.by)
         return result
-    ends = plan.ends if plan is not None else None
-    bounds = window(p, customers.select(*p.by, pl.col("_cohort").alias(PERIOD_INDEX)), ends).select(*p.by, "_end")
+    bounds = bounds.select(*p.by, "_end")
     cal = p.calendar
     joined = (
         counts.join(bounds, on=list(p.by), how="left", nulls_equal=True) if p.by else counts.join(bounds, how="cross")
@@ -220,11 +262,11 @@ def returning_customer_rate(
 ) -> pl.LazyFrame: ...
 @overload
 def returning_customer_rate(
-    data: pl.DataFrame | Dataset,
+    data: pl.DataFrame | Dataset | DaskFrame,
     **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def returning_customer_rate(
-    data: Data,
+    data: Data | DaskFrame,
     *,
     period: PeriodName = "month",
     by: By = None,
@@ -267,6 +309,7 @@ def returning_customer_rate(
         data,
         metric="returning_customer_rate",
         tables=["orders"],
+        distributed=True,
         by=by,
         period=period,
         tz=tz,
@@ -280,6 +323,8 @@ def returning_customer_rate(
 def _returning(p: Prepared) -> pl.LazyFrame:
     """The plan of :func:`returning_customer_rate` (its mask-plan pre-pass run)."""
     plan = mask_plan(p, first_repeats=True)
+    if plan is None:
+        distributed_only(p, "returning_customer_rate", "activity over more than 62 periods")
     if plan is not None:
         # A customer active in period j is returning unless j is their first period and it has
         # one order: an order in an earlier period, or two in the first, makes two by j's end.

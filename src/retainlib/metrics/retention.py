@@ -20,6 +20,7 @@ from retainlib.metrics._common import (
     MASK,
     PERIOD_INDEX,
     By,
+    DaskFrame,
     Data,
     Engine,
     MaskPlan,
@@ -27,15 +28,15 @@ from retainlib.metrics._common import (
     active_rows,
     activity,
     bit_counts,
-    by_customer_parts,
     check_events,
-    customer_parts,
+    distributed_only,
     finish,
     finish_deferred,
     is_complete,
     mask_period_counts,
     mask_plan,
     over_by,
+    per_customers,
     periods,
     prepare,
     problems,
@@ -84,14 +85,14 @@ def retention_rate(
 ) -> pl.LazyFrame: ...
 @overload
 def retention_rate(
-    data: pl.DataFrame | Dataset,
+    data: pl.DataFrame | Dataset | DaskFrame,
     *,
     table: TableName | None = ...,
     events: Sequence[str] | None = ...,
     **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def retention_rate(
-    data: Data,
+    data: Data | DaskFrame,
     *,
     period: PeriodName = "month",
     by: By = None,
@@ -165,6 +166,7 @@ def retention_rate(
         data,
         metric="retention_rate",
         tables=ANY_ACTIVITY,
+        distributed=True,
         by=by,
         period=period,
         tz=tz,
@@ -193,6 +195,7 @@ def _retention(p: Prepared, events: Sequence[str] | None) -> pl.LazyFrame:
             },
         )
     else:
+        distributed_only(p, "retention_rate", "activity over more than 62 periods, or subscriptions,")
         active = activity(p, events=events)
         flagged = _flags(p, active)
         counts = flagged.group_by(*p.by, PERIOD_INDEX).agg(
@@ -263,7 +266,7 @@ def cohort_retention(
 ) -> pl.LazyFrame: ...
 @overload
 def cohort_retention(
-    data: pl.DataFrame | Dataset,
+    data: pl.DataFrame | Dataset | DaskFrame,
     *,
     kind: CohortKind = ...,
     measure: Measure = ...,
@@ -274,7 +277,7 @@ def cohort_retention(
     **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def cohort_retention(
-    data: Data,
+    data: Data | DaskFrame,
     *,
     kind: CohortKind = "classic",
     measure: Measure = "customers",
@@ -357,6 +360,7 @@ def cohort_retention(
         data,
         metric="cohort_retention",
         tables=ANY_ACTIVITY,
+        distributed=True,
         by=by,
         period=period,
         tz=tz,
@@ -389,6 +393,7 @@ def cohort_retention(
         )
     if start == chosen:
         return finish_deferred(p, lambda p: _cohorts(p, chosen, kind, measure, with_revenue))
+    distributed_only(p, "cohort_retention", "start_events")
     return finish(_cohorts_from_start(p, start, chosen, kind), p)
 
 
@@ -401,6 +406,7 @@ def _cohorts(
     if plan is not None:
         classic, spans, sizes, bounds = _cohort_counts_from_masks(p, plan, events, with_revenue)
     else:
+        distributed_only(p, "cohort_retention", "activity over more than 62 periods, or subscriptions,")
         active = activity(p, events=events)
         if not with_revenue:
             active = active.with_columns(pl.lit(None, dtype=MONEY).alias("revenue"))
@@ -618,7 +624,7 @@ def _cohort_counts_from_masks(
 
         # Sums by (cohort, k) are additive over partitions of the customers.
         revenue = (
-            by_customer_parts(active_rows(p, events), by_cohort, customer_parts(plan.rows), p.engine)
+            per_customers(p, lambda q: active_rows(q, events), by_cohort, plan.rows)
             .group_by(*cohort_keys, "_k")
             .agg(pl.col("_revenue").sum())
         )

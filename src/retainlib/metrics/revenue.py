@@ -19,6 +19,7 @@ listing the first missing (currency, date) pairs: revenue is never dropped.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import NamedTuple, Unpack, overload
 
 import polars as pl
@@ -29,21 +30,26 @@ from retainlib.errors import CurrencyError, DataError, OptionError, RetainlibErr
 from retainlib.metrics._common import (
     PERIOD_INDEX,
     By,
+    DaskFrame,
     Data,
     Engine,
     Prepared,
     check_single_currency,
+    distributed_only,
     finish_deferred,
+    gather,
     guard,
     guard_spans,
     guard_window,
     is_complete,
     last_instant,
+    merge_ends,
     over_by,
     periods,
     prepare,
     problems,
     safe_ratio,
+    segment_ends,
 )
 from retainlib.metrics._options import KernelOptions
 from retainlib.tables import CURRENCY_PATTERN, MONEY, MONEY_DIGITS, MONEY_LIMIT, TIMESTAMP
@@ -221,7 +227,12 @@ def _convert(running: pl.LazyFrame, cal_start: pl.Expr, conversion: Conversion) 
     return checked.with_columns(pl.when(foreign).then(value.cast(MONEY)).otherwise(pl.col("mrr")).alias("mrr"))
 
 
-def _segments(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+#: A distributed table's ends of observation (``None`` with ``as_of``) and window bounds (``None``: still
+#: to be found), known when its partitions are read.
+Known = tuple[pl.LazyFrame | None, pl.LazyFrame | None]
+
+
+def _segments(p: Prepared, known: Known | None = None) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
     """(running segments with the snapshots they cover, ``_k0`` to ``_k1``), the window bounds, first starts.
 
     Snapshot ``k`` is the first instant of period ``k``.  A segment runs at
@@ -230,6 +241,9 @@ def _segments(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
     window (the snapshot that closes its last period).  Only segments with
     ``mrr > 0`` that cover a snapshot are kept.  ``firsts`` holds each
     customer's first start of a paying segment (new vs reactivation).
+
+    ``known`` (for one partition of a distributed table): the whole table's
+    ends of observation per segment (``None`` with ``as_of``) and bounds.
     """
     cal = p.calendar
     keys = [*p.by, "customer_id"]
@@ -237,7 +251,16 @@ def _segments(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
     frame = p.frame if p.eager else p.frame.cache()
     if p.as_of is not None:
         frame = frame.filter(pl.col("started_at") < pl.lit(p.as_of, dtype=TIMESTAMP))
-    if p.as_of is None:
+    if p.as_of is None and known is not None:
+        assert known[0] is not None
+        ends = known[0]
+        frame = (
+            frame.join(ends, on=list(p.by), how="left", nulls_equal=True, maintain_order="left")
+            if p.by
+            else frame.join(ends, how="cross")
+        )
+        end = pl.col("_end")
+    elif p.as_of is None:
         # The end of observation per segment, joined rather than broadcast from an aggregate
         # (polars' in-memory engine mis-broadcasts that aggregate once filters are pushed down).
         if p.by:
@@ -281,7 +304,11 @@ def _segments(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
             pl.col("_end").max().alias("_end"),
         )
     )
-    bounds = guard_window(p, bounds.filter(pl.col("_first").is_not_null()))
+    bounds = bounds.filter(pl.col("_first").is_not_null())
+    if known is None:
+        bounds = guard_window(p, bounds)
+    elif known[1] is not None:
+        bounds = known[1]  # else one partition's bounds, unguarded: merged and checked on the whole table
     running = guard_spans(p, segments.filter((pl.col("mrr") > 0) & (pl.col("_k1") >= pl.col("_k0"))), "_k0", "_k1")
     running = running.select(*dict.fromkeys([*keys, "mrr", "currency"]), "_k0", "_k1")
     firsts = (
@@ -306,7 +333,7 @@ def _snapshots(p: Prepared, conversion: Conversion | None) -> tuple[pl.LazyFrame
     return snapshots.join(firsts, on=keys, how="left", nulls_equal=True), bounds
 
 
-def _changes(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+def _changes(p: Prepared, known: Known | None = None) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Per customer, only the periods where its MRR changes: (keys, _period, m0, m1, _first_start); and bounds.
 
     Without currency conversion a customer's MRR changes only where one of its
@@ -319,7 +346,7 @@ def _changes(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     changes make the MRR at the window's start).
     """
     keys = [*p.by, "customer_id"]
-    segments, bounds, firsts = _segments(p)
+    segments, bounds, firsts = _segments(p, known)
     events = pl.concat(
         [
             segments.select(*keys, pl.col("_k0").alias("_k"), pl.col("mrr").alias("_d")),
@@ -339,7 +366,12 @@ def _changes(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame]:
 
 
 def _movements(
-    p: Prepared, fx: pl.DataFrame | pl.LazyFrame | None, to: str | None, *, window_only: bool = True
+    p: Prepared,
+    fx: pl.DataFrame | pl.LazyFrame | None,
+    to: str | None,
+    *,
+    window_only: bool = True,
+    known: Known | None = None,
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Per customer and period p: m0 = mrr(τ_p), m1 = mrr(τ_p+1), the movement; and the window bounds.
 
@@ -347,10 +379,10 @@ def _movements(
     with it one row per customer and snapshot (a rate change moves every
     converted MRR).  ``window_only=False`` keeps rows outside the window.
     """
-    conversion = _check_money(p, fx, to)
+    conversion = _check_money(p, fx, to) if known is None else None  # a partition: checked on the whole table
     keys = [*p.by, "customer_id"]
     if conversion is None:
-        both, bounds = _changes(p)
+        both, bounds = _changes(p, known)
     else:
         snaps, bounds = _snapshots(p, conversion)
         start = snaps.select(*keys, pl.col("_k").alias(PERIOD_INDEX), pl.col("_m").alias("m0"), "_first_start")
@@ -392,9 +424,41 @@ def _rows_and_totals(
     if fx is not None:
         rows, bounds = _movements(p, fx, to)
         return rows, _totals(p, rows, bounds)
+    if p.partitions is not None:
+        return _distributed_totals(p)
     everything, bounds = _movements(p, fx, to, window_only=False)
     inside = everything.filter(pl.col(PERIOD_INDEX).is_between(pl.col("_first"), pl.col("_last")))
     return inside.drop("_first", "_last", "_end"), _change_totals(p, everything, bounds)
+
+
+def _distributed_totals(p: Prepared) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """:func:`_rows_and_totals` of a distributed table (without fx; no detail rows).
+
+    Two passes over the partitions: the ends of observation and the window
+    bounds (merged: maxima and minima), then, customers together, each
+    partition's per-period sums of :func:`_change_sums` with those known
+    (summed here).  The totals are then finished as the local ones.
+    """
+    check_single_currency(p)
+    ends = None
+    if p.as_of is None:
+        ends = merge_ends(gather(p, lambda q: [segment_ends(q)], customers=False)[0], p.by).collect().lazy()
+    (partial,) = gather(p, lambda q: [_segments(q, (ends, None))[1]], customers=False)
+    bounds = guard_window(p, _merge_bounds(partial, p.by).collect().lazy())
+    known: Known = (ends, bounds)
+    (sums,) = gather(p, lambda q: [_change_sums(q, _movements(q, None, None, window_only=False, known=known)[0])])
+    per_period = sums.group_by(*p.by, PERIOD_INDEX).agg(
+        pl.col("_first").first(),
+        pl.col("_dm", "_dc", *MOVEMENTS).sum(),
+        pl.col("customers_churned").sum().cast(pl.UInt32),
+    )
+    return pl.LazyFrame(), _change_finish(p, per_period, bounds)
+
+
+def _merge_bounds(bounds: pl.LazyFrame, by: Sequence[str]) -> pl.LazyFrame:
+    aggs = [pl.col("_first").min(), pl.col("_last").max(), pl.col("_end").max()]
+    merged = bounds.group_by(*by).agg(aggs) if by else bounds.select(aggs)
+    return merged.filter(pl.col("_first").is_not_null())
 
 
 def _money_sum(kind: str) -> pl.Expr:
@@ -407,11 +471,20 @@ def _change_totals(p: Prepared, rows: pl.LazyFrame, bounds: pl.LazyFrame) -> pl.
     ``rows`` come from ``_movements(..., window_only=False)``: the changes before
     the window give the MRR and the paying customers at its start.
     """
+    return _change_finish(p, _change_sums(p, rows).cache(), bounds)
+
+
+def _change_sums(p: Prepared, rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Per segment and period up to the window's end: the changes' sums (the partial step of :func:`_change_totals`).
+
+    Additive over partitions of the customers (``_first``, the segment's first
+    period, is the same in every partition).
+    """
     q = pl.col(PERIOD_INDEX)
     # One pass over the rows (tens of millions at 100M orders' subscriptions): sums per period up to the
     # window's end, then split into the periods before the window and those inside it (small frames).
     # Two filters of the rows instead would read them twice, or hold them all in a cache.
-    per_period = (
+    return (
         rows.filter(q <= pl.col("_last"))
         .with_columns(
             (pl.col("m1") - pl.col("m0")).alias("_dm"),
@@ -426,7 +499,11 @@ def _change_totals(p: Prepared, rows: pl.LazyFrame, bounds: pl.LazyFrame) -> pl.
             (pl.col("movement") == "churn").sum().cast(pl.UInt32).alias("customers_churned"),
         )
     )
-    per_period = per_period.cache()
+
+
+def _change_finish(p: Prepared, per_period: pl.LazyFrame, bounds: pl.LazyFrame) -> pl.LazyFrame:
+    """:func:`_change_totals` from the per-period sums of :func:`_change_sums`: levels as running sums."""
+    q = pl.col(PERIOD_INDEX)
     earlier = per_period.filter(q < pl.col("_first"))
     start_aggs = (pl.col("_dm").sum().alias("_m_init"), pl.col("_dc").sum().alias("_c_init"))
     before = earlier.group_by(*p.by).agg(start_aggs) if p.by else earlier.select(start_aggs)
@@ -493,7 +570,7 @@ def mrr_movements(
 ) -> pl.LazyFrame: ...
 @overload
 def mrr_movements(
-    data: pl.DataFrame | Dataset,
+    data: pl.DataFrame | Dataset | DaskFrame,
     *,
     detail: bool = ...,
     fx: pl.DataFrame | pl.LazyFrame | None = ...,
@@ -501,7 +578,7 @@ def mrr_movements(
     **options: Unpack[KernelOptions],
 ) -> pl.DataFrame: ...
 def mrr_movements(
-    data: Data,
+    data: Data | DaskFrame,
     *,
     period: PeriodName = "month",
     by: By = None,
@@ -574,6 +651,7 @@ def mrr_movements(
         data,
         metric="mrr_movements",
         tables=["subscriptions"],
+        distributed=True,
         by=by,
         period=period,
         tz=tz,
@@ -581,6 +659,9 @@ def mrr_movements(
         engine=engine,
         as_of=as_of,
     )
+
+    if p.partitions is not None and (detail or fx is not None):
+        distributed_only(p, "mrr_movements", "detail=True" if detail else "fx= (currency conversion)")
 
     def build(p: Prepared) -> pl.LazyFrame:  # the currency check is a pre-pass: deferred for lazy input
         rows, totals = _rows_and_totals(p, fx, currency)

@@ -28,6 +28,7 @@ from retainlib.calendar import check_tz
 from retainlib.errors import DataError, OptionError, Problem, RetainlibError, SchemaError
 from retainlib.metrics._common import (
     By,
+    DaskFrame,
     Data,
     Engine,
     Prepared,
@@ -36,8 +37,12 @@ from retainlib.metrics._common import (
     by_customer_parts,
     check_engine,
     customer_parts,
+    gather,
     last_instant,
+    merge_ends,
+    on_partition,
     prepare,
+    segment_ends,
 )
 from retainlib.metrics._options import AsOf, ObservationOptions
 from retainlib.tables import TIMESTAMP
@@ -138,6 +143,8 @@ class _Lifetimes:
         scale: microseconds per unit for canonical input (``_duration`` is Int64 µs); ``None`` for a
             durations frame (``_duration`` is Float64 in the frame's own unit).
         engine: the polars engine of the kernel's collects.
+        table: for a distributed table, the Kaplan–Meier counts (:func:`_km_counts`) summed over its
+            partitions (``frame`` then has no rows).
     """
 
     frame: pl.LazyFrame
@@ -145,6 +152,7 @@ class _Lifetimes:
     eager: bool
     scale: int | None
     engine: Engine = "auto"
+    table: pl.LazyFrame | None = None
 
 
 def _is_durations(data: Data) -> bool:
@@ -154,7 +162,7 @@ def _is_durations(data: Data) -> bool:
     return "duration" in names and "event" in names
 
 
-def _is_curve(data: Data) -> bool:
+def _is_curve(data: Data | DaskFrame) -> bool:
     if not isinstance(data, pl.DataFrame | pl.LazyFrame):
         return False
     names = data.collect_schema().names()
@@ -221,7 +229,7 @@ def _durations(data: pl.DataFrame | pl.LazyFrame, keys: tuple[str, ...]) -> pl.L
     )
 
 
-def _table_for(data: Data, window: int | None, metric: str) -> Literal["orders", "subscriptions"] | None:
+def _table_for(data: Data | DaskFrame, window: int | None, metric: str) -> Literal["orders", "subscriptions"] | None:
     """For a Dataset: subscriptions, unless a window asks for orders; ``None`` lets ``prepare`` pick for frames."""
     if not isinstance(data, Dataset):
         return None
@@ -252,8 +260,22 @@ def _observed(p: Prepared, column: str) -> pl.Expr:
     return pl.col(column) <= pl.col("_as_of")
 
 
-def _canonical(p: Prepared, by: tuple[str, ...], window: int | None, metric: str) -> pl.LazyFrame:
+def _canonical(
+    p: Prepared, by: tuple[str, ...], window: int | None, metric: str, ends: pl.LazyFrame | None = None
+) -> pl.LazyFrame:
+    """Per customer: the ``by`` columns, ``_duration`` (µs) and ``_event``.
+
+    ``ends`` (``by`` columns and ``_end``, without ``as_of``) gives each
+    segment's end of observation when ``p.frame`` is one partition of a
+    distributed table (:func:`~retainlib.metrics._common.segment_ends` over all of it).
+    """
     keys = [*p.by, "customer_id"]
+
+    def with_ends(frame: pl.LazyFrame) -> pl.LazyFrame:
+        assert ends is not None
+        known = ends.select(*by, pl.col("_end").alias("_as_of"))
+        return frame.join(known, on=list(by), how="left", nulls_equal=True) if by else frame.join(known, how="cross")
+
     as_of = pl.col("_as_of")
     if p.table == "orders":
         if window is None:
@@ -267,6 +289,8 @@ def _canonical(p: Prepared, by: tuple[str, ...], window: int | None, metric: str
         customers = _first_and_last(p, observed, keys)
         if p.as_of is not None:
             per = customers.with_columns(pl.lit(p.as_of, dtype=TIMESTAMP).alias("_as_of"))
+        elif ends is not None:
+            per = with_ends(customers)
         else:
             # The segment's last order, from its customers' last orders: every order is at or before it,
             # so the orders are summarised in one streaming pass (their last order broadcast over them first
@@ -284,9 +308,11 @@ def _canonical(p: Prepared, by: tuple[str, ...], window: int | None, metric: str
                 value=window,
             )
         ended = pl.col("ended_at")
+        rows = (
+            with_ends(p.frame) if ends is not None and p.as_of is None else p.frame.with_columns(_as_of=_as_of(p, by))
+        )
         per = (
-            p.frame.with_columns(_as_of=_as_of(p, by))
-            .filter(_observed(p, "started_at"))  # segments starting after as_of are not observed
+            rows.filter(_observed(p, "started_at"))  # segments starting after as_of are not observed
             .group_by(*keys)
             .agg(
                 pl.col("started_at").min().alias("_first"),
@@ -335,7 +361,7 @@ def _first_and_last(p: Prepared, observed: pl.Expr, keys: list[str]) -> pl.LazyF
 
 
 def _lifetimes(
-    data: Data,
+    data: Data | DaskFrame,
     *,
     metric: str,
     window: object,
@@ -345,6 +371,7 @@ def _lifetimes(
     tz: str,
     engine: Engine,
     extra: tuple[str, ...] = (),
+    distributed: bool = False,
 ) -> _Lifetimes:
     scale = _check_unit(unit)
     window_us = _window_us(window)
@@ -390,7 +417,19 @@ def _lifetimes(
         as_of=as_of,
         table=table,
         engine=engine,
+        distributed=distributed,
     )
+    if p.partitions is not None:
+        # Each partition's lifetimes and event counts (customers together), with the ends of observation
+        # of the whole table; the counts add up.
+        ends = None
+        if p.as_of is None:
+            (found,) = gather(p, lambda q: [segment_ends(q)], customers=False)
+            ends = merge_ends(found, p.by).collect().lazy()
+        (counts,) = gather(p, lambda q: [_km_counts(_canonical(q, by_cols, window_us, metric, ends), by_cols)])
+        empty = _canonical(on_partition(p, pl.DataFrame(schema=p.frame.collect_schema())), by_cols, window_us, metric)
+        sums = _km_sum(counts, by_cols)
+        return _Lifetimes(frame=empty, by=by_cols, eager=True, scale=scale, engine=engine, table=sums)
     frame = _canonical(p, by_cols, window_us, metric)
     return _Lifetimes(frame=frame, by=by_cols, eager=p.eager, scale=scale, engine=engine)
 
@@ -423,24 +462,33 @@ def _confidence(ci: ConfidenceKind, z: float) -> tuple[pl.Expr, pl.Expr]:
     return lower, upper
 
 
-def _kaplan_meier(life: _Lifetimes, ci: ConfidenceKind) -> pl.LazyFrame:
-    by = list(life.by)
+def _km_counts(frame: pl.LazyFrame, by: Sequence[str]) -> pl.LazyFrame:
+    """Per segment and distinct lifetime: events, censorings and customers ``_n`` (the partial step of the curve).
+
+    Every segment also has a row at time 0 (as lifelines' event table does).
+    Additive over partitions of the customers: :func:`_km_sum` merges them.
+    """
     event = pl.col(_EVENT)
-    counts = life.frame.group_by(*by, _DURATION).agg(
+    counts = frame.group_by(*by, _DURATION).agg(
         event.sum().cast(pl.UInt32).alias("events"),
         (~event).sum().cast(pl.UInt32).alias("censored"),
         pl.len().cast(pl.UInt32).alias("_n"),
     )
-    # Every segment's curve starts with a row at time 0 (as lifelines' event table does).
     zeros = {name: pl.lit(0, dtype=pl.UInt32) for name in ("events", "censored", "_n")}
-    origin = (life.frame.unique(subset=by, keep="any") if by else life.frame.head(1)).select(
+    origin = (frame.unique(subset=list(by), keep="any") if by else frame.head(1)).select(
         *by, (pl.col(_DURATION) * 0).alias(_DURATION), **zeros
     )
-    table = (
-        pl.concat([counts, origin], how="vertical")
-        .group_by(*by, _DURATION)
-        .agg(pl.col("events").sum(), pl.col("censored").sum(), pl.col("_n").sum())
-    )
+    return _km_sum(pl.concat([counts, origin], how="vertical"), by)
+
+
+def _km_sum(counts: pl.LazyFrame, by: Sequence[str]) -> pl.LazyFrame:
+    """Counts of :func:`_km_counts` summed by segment and lifetime."""
+    return counts.group_by(*by, _DURATION).agg(pl.col("events").sum(), pl.col("censored").sum(), pl.col("_n").sum())
+
+
+def _kaplan_meier(life: _Lifetimes, ci: ConfidenceKind) -> pl.LazyFrame:
+    by = list(life.by)
+    table = life.table if life.table is not None else _km_counts(life.frame, by)
     n = pl.col("at_risk").cast(pl.Float64)
     d = pl.col("events").cast(pl.Float64)
     curve = table.with_columns(_over(pl.col("_n").cum_sum(reverse=True), by).alias("at_risk")).with_columns(
@@ -478,9 +526,9 @@ def _result(frame: pl.LazyFrame, eager: bool, engine: Engine) -> pl.DataFrame | 
 @overload
 def survival(data: pl.LazyFrame, **options: Unpack[LifetimeOptions]) -> pl.LazyFrame: ...
 @overload
-def survival(data: pl.DataFrame | Dataset, **options: Unpack[LifetimeOptions]) -> pl.DataFrame: ...
+def survival(data: pl.DataFrame | Dataset | DaskFrame, **options: Unpack[LifetimeOptions]) -> pl.DataFrame: ...
 def survival(
-    data: Data,
+    data: Data | DaskFrame,
     *,
     by: By = None,
     as_of: AsOf = None,
@@ -593,7 +641,9 @@ def survival(
     └──────┴─────────┴────────┴──────────┘
     """
     kind = _check_ci(ci)
-    life = _lifetimes(data, metric="survival", window=window, as_of=as_of, by=by, unit=unit, tz=tz, engine=engine)
+    life = _lifetimes(
+        data, metric="survival", window=window, as_of=as_of, by=by, unit=unit, tz=tz, engine=engine, distributed=True
+    )
     return _result(_kaplan_meier(life, kind), life.eager, life.engine)
 
 

@@ -58,6 +58,18 @@ SHAPE = pl.Struct(
         "ecommerce": pl.Struct({"transaction_id": _S, "purchase_revenue": _S, "purchase_revenue_in_usd": _S}),
     }
 )
+#: ``event_params`` as a BigQuery Parquet export types it: read as it is, never written out as text.
+TYPED_PARAMS = pl.List(
+    pl.Struct(
+        {
+            "key": _S,
+            "value": pl.Struct(
+                {"string_value": _S, "int_value": pl.Int64, "float_value": pl.Float64, "double_value": pl.Float64}
+            ),
+        }
+    )
+)
+_SLOTS = ("string_value", "int_value", "double_value", "float_value")  # the order a parameter's value is read in
 #: Placeholder GA4 writes for a value it did not collect.
 NOT_SET = "(not set)"
 #: The valid range of event_timestamp: 0001-01-01 .. 9999-12-31 in microseconds since 1970.
@@ -90,16 +102,18 @@ def _clean(text: pl.Expr) -> pl.Expr:
     return pl.when((s != "") & (s != NOT_SET)).then(s)
 
 
-def _param(key: str) -> pl.Expr:
-    """The value of event parameter ``key`` as text, from whichever typed slot holds it (null when absent)."""
+def _param(key: str, params: pl.Expr | None = None) -> pl.Expr:
+    """The value of event parameter ``key`` as text, from whichever slot holds it (null when absent).
+
+    ``params`` (``event_params`` unless given) holds text (JSON exports) or typed slots (:data:`TYPED_PARAMS`):
+    a typed value is written as text here, for this parameter only.
+    """
     value = (
-        pl.col("event_params")
+        (pl.col("event_params") if params is None else params)
         .list.eval(pl.element().filter(pl.element().struct.field("key") == key).struct.field("value"))
         .list.first()
     )
-    return pl.coalesce(
-        *(value.struct.field(slot) for slot in ("string_value", "int_value", "double_value", "float_value"))
-    )
+    return pl.coalesce(*(value.struct.field(slot).cast(pl.String) for slot in _SLOTS))
 
 
 def _text_of(name: str, dtype: object, want: object, expr: pl.Expr, path: Path) -> pl.Expr:
@@ -130,8 +144,21 @@ def _text_of(name: str, dtype: object, want: object, expr: pl.Expr, path: Path) 
     return expr.cast(pl.String)
 
 
-def _parquet(path: Path) -> pl.LazyFrame:
-    """A GA4 Parquet export's rows as :data:`SHAPE`'s fields, each with its 1-based position as ``LINE``."""
+def _column(name: str, dtype: pl.DataType, path: Path) -> pl.Expr:
+    """A Parquet column as the source reads it: typed as BigQuery types it when it is, else as text."""
+    if name == "event_timestamp" and dtype.is_integer():
+        return pl.col(name).cast(pl.Int64)
+    if name == "event_params" and dtype == TYPED_PARAMS:
+        return pl.col(name)
+    return _text_of(name, dtype, SHAPE.to_schema()[name], pl.col(name), path)
+
+
+def _parquet(path: Path) -> tuple[pl.LazyFrame, pl.Schema]:
+    """A GA4 Parquet export's rows, each with its 1-based position as ``LINE``, and the columns kept typed.
+
+    Every field of :data:`SHAPE`; ``event_timestamp`` (an integer column, as Int64) and ``event_params``
+    (when :data:`TYPED_PARAMS`) are kept typed, the other columns as text.
+    """
     try:
         frame = pl.scan_parquet(path)
         schema = frame.collect_schema()
@@ -142,17 +169,52 @@ def _parquet(path: Path) -> pl.LazyFrame:
         lacks = missing or ["user_id or user_pseudo_id"]
         raise SourceError(f"not a GA4 export: no column {', '.join(lacks)}", file=path, source=NAME)
     fields = [
-        (_text_of(n, schema[n], t, pl.col(n), path) if n in schema else pl.lit(None, dtype=t)).alias(n)
+        (_column(n, schema[n], path) if n in schema else pl.lit(None, dtype=t)).alias(n)
         for n, t in SHAPE.to_schema().items()
     ]
-    return frame.with_row_index(LINE, offset=1).select(
+    typed = pl.Schema(
+        [("event_timestamp", pl.Int64())] * schema["event_timestamp"].is_integer()
+        + [("event_params", TYPED_PARAMS)] * (schema.get("event_params") == TYPED_PARAMS)
+    )
+    rows = frame.with_row_index(LINE, offset=1).select(
         pl.col(LINE).cast(pl.Int64), pl.lit(None, dtype=pl.String).alias(PROBLEM), *fields
     )
+    return rows, typed
 
 
 def _json(source: Path | bytes, *, fast: bool = False) -> pl.LazyFrame:
     """A GA4 JSON lines export's rows as :data:`SHAPE`'s fields, with ``PROBLEM`` for unreadable lines."""
     return lines(source).select(LINE, decode(pl.col(TEXT), SHAPE, fast=fast).alias("_d")).unnest("_d")
+
+
+def _params_hash(typed: bool) -> pl.Expr:
+    """The 64-bit hash of ``event_params`` that tells the events of one batch apart; equal for equal parameters
+    read from JSON lines and from Parquet.
+
+    Typed parameters (:data:`TYPED_PARAMS`) are hashed as they are.  Text parameters are hashed as the typed
+    ones they stand for when every number in them reads back as the same text (``"5"``, ``"9.99"``), else as
+    text: two events whose numbers are written differently (``"9.5"``, ``"9.50"``) stay two events.
+    """
+    params = pl.col("event_params")
+    if typed:
+        return params.hash()
+    item, value = pl.element(), pl.element().struct.field("value")
+    numbers = {
+        slot: value.struct.field(slot).cast(kind, strict=False)
+        for slot, kind in (("int_value", pl.Int64), ("float_value", pl.Float64), ("double_value", pl.Float64))
+    }
+    slots = [value.struct.field("string_value"), *(n.alias(slot) for slot, n in numbers.items())]
+    as_typed = params.list.eval(
+        pl.when(item.is_not_null()).then(
+            pl.struct(item.struct.field("key"), pl.when(value.is_not_null()).then(pl.struct(slots)).alias("value"))
+        )
+    )
+    same = pl.all_horizontal(
+        (value.struct.field(slot).is_null() | (n.cast(pl.String) == value.struct.field(slot))).fill_null(False)
+        for slot, n in numbers.items()
+    )
+    exact = params.list.eval(same | item.is_null() | value.is_null()).list.all()
+    return pl.when(exact.fill_null(True)).then(as_typed.hash()).otherwise(params.hash())
 
 
 def _reasons(*reasons: pl.Expr) -> pl.Expr:
@@ -161,8 +223,11 @@ def _reasons(*reasons: pl.Expr) -> pl.Expr:
     return pl.when(joined != "").then(joined)
 
 
-def _candidates(frame: pl.LazyFrame, options: Ga4Options) -> pl.LazyFrame:
-    """The canonical columns of every row, the parameters kept, the keys, and why a row is not an event."""
+def _candidates(frame: pl.LazyFrame, options: Ga4Options, *, typed: pl.Schema | None = None) -> pl.LazyFrame:
+    """The canonical columns of every row, the parameters kept, the keys, and why a row is not an event.
+
+    ``typed`` names the columns ``frame`` holds typed (see :func:`_parquet`); the others are text.
+    """
     user_id, pseudo = _clean(pl.col("user_id")), _clean(pl.col("user_pseudo_id"))
     customer = {"fallback": pl.coalesce(user_id, pseudo), "user_id": user_id, "pseudo": pseudo}[options.identity]
     missing_customer = {
@@ -170,20 +235,27 @@ def _candidates(frame: pl.LazyFrame, options: Ga4Options) -> pl.LazyFrame:
         "user_id": "user_id: missing (identity='user_id' reads only events of signed-in users)",
         "pseudo": "user_pseudo_id: missing",
     }[options.identity]
-    stamp = pl.col("event_timestamp").str.strip_chars()
-    micros = stamp.cast(pl.Int64, strict=False)
+    typed = typed or pl.Schema()
+    if typed.get("event_timestamp") == pl.Int64:  # Parquet: an integer column, read as it is
+        micros = pl.col("event_timestamp")
+        missing, whole = micros.is_null(), pl.lit(True)
+    else:  # JSON lines: text
+        stamp = pl.col("event_timestamp").str.strip_chars()
+        micros = stamp.cast(pl.Int64, strict=False)
+        missing, whole = stamp.is_null() | (stamp == ""), micros.is_not_null()
     in_range = (micros >= _FIRST_US) & (micros < _END_US)
     day = pl.col("event_date").str.strip_chars()
     transaction = _clean(pl.col("ecommerce").struct.field("transaction_id"))
+    purchase, params = pl.col("event_name").str.strip_chars() == "purchase", pl.col("event_params")
     # Stage 1: each field read once; stage 2: the reasons and the keys from those columns.
     fields = frame.select(
         LINE,
         PROBLEM,
         customer.alias("customer_id"),
         _clean(pl.col("event_name")).alias("event"),
-        stamp.alias("_stamp"),
+        missing.alias("_missing"),
         pl.when(in_range).then(micros).alias("_us"),
-        micros.is_not_null().alias("_whole"),
+        whole.alias("_whole"),
         day.alias("_day"),
         day.str.to_date("%Y%m%d", strict=False).alias("_date"),
         *(_param(p).alias(p) for p in options.params),
@@ -198,12 +270,16 @@ def _candidates(frame: pl.LazyFrame, options: Ga4Options) -> pl.LazyFrame:
             # events of one batch can share their timestamp (and, in older exports, everything else but
             # their parameters): the parameters tell them apart, compared through their 64-bit hash (writing
             # them out as text costs four times more; two such events colliding is a chance of 1 in 2^64)
-            pl.col("event_params").hash().alias("params"),
+            _params_hash(typed.get("event_params") == TYPED_PARAMS).alias("params"),
         ).alias("_key_fields"),
         transaction.alias("_o_order_id"),
         # what orders read, for purchases only (the rest null: the order values then cost nothing for them)
-        pl.when(pl.col("event_name").str.strip_chars() == "purchase").then(pl.col("ecommerce")).alias("_o_ecommerce"),
-        pl.when(pl.col("event_name").str.strip_chars() == "purchase").then(_param("currency")).alias("_o_currency"),
+        pl.when(purchase).then(pl.col("ecommerce")).alias("_o_ecommerce"),
+        # the currency of purchases only: looking into every event's parameters would cost more than reading them
+        # (the other events' parameters are left out before the currency is looked for)
+        _param("currency", params.list.head(pl.when(purchase).then(params.list.len()).otherwise(0))).alias(
+            "_o_currency"
+        ),
     )
     event, customer_col, us = pl.col("event"), pl.col("customer_id"), pl.col("_us")
     when = pl.from_epoch(us, time_unit="us").dt.replace_time_zone("UTC").cast(TIMESTAMP)
@@ -212,7 +288,7 @@ def _candidates(frame: pl.LazyFrame, options: Ga4Options) -> pl.LazyFrame:
         pl.col(PROBLEM),
         _reasons(
             pl.when(event.is_null()).then(pl.lit("event_name: missing")),
-            pl.when(pl.col("_stamp").is_null() | (pl.col("_stamp") == ""))
+            pl.when(pl.col("_missing"))
             .then(pl.lit("event_timestamp: missing"))
             .when(~pl.col("_whole"))
             .then(pl.lit("event_timestamp: not a whole number (microseconds since 1970)"))
@@ -317,7 +393,8 @@ def parts(paths: list[Path], heads: list[bytes], options: Ga4Options) -> Iterato
     """One part per file: Parquet scanned, JSON lines (plain or gzipped) decoded, each lazily."""
     for path, first in zip(paths, heads, strict=True):
         if first.startswith(b"PAR1"):
-            yield Part(name=str(path), file=str(path), records=_candidates(_parquet(path), options))
+            rows, typed = _parquet(path)
+            yield Part(name=str(path), file=str(path), records=_candidates(rows, options, typed=typed))
             continue
         text = text_of(path, first, NAME, "a GA4 BigQuery export (JSON lines)")
         damaged = damage_record(str(path), text)

@@ -24,14 +24,6 @@ if not INSTALLED:
 WORKERS = 2
 
 
-def _warm() -> None:
-    import retainlib.dask
-    import retainlib.metrics
-
-    assert retainlib.dask.to_polars is not None and retainlib.metrics.retention_rate is not None
-    pl.DataFrame({"a": [1]}).lazy().group_by("a").len().collect()
-
-
 @pytest.fixture(scope="session")
 def client() -> Iterator[Any]:
     """A ``distributed`` cluster of worker processes on loopback, shared by the dask tests (started once)."""
@@ -46,7 +38,9 @@ def client() -> Iterator[Any]:
         memory_limit="1GiB",
     )
     with distributed.Client(cluster) as connected:
-        connected.run(_warm)  # each worker imports polars and retainlib's kernels once, before the tests' clocks
+        # Each worker imports retainlib's dask engine once, before the tests' clocks.  A function of this
+        # module would be sent by reference, and the workers cannot import the tests (not a package).
+        connected.run(importlib.import_module, "retainlib.dask")
         yield connected
     cluster.close()
 

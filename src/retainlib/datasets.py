@@ -78,25 +78,31 @@ def _frames(data: Dataset) -> dict[str, pl.DataFrame]:
     return {name: frame.collect() for name, frame in data.tables.items()}
 
 
-def _shopify(data: Dataset, *, graphql: bool, shop_tz: str) -> dict[str, pl.DataFrame]:
-    t = _frames(data)
-    orders, customers = t["orders"], t.get("customers")
+def _shop_orders(orders: pl.DataFrame, customers: pl.DataFrame | None) -> pl.DataFrame:
+    """The store's orders as a shop sees them, by time: ``_n`` (0, 1, ...), the customer's ``email``,
+    ``_refunded`` (every 7th order, partly refunded by ``_REFUND``) and ``_total`` (the amount charged)."""
     emails = (
         customers.select("customer_id", "email")
         if customers is not None
         else pl.DataFrame(schema={"customer_id": pl.String, "email": pl.String})
     )
-    ranked = (
+    refund = pl.lit(_REFUND).cast(MONEY)
+    refunded = (pl.col("_n") % 7 == 3) & (pl.col("amount") > refund)
+    return (
         orders.sort("ordered_at", "order_id")
         .with_row_index("_n")
         .join(emails, on="customer_id", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(refunded).then(pl.col("amount") + refund).otherwise(pl.col("amount")).alias("_total"),
+            refunded.alias("_refunded"),
+        )
     )
-    refund = pl.lit(_REFUND).cast(MONEY)
-    refunded = (pl.col("_n") % 7 == 3) & (pl.col("amount") > refund)
-    ranked = ranked.with_columns(
-        pl.when(refunded).then(pl.col("amount") + refund).otherwise(pl.col("amount")).alias("_total"),
-        refunded.alias("_refunded"),
-    )
+
+
+def _shopify(data: Dataset, *, graphql: bool, shop_tz: str) -> dict[str, pl.DataFrame]:
+    t = _frames(data)
+    orders, customers = t["orders"], t.get("customers")
+    ranked = _shop_orders(orders, customers)
     currency = orders["currency"][0] if orders.height else "USD"
     money = "total_price_set_shop_amount" if graphql else "total_price"
     order = ranked.select(
@@ -128,7 +134,7 @@ def _shopify(data: Dataset, *, graphql: bool, shop_tz: str) -> dict[str, pl.Data
         pl.format("l{}", pl.col("order_id")).alias("id"),
         pl.format("r{}", pl.col("order_id")).alias("refund_id"),
         pl.lit(1, pl.Int64).alias("quantity"),
-        refund.cast(pl.Decimal(18, 2)).alias(subtotal),
+        pl.lit(_REFUND).cast(MONEY).cast(pl.Decimal(18, 2)).alias(subtotal),
         pl.lit("0").cast(pl.Decimal(18, 2)).alias(tax),
         pl.lit("return").alias("restock_type"),
         _SYNCED.alias("_fivetran_synced"),
@@ -254,18 +260,8 @@ def _epoch(column: str) -> pl.Expr:
 def _airbyte_shopify(data: Dataset) -> dict[str, pl.DataFrame]:
     t = _frames(data)
     orders, customers = t["orders"], t.get("customers")
-    emails = (
-        customers.select("customer_id", "email")
-        if customers is not None
-        else pl.DataFrame(schema={"customer_id": pl.String, "email": pl.String})
-    )
-    ranked = (
-        orders.sort("ordered_at", "order_id")
-        .with_row_index("_n")
-        .join(emails, on="customer_id", how="left", maintain_order="left")
-    )
+    ranked = _shop_orders(orders, customers)
     refund = pl.lit(_REFUND).cast(MONEY)
-    refunded = (pl.col("_n") % 7 == 3) & (pl.col("amount") > refund)
     number = pl.Decimal(38, 9)
     order = ranked.select(
         pl.col("order_id").alias("id"),
@@ -275,15 +271,18 @@ def _airbyte_shopify(data: Dataset) -> dict[str, pl.DataFrame]:
         pl.struct(pl.col("customer_id").alias("id"), pl.col("email")).alias("customer"),
         _seconds("ordered_at").alias("created_at"),
         (_seconds("ordered_at") + pl.duration(days=1)).alias("updated_at"),
-        pl.when(refunded).then(pl.col("amount") + refund).otherwise(pl.col("amount")).cast(number).alias("total_price"),
+        pl.col("_total").cast(number).alias("total_price"),
         pl.col("amount").cast(number).alias("current_total_price"),
         pl.col("currency"),
-        pl.when(refunded).then(pl.lit("partially_refunded")).otherwise(pl.lit("paid")).alias("financial_status"),
+        pl.when(pl.col("_refunded"))
+        .then(pl.lit("partially_refunded"))
+        .otherwise(pl.lit("paid"))
+        .alias("financial_status"),
         pl.lit(False).alias("test"),
         pl.lit(None, pl.Datetime("us", "UTC")).alias("cancelled_at"),
         pl.lit(None, pl.Datetime("us", "UTC")).alias("deleted_at"),
     )
-    refunds = ranked.filter(refunded)
+    refunds = ranked.filter(pl.col("_refunded"))
     transaction = pl.concat(
         [
             refunds.select(

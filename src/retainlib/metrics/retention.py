@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Literal, Unpack, get_args, overload
+from typing import Final, Literal, Unpack, get_args, overload
 
 import polars as pl
 
@@ -64,6 +64,19 @@ _RATE_SCHEMA = {
     "churn_rate": pl.Float64,
     "crr": pl.Float64,
 }
+
+#: The columns ``cohort_retention`` computes (everything else in its output is a ``by`` segment).
+COHORT_COLUMNS: Final = (
+    "cohort",
+    "period_number",
+    "is_complete",
+    "cohort_size",
+    "active",
+    "retention",
+    "revenue",
+    "revenue_retention",
+    "cumulative_revenue_per_customer",
+)
 
 
 def _flags(p: Prepared, active: pl.LazyFrame) -> pl.LazyFrame:
@@ -554,18 +567,7 @@ def triangle(result: pl.DataFrame | pl.LazyFrame, *, value: str = "retention") -
             expected="present",
             actual=None,
         )
-    metric_cols = {
-        "cohort",
-        "period_number",
-        "is_complete",
-        "cohort_size",
-        "active",
-        "retention",
-        "revenue",
-        "revenue_retention",
-        "cumulative_revenue_per_customer",
-    }
-    by = [c for c in columns if c not in metric_cols]
+    by = [c for c in columns if c not in COHORT_COLUMNS]
     index = [*by, "cohort", "cohort_size"]
     # The width (number of period columns) must be known to pivot lazily: it is
     # the longest cohort's length, so the pivot runs on the small long result.

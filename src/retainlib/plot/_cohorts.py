@@ -12,6 +12,7 @@ import numpy.typing as npt
 import polars as pl
 
 from retainlib.errors import OptionError, SchemaError
+from retainlib.metrics.retention import COHORT_COLUMNS
 from retainlib.plot._common import (
     GREY,
     OKABE_ITO,
@@ -36,18 +37,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-#: The columns ``cohort_retention`` computes (everything else in its output is a ``by`` segment).
-COHORT_COLUMNS: Final = (
-    "cohort",
-    "period_number",
-    "is_complete",
-    "cohort_size",
-    "active",
-    "retention",
-    "revenue",
-    "revenue_retention",
-    "cumulative_revenue_per_customer",
-)
 #: The columns ``retention_rate`` computes.
 RATE_COLUMNS: Final = (
     "period",

@@ -36,17 +36,6 @@ def test_core_benchmark_cases_run(case: str, tmp_path: Path, monkeypatch: pytest
 
 
 @pytest.mark.bench
-def test_stripe_benchmark_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    module = _load("bench_stripe", monkeypatch)
-    export = tmp_path / "unified_payments.csv"
-    module.generate(export, 500)
-    result = module._one(str(export))
-    assert result["read"] == 500
-    assert result["read"] == result["loaded"] + result["rejected"]
-    assert 0 < result["rejected"] < 500  # failed and refunded payments are rejected, paid ones loaded
-
-
-@pytest.mark.bench
 def test_clv_benchmark_quick_run(tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """retainlib's side of the CLV benchmark on CDNOW (competitors live in the 'bench' group)."""
     module = _load("bench_clv", monkeypatch)

@@ -10,7 +10,7 @@ import polars as pl
 
 from retainlib._dataset import Dataset
 from retainlib.errors import OptionError
-from retainlib.tables import TABLES
+from retainlib.tables import MONEY, TABLES
 
 FrameLike: TypeAlias = pl.DataFrame | pl.LazyFrame
 #: What the writers take: a Dataset, or its tables by name.
@@ -55,3 +55,18 @@ def folder(path: str | Path) -> Path:
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def spend(data: Tables) -> pl.LazyFrame:
+    """Each customer's money spent and order count from the orders given: ``customer_id``, ``_spent``, ``_count``.
+
+    Customers' exports (Stripe's ``Total Spend``/``Payment Count``, Shopify's
+    ``Total Spent``/``Total Orders``) carry these; with no orders table the frame
+    is empty and every customer gets 0.
+    """
+    orders = table(data, "orders", required=False)
+    if orders is None:
+        return pl.LazyFrame(schema={"customer_id": pl.String, "_spent": MONEY, "_count": pl.UInt32})
+    return orders.group_by(pl.col("customer_id").cast(pl.String)).agg(
+        pl.col("amount").cast(MONEY).sum().alias("_spent"), pl.len().alias("_count")
+    )

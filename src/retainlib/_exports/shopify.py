@@ -138,6 +138,7 @@ def write_orders_export(
     Examples
     --------
     >>> import tempfile, polars as pl
+    >>> from retainlib import Dataset
     >>> orders = pl.DataFrame({"order_id": ["o1"], "customer_id": ["c1"], "ordered_at": ["2024-03-01T15:00:00Z"],
     ...                        "amount": ["19.90"], "currency": ["USD"]})
     >>> customers = pl.DataFrame({"customer_id": ["c1"], "created_at": ["2024-03-01T15:00:00Z"],
@@ -296,14 +297,8 @@ def write_customers_export(data: Tables, folder: str | Path) -> Path:
     """
     customers = _common.table(data, "customers", required=True)
     assert customers is not None
-    orders = _common.table(data, "orders", required=False)
     names = customers.collect_schema().names()
-    if orders is not None:
-        spent = orders.group_by(pl.col("customer_id").cast(pl.String)).agg(
-            pl.col("amount").cast(MONEY).sum().alias("_spent"), pl.len().alias("_orders")
-        )
-    else:
-        spent = pl.LazyFrame(schema={"customer_id": pl.String, "_spent": MONEY, "_orders": pl.UInt32})
+    spent = _common.spend(data)
     text = {c: pl.col(c).cast(pl.String) if c in names else pl.lit(None, pl.String) for c in ("email", "name")}
     parts = pl.col("_name").str.splitn(" ", 2)
     rows = (
@@ -321,7 +316,7 @@ def write_customers_export(data: Tables, folder: str | Path) -> Path:
             pl.lit("no").alias("Accepts Email Marketing"),
             pl.lit("no").alias("Accepts SMS Marketing"),
             _money(pl.col("_spent").fill_null(pl.lit("0").cast(MONEY))).alias("Total Spent"),
-            pl.col("_orders").fill_null(0).cast(pl.String).alias("Total Orders"),
+            pl.col("_count").fill_null(0).cast(pl.String).alias("Total Orders"),
             pl.lit("no").alias("Tax Exempt"),
         )
     )

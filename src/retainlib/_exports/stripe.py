@@ -243,13 +243,7 @@ def write_customers_export(data: _common.Tables, folder: str | Path) -> Path:
     """
     customers = _common.table(data, "customers", required=True)
     assert customers is not None
-    orders = _common.table(data, "orders", required=False)
-    if orders is not None:
-        spent = orders.group_by(pl.col("customer_id").cast(pl.String)).agg(
-            pl.col("amount").cast(MONEY).sum().alias("_spent"), pl.len().alias("_count")
-        )
-    else:
-        spent = pl.LazyFrame(schema={"customer_id": pl.String, "_spent": MONEY, "_count": pl.UInt32})
+    spent = _common.spend(data)
     created = (
         pl.col("created_at").str.to_datetime(time_zone="UTC")
         if customers.collect_schema()["created_at"] == pl.String

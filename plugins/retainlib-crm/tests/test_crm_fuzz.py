@@ -299,3 +299,35 @@ def test_damaged_salesforce_exports_raise_retainlib_errors_or_balance(
         expected = csv_data_rows(broken)
         if expected is not None:
             assert report.rows_read == expected
+
+
+# --- Salesforce renewals as subscription segments -------------------------------------------------------
+
+RENEWAL_HEADER = [*OPPORTUNITY_HEADER, "Contract_Start_Date__c", "Contract_End_Date__c", "Contract_Term__c"]
+RENEWAL_VALID = [*OPPORTUNITY_VALID, "2026-07-01 00:00:00", "2027-06-30 00:00:00", "12"]
+
+
+@_SETTINGS
+@given(
+    export=exports(
+        RENEWAL_HEADER,
+        RENEWAL_VALID,
+        ("Id", "StageName", "CloseDate", "Amount", "Contract_Start_Date__c"),
+        {"Contract_End_Date__c": "CONTRACT_END_DATE__C", "Contract_Term__c": "Term"},
+    ),
+    options=SALESFORCE_OPTIONS,
+    opportunities=st.sampled_from(["subscriptions", "both"]),
+)
+def test_messy_salesforce_renewals_are_accounted_for_in_each_table(
+    export: tuple[bytes, int, bool], options: dict[str, str], opportunities: str
+) -> None:
+    raw, data_rows, readable = export
+    with tempfile.TemporaryDirectory() as directory:
+        path = _write(directory, "Opportunity.csv", raw)
+        report = read_checked("salesforce", [path], {**options, "opportunities": opportunities})
+    if readable:  # a drop or a rename leaves one of the end date and the term: bad values are rejects
+        assert report is not None, "an export with the columns it needs must read: bad values are rejects"
+    if report is not None:
+        tables = sorted(f.table for f in report.files)
+        assert tables == (["orders", "subscriptions"] if opportunities == "both" else ["subscriptions"])
+        assert all(f.rows_read == data_rows for f in report.files)  # each table accounts for every row

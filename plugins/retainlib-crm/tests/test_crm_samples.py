@@ -16,6 +16,7 @@ import pytest
 import retainlib as rl
 import retainlib_crm
 from retainlib import _host
+from retainlib.errors import SourceError
 from retainlib.testing import assert_canonical, assert_report_balanced
 
 HOST = _host.build_host(entry_points=False, plugins=[retainlib_crm])
@@ -100,3 +101,14 @@ def test_salesforce_samples_hand_checked(shared_data: Path) -> None:
     assert tickets.select("ticket_id", "customer_id").rows() == [(c["Id"], c["AccountId"]) for c in cases]
     assert tickets["solved_at"].to_list() == [None] * len(cases)
     assert_canonical(tickets, "tickets", extra=True)
+
+
+def test_the_real_opportunity_export_has_no_contract_dates_for_subscriptions(shared_data: Path) -> None:
+    """The sample is a standard Opportunity: no contract date field, so segments are refused, naming the columns."""
+    path = next((shared_data / "formats" / "salesforce").glob("Opportunity.*.csv"), None)
+    if path is None:
+        pytest.skip("the Opportunity sample is not in the shared data")
+    header, _ = records(path)
+    assert not [c for c in header if "contract" in c.lower() or c.lower().startswith("sbqq__")]
+    with pytest.raises(SourceError, match=r"lacks the column\(s\) 'Contract_Start_Date__c', 'Contract_End_Date__c'"):
+        rl.read("salesforce", path, currency="USD", opportunities="subscriptions")

@@ -1,4 +1,4 @@
-"""retainlib sources ``hubspot`` and ``salesforce``: CRM exports as customers, orders and tickets.
+"""retainlib sources ``hubspot`` and ``salesforce``: CRM exports as customers, orders, subscriptions, tickets.
 
 * ``hubspot`` reads HubSpot's CSV exports of **contacts** and **companies**
   (-> ``customers``) and **deals** (closed-won deals -> ``orders`` of their
@@ -6,7 +6,9 @@
 * ``salesforce`` reads **Data Export / Data Loader** files of Account,
   Contact, Opportunity and Case, and **report exports** of opportunities,
   accounts and cases (accounts and account-less contacts -> ``customers``,
-  won opportunities -> ``orders``, cases -> ``tickets``).
+  won opportunities -> ``orders``, cases -> ``tickets``); with
+  ``opportunities='subscriptions'`` (or ``'both'``), won opportunities with
+  contract dates -> ``subscriptions`` segments, MRR = Amount / the term in months.
 
 Each file is recognised by its header, whatever its name.  Every record is
 loaded or rejected with its file, line and reason (rows read = rows loaded +
@@ -55,6 +57,7 @@ _EXTRAS = {
     "salesforce": {
         "customers": _salesforce.CUSTOMER_EXTRAS,
         "orders": _salesforce.ORDER_EXTRAS,
+        "subscriptions": _salesforce.SUBSCRIPTION_EXTRAS,
         "tickets": _salesforce.TICKET_EXTRAS,
     },
 }
@@ -87,7 +90,7 @@ def detect_salesforce(path: Path, head: bytes) -> int:
 def _result(source: str, files: Sequence[Path], parts: Sequence[Part]) -> ReadResult:
     """The dataset and report of a read, from the part each file gave."""
     tables: dict[str, pl.DataFrame] = {}
-    loads: dict[str, FileLoad] = {}
+    loads: dict[str, list[FileLoad]] = {str(f): [] for f in files}
     for table, extras in _EXTRAS[source].items():
         mine = [p for p in parts if p.table == table]
         if not mine:
@@ -95,13 +98,14 @@ def _result(source: str, files: Sequence[Path], parts: Sequence[Part]) -> ReadRe
         built = assemble(mine, table, extras)
         tables[table] = built.frame
         for load in built.loads:
-            loads[load.file] = load
-    ordered = [loads[str(f)] for f in files]
-    for load in ordered:
-        progress(Path(load.file), load.rows_read)
+            loads[load.file].append(load)
+    ordered = [load for f in files for load in loads[str(f)]]
+    for f in files:
+        progress(f, loads[str(f)][0].rows_read)
     dataset = Dataset(
         customers=tables.get("customers"),
         orders=tables.get("orders"),
+        subscriptions=tables.get("subscriptions"),
         tickets=tables.get("tickets"),
         validate="none",
         source=source,
@@ -157,8 +161,10 @@ def read_salesforce(
     won_stages: str | Sequence[str] | None = None,
     mapping: str | dict[str, str] | None = None,
     encoding: str | None = None,
+    opportunities: str | None = None,
 ) -> ReadResult:
-    """Read Salesforce Data Export / Data Loader files and report exports into customers, orders and tickets.
+    """Read Salesforce Data Export / Data Loader files and report exports into customers, orders (or subscription
+    segments, ``opportunities='subscriptions'``) and tickets.
 
     Options (strings, as the command line gives them; ``None`` is the
     default) are described in :data:`SALESFORCE_OPTIONS` and
@@ -173,8 +179,9 @@ def read_salesforce(
         won_stages=won_stages,
         mapping=mapping,
         encoding=encoding,
+        opportunities=opportunities,
     )
-    parts = [_salesforce.read_file(path, options) for path in files]
+    parts = [part for path in files for part in _salesforce.read_file(path, options)]
     return _result("salesforce", files, parts)
 
 
@@ -193,7 +200,8 @@ def retainlib_sources() -> Iterable[Source]:
     yield Source(
         name="salesforce",
         description="Salesforce: Data Export / Data Loader files (Account, Contact, Opportunity, Case) and report "
-        "exports (accounts as customers, won opportunities as orders, cases as tickets)",
+        "exports (accounts as customers, won opportunities as orders or, with their contract dates, subscription "
+        "segments, cases as tickets)",
         kinds=("csv",),
         reader=read_salesforce,
         detector=detect_salesforce,

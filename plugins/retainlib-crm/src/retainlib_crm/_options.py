@@ -24,10 +24,12 @@ __all__ = [
     "CUSTOMERS",
     "HUBSPOT_OPTIONS",
     "LOCALES",
+    "OPPORTUNITIES",
     "SALESFORCE_OPTIONS",
     "Customer",
     "HubSpotOptions",
     "Locale",
+    "Opportunities",
     "SalesforceOptions",
     "stage_key",
 ]
@@ -35,6 +37,9 @@ __all__ = [
 #: Whom a HubSpot deal's order belongs to first: its company, or its contact.
 Customer = Literal["company", "contact"]
 CUSTOMERS: tuple[Customer, ...] = ("company", "contact")
+#: What a Salesforce won opportunity becomes: an order, a subscription segment (from its contract dates), or both.
+Opportunities = Literal["orders", "subscriptions", "both"]
+OPPORTUNITIES: tuple[Opportunities, ...] = ("orders", "subscriptions", "both")
 
 
 @attrs.frozen(kw_only=True)
@@ -91,6 +96,9 @@ SALESFORCE_OPTIONS = {
     "'Won' column; 'Closed Won' is always won",
     "mapping": "header renames, file column -> the name this source reads ('Schlusstermin=Close Date;...' or a dict)",
     "encoding": "the files' text encoding (default 'utf-8'; e.g. 'latin-1' for a report exported as ISO-8859-1)",
+    "opportunities": "what won opportunities become: 'orders' (default: an order at the close date), "
+    "'subscriptions' (a subscription segment over the contract's dates, MRR = Amount / the term in months; "
+    "needs contract date columns) or 'both' (the two tables, each accounting for every row)",
 }
 
 
@@ -240,11 +248,28 @@ class SalesforceOptions:
     won_stages: tuple[str, ...] = ()
     mapping: Mapping[str, str] = attrs.field(factory=dict)
     encoding: str = "utf-8"
+    opportunities: Opportunities = "orders"
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The canonical tables an opportunity file gives (``orders``, ``subscriptions`` or both)."""
+        return ("orders", "subscriptions") if self.opportunities == "both" else (self.opportunities,)
 
     @classmethod
     def of(cls, *, targets: Iterable[str], **given: object) -> SalesforceOptions:
         """Check the options given (``targets``: the column names ``mapping`` may rename to)."""
+        raw = given.get("opportunities")
+        opportunities: Opportunities = "orders"
+        if raw is not None:
+            opportunities = OptionError.one_of(
+                raw.strip().lower() if isinstance(raw, str) else raw,
+                OPPORTUNITIES,
+                option="opportunities",
+                message=f"opportunities is 'orders', 'subscriptions' or 'both' (what won opportunities become), "
+                f"got {raw!r}",
+            )
         return cls(
+            opportunities=opportunities,
             tz=_tz(given.get("tz")),
             currency=_currency(given.get("currency")),
             locale=_locale(given.get("locale")),

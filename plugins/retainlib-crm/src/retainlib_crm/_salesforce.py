@@ -23,6 +23,11 @@ What each object becomes:
   Won`` or a stage of ``won_stages``), of its ``AccountId`` (else its
   ``ContactId``), dated at the midnight starting its ``CloseDate`` (in ``tz``,
   default UTC), for its ``Amount`` in ``CurrencyIsoCode`` (or ``currency``);
+* with ``opportunities='subscriptions'`` (or ``'both'``), a won Opportunity
+  -> a subscription segment of the same customer over its contract
+  (``Contract_Start_Date__c`` to the day after ``Contract_End_Date__c``, or
+  for ``Contract_Term__c`` months), MRR = ``Amount`` / the length in months
+  (:func:`_contracts`);
 * Case -> a ticket of its account (else its contact), opened at
   ``CreatedDate``, solved at ``ClosedDate`` when ``IsClosed``.
 
@@ -34,6 +39,7 @@ same records.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -41,7 +47,9 @@ import attrs
 import polars as pl
 
 from retainlib import _conform
+from retainlib._conform import MONEY_RANGE
 from retainlib.errors import SourceError
+from retainlib.tables import MONEY, MONEY_DIGITS, MONEY_PLACES, TIMESTAMP
 from retainlib_crm._columns import Columns
 from retainlib_crm._csvfile import LINE, PROBLEM, Grid, cell, read_grid
 from retainlib_crm._options import SalesforceOptions, stage_key
@@ -61,8 +69,10 @@ from retainlib_crm._values import (
 __all__ = [
     "CUSTOMER_EXTRAS",
     "EXPORT_NAMES",
+    "MAX_TERM_MONTHS",
     "ORDER_EXTRAS",
     "REPORT_NAMES",
+    "SUBSCRIPTION_EXTRAS",
     "TICKET_EXTRAS",
     "Kind",
     "Shape",
@@ -100,6 +110,9 @@ EXPORT_NAMES: Mapping[str, tuple[str, ...]] = {
     "status": ("Status",),
     "priority": ("Priority",),
     "origin": ("Origin",),
+    "contract_start": ("Contract_Start_Date__c", "SBQQ__PrimaryQuote__r.SBQQ__StartDate__c"),
+    "contract_end": ("Contract_End_Date__c", "SBQQ__PrimaryQuote__r.SBQQ__EndDate__c"),
+    "contract_term": ("Contract_Term__c", "SBQQ__PrimaryQuote__r.SBQQ__SubscriptionTerm__c"),
     "_converted": ("IsConverted", "ConvertedAccountId"),
     "_account_marks": (
         "BillingStreet", "BillingCity", "BillingCountry", "AccountNumber", "ParentId", "AccountSource",
@@ -132,12 +145,17 @@ REPORT_NAMES: Mapping[str, tuple[str, ...]] = {
     "origin": ("Case Origin",),
     "first_name": ("First Name",),
     "last_name": ("Last Name",),
+    "contract_start": ("Contract Start Date",),
+    "contract_end": ("Contract End Date",),
+    "contract_term": ("Contract Term", "Contract Term (months)", "Subscription Term"),
 }
 
 #: Extra columns of the tables the source reads.
 CUSTOMER_EXTRAS = ("kind", "type")
 ORDER_EXTRAS = ("opportunity_name", "stage", "type")
+SUBSCRIPTION_EXTRAS = ("opportunity_name", "stage", "type", "amount", "term_months")
 TICKET_EXTRAS = ("case_number", "status", "priority", "origin")
+#: The table each object gives (an Opportunity's depends on the ``opportunities`` option).
 _TABLES: Mapping[Kind, str] = {
     "Account": "customers",
     "Contact": "customers",
@@ -163,7 +181,8 @@ _READ: Mapping[Kind, tuple[str, ...]] = {
     ),
     "Opportunity": (
         "id", "opportunity_id", "opportunity_name", "account", "account_name", "contact", "contact_name", "won",
-        "closed", "stage", "close", "amount", "currency", "name", "type", "deleted",
+        "closed", "stage", "close", "amount", "currency", "name", "type", "deleted", "contract_start", "contract_end",
+        "contract_term",
     ),
     "Case": (
         "id", "case_id", "case_number", "account", "account_name", "contact", "contact_name", "created", "opened",
@@ -232,6 +251,8 @@ def sniff(header: Sequence[str], mapping: Mapping[str, str] | None = None) -> Sn
     return None
 
 
+#: The contract columns an opportunity file needs for subscriptions (alternatives in a tuple).
+_CONTRACT: tuple[tuple[str, ...], ...] = (("contract_start",), ("contract_end", "contract_term"))
 #: Columns each object must have to be read, per shape (alternatives in a tuple).
 _REQUIRED: Mapping[tuple[Shape, Kind], tuple[tuple[str, ...], ...]] = {
     ("export", "Account"): (("id",), ("created",)),
@@ -297,13 +318,19 @@ def _flag(ctx: _Context, field: str) -> Parsed:
     return ctx.labelled(field, boolean(ctx.columns.text(field), field))
 
 
-def _amount(ctx: _Context) -> Parsed:
-    """The amount (a report's may carry its currency code, :attr:`Parsed.code`)."""
-    text = ctx.columns.text("amount")
+def _number(ctx: _Context, field: str) -> Parsed:
+    """A number: plain in a Data Export; in a report, as the user's locale writes it (a code beside it in
+    :attr:`Parsed.code`)."""
+    text = ctx.columns.text(field)
     locale = ctx.options.locale
     if ctx.shape == "export" and locale is None:
-        return ctx.labelled("amount", money(text, "amount"))
-    return ctx.labelled("amount", locale_money(text, "amount", None if locale is None else locale.decimal))
+        return ctx.labelled(field, money(text, field))
+    return ctx.labelled(field, locale_money(text, field, None if locale is None else locale.decimal))
+
+
+def _amount(ctx: _Context) -> Parsed:
+    """The amount (a report's may carry its currency code, :attr:`Parsed.code`)."""
+    return _number(ctx, "amount")
 
 
 def _frame_rules(ctx: _Context) -> pl.Expr:
@@ -424,9 +451,11 @@ def _accounts(ctx: _Context, kind: Kind) -> pl.LazyFrame:
     )
 
 
-def _opportunities(ctx: _Context) -> pl.LazyFrame:
+def _opportunities(ctx: _Context, table: str) -> pl.LazyFrame:
+    """The won opportunities of a file as ``orders`` or as ``subscriptions`` (see :func:`_contracts`)."""
     cols = ctx.columns
     export = ctx.shape == "export"
+    segments = table == "subscriptions"
     key = _id(ctx, "id") if export else _key(ctx, "opportunity_id", "opportunity_name")
     key_field = "id" if export else ("opportunity_id" if cols.has("opportunity_id") else "opportunity_name")
     won, closed = _flag(ctx, "won"), _flag(ctx, "closed")
@@ -440,26 +469,34 @@ def _opportunities(ctx: _Context) -> pl.LazyFrame:
     is_won = pl.coalesce(won.value, by_stage)
     shown = pl.coalesce(stage, pl.lit("no stage"))
     won_name = ctx.name("won") if cols.has("won") else ctx.name("stage")
+    noun = "a subscription segment" if segments else "an order"
     policy = (
         pl.when(won.why.is_not_null() | closed.why.is_not_null())
         .then(reasons(won.why, closed.why))
         .when(is_won.is_null())
         .then(pl.lit(f"{won_name}: missing (neither won nor a stage)"))
         .when(~is_won & closed.value.fill_null(False))
-        .then(pl.format("{}: a lost opportunity (stage {}), not an order", pl.lit(won_name), shown))
+        .then(pl.format(f"{{}}: a lost opportunity (stage {{}}), not {noun}", pl.lit(won_name), shown))
         .when(~is_won)
-        .then(pl.format("{}: an open opportunity (stage {}), not an order", pl.lit(won_name), shown))
+        .then(pl.format(f"{{}}: an open opportunity (stage {{}}), not {noun}", pl.lit(won_name), shown))
     )
     currency = pl.coalesce(
         cols.text("currency").str.to_uppercase(), amount.code, pl.lit(ctx.options.currency, dtype=pl.String)
     )
-    problems = reasons(
-        ctx.missing("close"),
-        close.why,
-        ctx.missing("amount", "missing (a won opportunity without an amount)"),
-        amount.why,
-        customer_why,
-    )
+    amount_why = reasons(ctx.missing("amount", "missing (a won opportunity without an amount)"), amount.why)
+    start, end = _time(ctx, "contract_start", as_date=True), _time(ctx, "contract_end", as_date=True)
+    term = _number(ctx, "contract_term")
+    parsed = [key, won, closed, amount, *customer_parsed, *deleted_parsed]
+    if segments:
+        parsed += [start, end, term]
+        needs = _needs(start, end, term, amount)
+        frame = _contracts(ctx, ctx.frame(parsed), start, end, term, amount)
+        problems = reasons(amount_why, customer_why, pl.col(_CONTRACT_WHY))
+    else:
+        parsed.append(close)
+        needs = _needs(close, amount)
+        frame = ctx.frame(parsed)
+        problems = reasons(ctx.missing("close"), close.why, amount_why, customer_why)
     why = pl.coalesce(
         _frame_rules(ctx),
         deleted,
@@ -467,20 +504,170 @@ def _opportunities(ctx: _Context) -> pl.LazyFrame:
         policy,
         problems,
     )
-    parsed = [key, won, closed, close, amount, *customer_parsed, *deleted_parsed]
-    return ctx.frame(parsed).select(
+    extras = (
+        cols.text("name" if export else "opportunity_name").alias("opportunity_name"),
+        stage.alias("stage"),
+        cols.text("type").alias("type"),
+    )
+    if segments:
+        return frame.select(
+            pl.col(LINE).alias(_conform.ROW),
+            key.value.alias("subscription_id"),
+            customer.alias("customer_id"),
+            start.value.alias("started_at"),
+            pl.col("_k_ended").alias("ended_at"),
+            pl.col("_k_mrr").alias("mrr"),
+            currency.alias("currency"),
+            *extras,
+            amount.value.alias("amount"),
+            pl.col("_k_months").alias("term_months"),
+            why.alias(WHY),
+            *needs,
+        )
+    return frame.select(
         pl.col(LINE).alias(_conform.ROW),
         key.value.alias("order_id"),
         customer.alias("customer_id"),
         close.value.alias("ordered_at"),
         amount.value.alias("amount"),
         currency.alias("currency"),
-        cols.text("name" if export else "opportunity_name").alias("opportunity_name"),
-        stage.alias("stage"),
-        cols.text("type").alias("type"),
+        *extras,
         why.alias(WHY),
-        *_needs(close, amount),
+        *needs,
     )
+
+
+#: Column of why a won opportunity's contract gives no segment (its dates, term or MRR), else null.
+_CONTRACT_WHY = "_k_why"
+#: The longest contract term read, in months (100 years, the longest span the MRR kernels lay out).
+MAX_TERM_MONTHS = 1200
+#: Days in the month that counts the days left over past a contract's whole months.
+_DAYS_PER_MONTH = 30
+#: Money's unit, 10^-4, as the integers MRR is computed in.
+_UNITS = 10**MONEY_PLACES
+
+
+def _months_later(day: pl.Expr, months: pl.Expr) -> pl.Expr:
+    """The date ``months`` calendar months after ``day`` (the 31st of January + 1 month: the 28th or 29th of
+    February); null where ``months`` is null."""
+    return day.dt.offset_by(pl.format("{}mo", months))
+
+
+def _contracts(
+    ctx: _Context, frame: pl.LazyFrame, start: Parsed, end: Parsed, term: Parsed, amount: Parsed
+) -> pl.LazyFrame:
+    """``frame`` with a won opportunity's segment: ``_k_ended``, ``_k_mrr``, ``_k_months``, and why it has none.
+
+    The contract runs from the midnight starting its start date to the
+    midnight after its end date (Salesforce's end date is the contract's last
+    day), in ``tz`` (UTC by default); without an end date, for its term in
+    calendar months.  Its length in months: the term when given, else the
+    whole calendar months from the start to the day after the end date, plus
+    the days left over / 30.  MRR = Amount / that length, rounded half-even to
+    4 places, computed exactly in integers: ``Amount × 30 / (30 × months +
+    days)``.
+    """
+    zone = ctx.options.tz or "UTC"
+    start_name, end_name, term_name = ctx.name("contract_start"), ctx.name("contract_end"), ctx.name("contract_term")
+    has_end, has_term = ctx.columns.has("contract_end"), ctx.columns.has("contract_term")
+    term_units = (term.value * _UNITS).cast(pl.Int128)
+    first = frame.with_columns(
+        start.value.dt.convert_time_zone(zone).dt.date().alias("_k_start"),
+        (end.value.dt.convert_time_zone(zone).dt.date() + pl.duration(days=1)).alias("_k_stop"),
+        (term_units % _UNITS == 0).alias("_k_whole"),
+        pl.when((term_units % _UNITS == 0) & (term_units > 0) & (term_units <= MAX_TERM_MONTHS * _UNITS))
+        .then(term_units // _UNITS)
+        .cast(pl.Int32)
+        .alias("_k_term"),
+        (amount.value * _UNITS).cast(pl.Int128).alias("_k_amount"),
+    )
+    s0, stop, t = pl.col("_k_start"), pl.col("_k_stop"), pl.col("_k_term")
+    ordered = stop > s0  # the end date is the start date or later
+    spread = (stop.dt.year() * 12 + stop.dt.month()) - (s0.dt.year() * 12 + s0.dt.month())
+    second = first.with_columns(
+        pl.when(ordered).then(spread).alias("_k_spread"), _months_later(s0, t).alias("_k_by_term")
+    )
+    spread_col = pl.col("_k_spread")
+    third = second.with_columns(_months_later(s0, spread_col).alias("_k_anniversary"))
+    whole = pl.when(pl.col("_k_anniversary") > stop).then(spread_col - 1).otherwise(spread_col)
+    fourth = third.with_columns(whole.alias("_k_whole_months"))
+    fifth = fourth.with_columns(
+        (stop - _months_later(s0, pl.col("_k_whole_months"))).dt.total_days().alias("_k_days"),
+    )
+    days = pl.col("_k_days")
+    # The length in 30ths of a month, and the day after the contract.
+    length = pl.coalesce(t * _DAYS_PER_MONTH, pl.col("_k_whole_months") * _DAYS_PER_MONTH + days).cast(pl.Int128)
+    after = pl.coalesce(stop, pl.col("_k_by_term"))
+    sixth = fifth.with_columns(
+        length.alias("_k_length"),
+        after.cast(pl.Datetime("us")).dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC").cast(TIMESTAMP).alias("_k_ended"),
+    )  # fmt: skip
+    n, d = pl.col("_k_amount") * _DAYS_PER_MONTH, pl.col("_k_length")
+    q, r = n // d, n % d
+    rounded = q + ((2 * r > d) | ((2 * r == d) & (q % 2 == 1))).cast(pl.Int128)
+    seventh = sixth.with_columns(pl.when(d > 0).then(rounded).alias("_k_mrr_units"))
+    units = pl.col("_k_mrr_units")
+    in_range = units < 10 ** (MONEY_DIGITS + MONEY_PLACES)
+    eighth = seventh.with_columns(
+        pl.when(in_range).then(units.cast(pl.Decimal(38, 0)) * pl.lit(Decimal(1).scaleb(-MONEY_PLACES))).cast(MONEY)
+        .alias("_k_mrr"),
+        (d.cast(pl.Float64) / _DAYS_PER_MONTH).alias("_k_months"),
+    )  # fmt: skip
+    term_text = ctx.columns.text("contract_term")
+    if has_end and has_term:
+        no_length = f"{end_name}: missing, and no {term_name} (the contract's length is unknown)"
+    else:
+        no_length = f"{end_name if has_end else term_name}: missing (the contract's length is unknown)"
+    dates_ok = start.value.is_not_null() & (end.value.is_not_null() | t.is_not_null())
+    contract = reasons(
+        ctx.missing("contract_start", "missing (a won opportunity without contract dates is no subscription segment)"),
+        start.why,
+        end.why,
+        term.why,
+        pl.when(
+            ctx.columns.text("contract_start").is_not_null()
+            & ctx.columns.text("contract_end").is_null()
+            & term_text.is_null()
+        ).then(pl.lit(no_length)),
+        pl.when(term.value.is_not_null() & ~pl.col("_k_whole")).then(
+            pl.lit(f"{term_name}: not a whole number of months")
+        ),
+        pl.when(term.value == 0).then(pl.lit(f"{term_name}: zero (a term is 1 month or more)")),
+        pl.when(term.value > MAX_TERM_MONTHS).then(pl.lit(f"{term_name}: more than {MAX_TERM_MONTHS} months")),
+        pl.when(start.value.is_not_null() & end.value.is_not_null() & ~ordered).then(
+            pl.lit(f"{end_name}: before {start_name}")
+        ),
+        pl.when(t.is_null() & (pl.col("_k_length") > MAX_TERM_MONTHS * _DAYS_PER_MONTH)).then(
+            pl.lit(f"{end_name}: more than {MAX_TERM_MONTHS} months after {start_name} (a placeholder end date?)")
+        ),
+        pl.when(ordered & t.is_not_null() & (pl.col("_k_by_term") != stop)).then(
+            pl.format(
+                "{}: disagrees with {} ({} months from {} end on {})",
+                pl.lit(end_name),
+                pl.lit(term_name),
+                t,
+                s0,
+                pl.col("_k_by_term") - pl.duration(days=1),
+            )
+        ),
+    )
+    money_why = pl.when(dates_ok & amount.value.is_not_null()).then(
+        pl.when(pl.col("_k_amount") == 0)
+        .then(pl.lit(f"{ctx.name('amount')}: zero (no recurring revenue)"))
+        .when(units == 0)
+        .then(pl.lit("mrr: less than 0.0001 a month (rounds to zero)"))
+        .when(~in_range)
+        .then(pl.lit(f"mrr: {MONEY_RANGE}"))
+    )
+    late = pl.when(dates_ok & pl.col("_k_ended").is_null() & pl.col("_k_length").is_not_null()).then(
+        pl.format(
+            "{}: the midnight ending the contract does not exist in {}",
+            pl.lit(end_name if has_end else term_name),
+            pl.lit(zone),
+        )
+    )
+    return eighth.with_columns(pl.coalesce(contract, late, money_why).alias(_CONTRACT_WHY))
 
 
 def _cases(ctx: _Context) -> pl.LazyFrame:
@@ -533,8 +720,9 @@ def recognise(header: Sequence[str], mapping: Mapping[str, str] | None = None) -
     return sniff(header, mapping) is not None
 
 
-def read_file(path: Path, options: SalesforceOptions) -> Part:
-    """The customers, orders or tickets of one Salesforce file."""
+def read_file(path: Path, options: SalesforceOptions) -> list[Part]:
+    """The customers, orders, subscriptions or tickets of one Salesforce file (an opportunity file gives both
+    orders and subscriptions with ``opportunities='both'``)."""
     grid = read_grid(
         path,
         source=SOURCE,
@@ -551,15 +739,35 @@ def read_file(path: Path, options: SalesforceOptions) -> Part:
         alts for alts in _REQUIRED[(sniffed.shape, sniffed.kind)] if not any(sniffed.columns.has(a) for a in alts)
     ]
     names = EXPORT_NAMES if sniffed.shape == "export" else REPORT_NAMES
+    what = "Data Export file" if sniffed.shape == "export" else "report export"
     if missing:
         shown = ", ".join(" or ".join(repr(names[a][0]) for a in alts) for alts in missing)
-        what = "Data Export file" if sniffed.shape == "export" else "report export"
         raise SourceError(f"this {sniffed.kind} {what} lacks the column(s) {shown}", file=path, source=SOURCE)
     ctx = _Context(grid=grid, columns=sniffed.columns, shape=sniffed.shape, options=options)
-    if sniffed.kind in ("Account", "Contact"):
-        plan = _accounts(ctx, sniffed.kind)
-    elif sniffed.kind == "Opportunity":
-        plan = _opportunities(ctx)
+    if sniffed.kind != "Opportunity":
+        return [_part(ctx, sniffed.kind, _TABLES[sniffed.kind])]
+    if "subscriptions" in options.tables:
+        lacking = [alts for alts in _CONTRACT if not any(sniffed.columns.has(a) for a in alts)]
+        if lacking:
+            shown = ", ".join(" or ".join(repr(names[a][0]) for a in alts) for alts in lacking)
+            raise SourceError(
+                f"opportunities={options.opportunities!r} makes won opportunities subscription segments from their "
+                f"contract dates, and this {what} lacks the column(s) {shown}: Salesforce's Opportunity has no "
+                "standard contract dates, so export your org's fields and name them with mapping= (e.g. "
+                f"mapping={{'Term_Start__c': {names['contract_start'][0]!r}}})",
+                file=path,
+                source=SOURCE,
+            )
+    return [_part(ctx, sniffed.kind, table) for table in options.tables]
+
+
+def _part(ctx: _Context, kind: Kind, table: str) -> Part:
+    """The rows one file gives ``table``; a file needing the ``tz``, ``locale`` or ``currency`` option is refused."""
+    path = ctx.grid.path
+    if kind in ("Account", "Contact"):
+        plan = _accounts(ctx, kind)
+    elif kind == "Opportunity":
+        plan = _opportunities(ctx, table)
     else:
         plan = _cases(ctx)
     rows = plan.collect()
@@ -577,8 +785,7 @@ def read_file(path: Path, options: SalesforceOptions) -> Part:
             file=path,
             source=SOURCE,
         )
-    table = _TABLES[sniffed.kind]
-    if table == "orders":
+    if table in ("orders", "subscriptions"):
         no_currency = rows.filter(pl.col(WHY).is_null() & pl.col("currency").is_null()).height
         if no_currency:
             raise SourceError(

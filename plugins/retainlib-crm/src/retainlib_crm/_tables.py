@@ -44,7 +44,7 @@ class Part:
 
     Attributes:
         file: the file.
-        table: the canonical table (``"customers"``, ``"orders"``, ``"tickets"``).
+        table: the canonical table (``"customers"``, ``"orders"``, ``"subscriptions"``, ``"tickets"``).
         rows: one row per record: ``_conform.ROW`` (its line), the canonical
             columns, the table's extra columns, and :data:`WHY`.
     """
@@ -78,7 +78,9 @@ def _placeholder(column: str, kind: Kind, dtype: pl.DataType, key: bool) -> pl.E
         return pl.lit("\x00")
     if kind is Kind.TIMESTAMP:
         return (
-            _EPOCH.cast(TIMESTAMP) if column in ("created_at", "ordered_at", "opened_at") else pl.lit(None, TIMESTAMP)
+            _EPOCH.cast(TIMESTAMP)
+            if column in ("created_at", "ordered_at", "started_at", "opened_at")
+            else pl.lit(None, TIMESTAMP)
         )
     if kind is Kind.MONEY:
         return pl.lit("0").cast(dtype)
@@ -96,7 +98,8 @@ def assemble(parts: Sequence[Part], table: str, extras: Sequence[str]) -> Table:
     ]
     frame = pl.concat(frames, how="vertical_relaxed") if frames else None
     if frame is None or frame.height == 0:
-        empty = pl.DataFrame(schema={**spec.schema, **dict.fromkeys(extras, pl.String())})
+        given = parts[0].rows.schema if parts else pl.Schema()
+        empty = pl.DataFrame(schema={**spec.schema, **{e: given.get(e, pl.String()) for e in extras}})
         return Table(frame=empty, loads=[_load(p, 0, _rejects(None)) for p in parts])
     bad = pl.col(WHY).is_not_null()
     frame = frame.with_columns(

@@ -12,6 +12,7 @@ import pytest
 
 #: Every test under these paths (relative to the repository) is slow.
 SLOW_PATHS = (
+    "tests/dask/test_dask_errors.py",
     "tests/dask/test_dask_kernels.py",
     "tests/dask/test_dask_recovery.py",
     "tests/test_report_browser.py",

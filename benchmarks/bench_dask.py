@@ -124,6 +124,8 @@ def run_cluster(args: argparse.Namespace) -> list[dict[str, Any]]:
         n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit=args.memory
     )
     client = distributed.Client(cluster)
+    # The workers import retainlib's dask engine (and polars, pyarrow...) before the first case's clock.
+    client.run(importlib.import_module, "retainlib.dask")
     rows: list[dict[str, Any]] = []
     for case in args.cases:
         table, kernel = CASES[case]

@@ -61,8 +61,16 @@ _NAMES = ("p", "q", "v")
 
 
 def _spend_arrays(frame: pl.DataFrame | pl.LazyFrame) -> tuple[Array, Array, Array, dict[str, int]]:
-    """(x, zbar, weight) of the customers the model describes, one row each (spends rarely repeat),
-    and how many customers were left out, by reason (no repeat purchase, mean spend not positive)."""
+    """(x, zbar, weight): each distinct (x, zbar) of the customers the model describes, in the order of its first
+    customer, with how many customers have it; and how many customers were left out, by reason (no repeat
+    purchase, mean spend not positive).
+
+    The distinct rows make the fit's sums independent of how the customers
+    were grouped before: one row per customer (an RFM frame) and the same
+    customers already counted by row (``retainlib.dask.rfm_statistics``,
+    whose rows come in the order of their first customer) give the same
+    arrays, hence the same fit, bit for bit.
+    """
     data = rfm_arrays(frame, model=_MODEL, monetary=True, compress=False, weight=weight_column(frame))
     assert data.monetary is not None
     repeat = data.frequency > 0
@@ -72,7 +80,11 @@ def _spend_arrays(frame: pl.DataFrame | pl.LazyFrame) -> tuple[Array, Array, Arr
         "no_repeat": int(data.weight[~repeat].sum()),
         "non_positive_spend": int(data.weight[repeat & ~positive].sum()),
     }
-    return data.frequency[use], data.monetary[use], data.weight[use], excluded
+    rows = pl.DataFrame({"x": data.frequency[use], "zbar": data.monetary[use], "w": data.weight[use]})
+    # Counts of customers: sums of whole numbers, exact in any order.
+    distinct = rows.group_by("x", "zbar", maintain_order=True).agg(pl.col("w").sum())
+    x, zbar, w = (distinct[c].to_numpy().astype(np.float64) for c in ("x", "zbar", "w"))
+    return x, zbar, w, excluded
 
 
 @attrs.frozen

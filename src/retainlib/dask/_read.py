@@ -112,7 +112,8 @@ def read_parquet(
     is not Parquet, or whose columns differ from the first file's, is a
     :class:`~retainlib.errors.SourceError` naming it; a file that fails later,
     on a worker, raises the same error from the kernel, never a partial
-    result.
+    result.  A bad row found by a kernel is named by its file and its row
+    in that file (1-based) in the :class:`~retainlib.errors.DataError`.
 
     ``by_customer=True`` declares that each customer's rows are in one file
     (written per customer bucket, as :func:`retainlib.dask.by_customer` and
@@ -132,19 +133,15 @@ def read_parquet(
     files = _files(paths)
     schema, pieces = _pieces(files, partition_rows)
     meta = _to_pandas(pl.DataFrame(pl.from_arrow(schema.empty_table())))
-    frame: dd.DataFrame = dataframes.from_map(_read_piece, pieces, schema=schema, meta=meta, enforce_metadata=False)
-    if by_customer:
-        if len({piece[0] for piece in pieces}) != len(pieces):
-            # several pieces of one file: group them back so that a file's customers stay together
-            frame = dataframes.from_map(
-                _read_piece,
-                [(f, 0, _rows(f)) for f in files],
-                schema=schema,
-                meta=meta,
-                enforce_metadata=False,
-            )
-        from retainlib.dask._engine import by_customer as mark
+    from retainlib.dask._engine import by_customer as mark
+    from retainlib.dask._engine import set_origins
 
+    if by_customer and len({piece[0] for piece in pieces}) != len(pieces):
+        # several pieces of one file: group them back so that a file's customers stay together
+        pieces = [(f, 0, _rows(f)) for f in files]
+    frame: dd.DataFrame = dataframes.from_map(_read_piece, pieces, schema=schema, meta=meta, enforce_metadata=False)
+    set_origins(frame, [(file, start + 1) for file, start, _ in pieces])  # errors name a row by file and row
+    if by_customer:
         frame = mark(frame, declared=True)
     return frame
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import polars as pl
 
 from retainlib.clv._base import WEIGHT
-from retainlib.errors import OptionError, RetainlibError
+from retainlib.errors import DataError, OptionError, RetainlibError
 from retainlib.metrics._common import gather, merge_ends, prepare, segment_ends
 
 if TYPE_CHECKING:
@@ -53,6 +54,9 @@ def _rfm_partition(part: pd.DataFrame, options: dict[str, Any], ends: pl.DataFra
             result = pl.concat(pieces, how="vertical").sort(keys, nulls_last=True)
         assert isinstance(result, pl.DataFrame)
         return _to_pandas(result)
+    except DataError as error:  # rows of a shuffled partition: named by their columns, not their place in it
+        unplaced = [attrs.evolve(p, rows=p.rows.drop("row", strict=False)) for p in error.problems]
+        raise portable(DataError(unplaced, rows=error.rows)) from None
     except RetainlibError as error:
         raise portable(error) from None
 
@@ -64,7 +68,11 @@ def rfm(orders: dd.DataFrame, **options: Any) -> dd.DataFrame:
     workers use polars' default).  The orders are partitioned by customer
     (:func:`retainlib.dask.by_customer`) and each partition summarised on its
     worker; without ``as_of`` each segment's end of observation (its last
-    order) is found first, in one pass over the orders.  Rows are sorted by
+    order) is found first, in one pass over the orders that also checks
+    every value (a :class:`~retainlib.errors.DataError` names a bad row by
+    file and row).  With ``as_of`` nothing is read until the result is
+    computed, and a bad row is named by its columns (its place in the
+    shuffled partition means nothing).  Rows are sorted by
     (``by`` columns, ``customer_id``) within each partition; ``compute()``
     gives a pandas DataFrame (``retainlib.dask.to_polars`` makes it polars),
     ``to_parquet`` writes it, :func:`rfm_statistics` compresses it for the
@@ -84,7 +92,8 @@ def rfm(orders: dd.DataFrame, **options: Any) -> dd.DataFrame:
     if options.get("as_of") is None and options.get("observation_end") is None:
         data: Any = orders  # a dask DataFrame: prepare takes it with distributed=True
         p = prepare(data, metric="rfm", tables=("orders",), by=options.get("by"), distributed=True)
-        (found,) = gather(p, lambda q: [segment_ends(q)], customers=False)
+        # Every column read too: a bad value is found here, before any shuffle, and named by file and row.
+        found, _ = gather(p, lambda q: [segment_ends(q), q.frame.select(pl.all().null_count())], customers=False)
         ends = merge_ends(found, p.by).filter(pl.col("_end").is_not_null()).collect()
         if ends["_end"].dtype != pl.Datetime("us", "UTC"):  # pragma: no cover - canonical timestamps are UTC
             raise RetainlibError("rfm: the orders' last timestamp is not a UTC instant")

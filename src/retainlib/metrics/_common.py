@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias, TypeVar
 
 import attrs
@@ -62,18 +63,23 @@ __all__ = [
     "as_of_instant",
     "bit_counts",
     "by_customer_parts",
+    "carried",
     "check_engine",
     "check_events",
     "check_single_currency",
     "customer_parts",
     "distributed_only",
     "distributed_window",
+    "far_histogram",
+    "far_partition",
+    "far_problems",
     "finish",
     "finish_deferred",
     "gather",
     "guard",
     "guard_spans",
     "guard_window",
+    "histogram_median",
     "is_complete",
     "is_distributed",
     "last_instant",
@@ -82,6 +88,7 @@ __all__ = [
     "merge_ends",
     "on_partition",
     "over_by",
+    "partition_problems",
     "per_customers",
     "periods",
     "prepare",
@@ -144,14 +151,24 @@ class Partitions(Protocol):
 
     def run(
         self, p: Prepared, step: Callable[[Prepared], Sequence[pl.LazyFrame]], *, customers: bool = True
-    ) -> list[pl.DataFrame]:
+    ) -> list[pl.LazyFrame]:
         """``step`` over every partition (``p`` with ``frame`` the partition's rows, checked).
 
         Returns, for each frame ``step`` gives, the concatenation of that frame
-        over the partitions (collected where the partitions live).  With
+        over the partitions (computed where the partitions live).  With
         ``customers`` (a step over customers) the partitions hold disjoint sets
-        of customers; without, any partitioning does (minima, sums of rows).
+        of customers, and the step may be deferred until :meth:`flush`, so that
+        every per-customer step of one kernel call runs over one partitioning
+        (one shuffle); without, any partitioning does (minima, sums of rows).
         """
+        ...
+
+    def flush(self) -> None:
+        """Run the deferred per-customer steps now (all of them together, over one partitioning)."""
+        ...
+
+    def far_rows(self, p: Prepared) -> list[Problem]:
+        """The rows far from the bulk of the whole table (see ``_far_rows``), found over every partition."""
         ...
 
 
@@ -197,11 +214,14 @@ def gather(
     Locally the frames stay lazy (nothing is read here); distributed, the
     step runs on the partitions and the concatenated results (small: the
     caller combines them) come back collected.  ``customers``: the step
-    needs each customer's rows in one partition (see :meth:`Partitions.run`).
+    needs each customer's rows in one partition (see :meth:`Partitions.run`);
+    such steps are deferred until one of their frames is read (or
+    :func:`finish`), and all those of one call run together, over one
+    shuffle of the table.
     """
     if p.partitions is None:
         return list(step(p))
-    return [frame.lazy() for frame in p.partitions.run(p, step, customers=customers)]
+    return p.partitions.run(p, step, customers=customers)
 
 
 def per_customers(
@@ -344,6 +364,10 @@ def _carried(error: RetainlibError) -> RetainlibError:
     return carried
 
 
+#: :func:`_carried`, for the dask engine (an error raised where polars reads a deferred frame).
+carried = _carried
+
+
 def guard(frame: pl.LazyFrame, bad: pl.Expr, fail: Callable[[], RetainlibError]) -> pl.LazyFrame:
     """``frame`` with a check in its plan: collecting it raises ``fail()`` when ``bad`` holds on some row.
 
@@ -367,16 +391,18 @@ def problems(
     shown: Sequence[str],
     *,
     numbered: bool = True,
+    first_row: int = 1,
 ) -> list[Problem]:
     """The :class:`~retainlib.errors.Problem` of each rule ``(column, reason, bad)`` that some rows break.
 
     Each problem counts its rows and shows the first few with the ``shown``
-    columns, after their 1-based ``row`` number in ``frame`` when ``numbered``.
+    columns, after their 1-based ``row`` number in ``frame`` when ``numbered``
+    (``first_row`` numbers a partition's rows as those of the whole table).
     One small query (run when a check has already failed, or on small side
     tables such as exchange rates).
     """
     first = ["row"] if numbered else []
-    rows = frame.with_row_index("row", offset=1) if numbered else frame
+    rows = frame.with_row_index("row", offset=first_row) if numbered else frame
     queries = []
     for _, _, bad in rules:
         hits = rows.filter(bad.fill_null(False))
@@ -617,6 +643,22 @@ def on_partition(p: Prepared, rows: pl.DataFrame) -> Prepared:
     return attrs.evolve(p, frame=_checked(rows.lazy(), p.table), partitions=None)
 
 
+def partition_problems(
+    rows: pl.DataFrame, table: TableName, *, first_row: int = 1, file: Path | None = None
+) -> tuple[list[Problem], int]:
+    """The problems that a kernel's checks (see :func:`on_partition`) find in one partition's rows, and how many
+    rows have one: rows numbered from ``first_row`` (their number in ``file``, or in the whole table)."""
+    spec = TABLES[table]
+    schema = rows.schema
+    raw = any(c.name in schema and schema[c.name] != c.dtype for c in spec.columns)
+    numbered = rows.lazy().with_row_index(_conform.ROW, offset=first_row)
+    try:
+        _conform.raise_problems(_conform.conform(numbered, spec, trust_canonical=True, check_duplicates=raw, file=file))
+    except DataError as error:
+        return list(error.problems), error.rows
+    return [], 0
+
+
 def _column_names(lazy: pl.LazyFrame, table: TableName) -> list[str]:
     try:
         return lazy.collect_schema().names()
@@ -668,6 +710,8 @@ def finish(result: pl.LazyFrame, prepared: Prepared) -> pl.DataFrame | pl.LazyFr
             option="by",
             value=prepared.by,
         ) from None
+    if prepared.partitions is not None:  # the deferred per-customer steps, run here rather than inside polars
+        prepared.partitions.flush()
     return result.collect(engine=prepared.engine) if prepared.eager else result
 
 
@@ -914,6 +958,9 @@ def mask_plan(
     ).row(0)
     size = top - base + 1
     if size > MASK_PERIODS:
+        if p.partitions is not None:  # no activity plan on a cluster, but a window past the horizon is named first
+            firsts = span.lazy().select(*p.by, cal.timestamp_index(pl.col("a")).alias(PERIOD_INDEX))
+            window(p, firsts.filter(pl.col(PERIOD_INDEX).is_not_null()), span.lazy().select(*p.by, "_end"))
         return None
     offset = cal.timestamp_index(time_col) - base
     bit = pl.lit(2, dtype=pl.Int64).pow(offset)
@@ -1053,23 +1100,118 @@ def _shown(table: TableName) -> list[str]:
     return list(dict.fromkeys([TABLES[table].key or "customer_id", "customer_id", *_time_columns(table)]))
 
 
+def _far(p: Prepared, median: pl.Expr | float) -> pl.Expr:
+    """Whether a row of ``p.frame`` is far from the bulk: a timestamp more than half the horizon from ``median``."""
+    index = p.calendar.timestamp_index
+    half = p.calendar.horizon // 2
+    return pl.any_horizontal([(index(t) - median).abs() > half for t in _time_columns(p.table)])
+
+
+def _extreme(time: str) -> pl.Expr:
+    """Whether a row is among the three earliest or the three latest of ``time`` (ties included)."""
+    t = pl.col(time)
+    return (t.rank("min") <= 3) | (t.rank("min", descending=True) <= 3)
+
+
+def _far_reasons(p: Prepared) -> tuple[str, str]:
+    reason = _span_reason(p, "the data")
+    return reason + " (rows far from the rest)", reason + " (its first and last rows)"
+
+
 def _far_rows(p: Prepared) -> list[Problem]:
     """The rows of ``p.frame`` far from the bulk of the data: more than half the horizon from the median period.
 
     Failing that (data spread evenly over more than the horizon), its three
-    earliest and three latest rows.  Run when a horizon check has failed.
+    earliest and three latest rows.  Run when a horizon check has failed; for
+    a distributed table, over its partitions (:meth:`Partitions.far_rows`).
     """
+    if p.partitions is not None:
+        return p.partitions.far_rows(p)
     spec = TABLES[p.table]
-    index = p.calendar.timestamp_index
-    median = index(spec.time).median()
-    far = pl.any_horizontal([(index(t) - median).abs() > p.calendar.horizon // 2 for t in _time_columns(p.table)])
-    t = pl.col(spec.time)
-    extreme = (t.rank("min") <= 3) | (t.rank("min", descending=True) <= 3)
-    reason = _span_reason(p, "the data")
-    found = problems(p.frame, p.table, [(spec.time, reason + " (rows far from the rest)", far)], _shown(p.table))
-    return found or problems(
-        p.frame, p.table, [(spec.time, reason + " (its first and last rows)", extreme)], _shown(p.table)
+    median = p.calendar.timestamp_index(spec.time).median()
+    far, ends = _far_reasons(p)
+    found = problems(p.frame, p.table, [(spec.time, far, _far(p, median))], _shown(p.table))
+    return found or problems(p.frame, p.table, [(spec.time, ends, _extreme(spec.time))], _shown(p.table))
+
+
+def far_histogram(q: Prepared) -> pl.LazyFrame:
+    """A partial step of :func:`_far_rows` (any partitioning): rows per period index of the table's time column."""
+    index = q.calendar.timestamp_index(TABLES[q.table].time).alias(PERIOD_INDEX)
+    return q.frame.group_by(index).agg(pl.len().cast(pl.Int64).alias("_n"))
+
+
+def histogram_median(histogram: pl.DataFrame) -> float | None:
+    """The median period index of the whole table from the partitions' :func:`far_histogram` frames.
+
+    As polars' ``median`` of the indices would give it: the middle value, or
+    the mean of the two middle values (``None`` without rows).
+    """
+    counts = histogram.group_by(PERIOD_INDEX).agg(pl.col("_n").sum()).sort(PERIOD_INDEX)
+    total = int(counts["_n"].sum())
+    if total == 0:
+        return None
+    ends = counts["_n"].cum_sum()
+    values = counts[PERIOD_INDEX]
+
+    def at(position: int) -> int:  # the index value at a 0-based position of the sorted indices
+        return int(values[int(ends.search_sorted(position, side="right"))])
+
+    if total % 2:
+        return float(at(total // 2))
+    return pl.select(pl.Series([at(total // 2 - 1), at(total // 2)]).median()).item()  # type: ignore[no-any-return]
+
+
+def far_partition(q: Prepared, median: float, first_row: int) -> tuple[int, pl.DataFrame, pl.DataFrame]:
+    """One partition's part of :func:`_far_rows`: rows far from ``median`` (their count and first five) and the
+    partition's three earliest and latest rows (candidates for the whole table's), numbered from ``first_row``."""
+    spec = TABLES[q.table]
+    rows = q.frame.with_row_index("row", offset=first_row)
+    shown = ["row", *_shown(q.table)]
+    far = rows.filter(_far(q, median).fill_null(False))
+    count, head, extremes = pl.collect_all(
+        [far.select(pl.len()), far.select(shown).head(5), rows.filter(_extreme(spec.time)).select(shown)],
+        engine="in-memory",
     )
+    return int(count.item()), head, extremes
+
+
+def far_problems(
+    p: Prepared, parts: Sequence[tuple[Path | None, tuple[int, pl.DataFrame, pl.DataFrame]]]
+) -> list[Problem]:
+    """The partitions' :func:`far_partition` results (in the table's order, each with its file) as the problems
+    :func:`_far_rows` gives: the far rows, else the whole table's three earliest and latest rows; a problem per file."""
+    spec = TABLES[p.table]
+    far, ends = _far_reasons(p)
+    files = list(dict.fromkeys(file for file, _ in parts))
+    found = []
+    for file in files:
+        mine = [part for f, part in parts if f == file]
+        count = sum(c for c, _, _ in mine)
+        if count:
+            rows = pl.concat([head for _, head, _ in mine], how="vertical").head(5)
+            found.append(Problem(table=p.table, column=spec.time, reason=far, count=count, rows=rows, file=file))
+    if found:
+        return found
+    tagged = [
+        extremes.with_columns(pl.lit(i).alias("_file"))
+        for i, file in enumerate(files)
+        for f, (_, _, extremes) in parts
+        if f == file
+    ]
+    if not tagged:
+        return []
+    candidates = pl.concat(tagged, how="vertical")
+    hits = candidates.filter(_extreme(spec.time))
+    out = []
+    for i, file in enumerate(files):
+        picked = hits.filter(pl.col("_file") == i).drop("_file")
+        if picked.height:
+            out.append(
+                Problem(
+                    table=p.table, column=spec.time, reason=ends, count=picked.height, rows=picked.head(5), file=file
+                )
+            )
+    return out
 
 
 def guard_window(p: Prepared, bounds: pl.LazyFrame) -> pl.LazyFrame:
@@ -1077,9 +1219,18 @@ def guard_window(p: Prepared, bounds: pl.LazyFrame) -> pl.LazyFrame:
 
     A window of more than :attr:`Calendar.horizon` periods raises a
     :class:`DataError` at collect naming the rows far from the bulk of the
-    data (see :func:`_far_rows`).
+    data (see :func:`_far_rows`).  For a distributed table the bounds (small,
+    gathered from the partitions) are checked at once, here on the client,
+    and the far rows found over the partitions.
     """
-    return guard(bounds, pl.col("_last") - pl.col("_first") + 1 > p.calendar.horizon, lambda: DataError(_far_rows(p)))
+    too_long = pl.col("_last") - pl.col("_first") + 1 > p.calendar.horizon
+    if p.partitions is not None:  # a distributed table: the bounds are small and checked here, on the client
+        p.partitions.flush()  # the deferred steps the bounds may read: run here rather than inside polars
+        checked = bounds.collect(engine=p.engine)
+        if checked.select(too_long.fill_null(False).any()).item():
+            raise DataError(_far_rows(p))
+        return checked.lazy()
+    return guard(bounds, too_long, lambda: DataError(_far_rows(p)))
 
 
 def guard_spans(p: Prepared, frame: pl.LazyFrame, first: str, last: str) -> pl.LazyFrame:

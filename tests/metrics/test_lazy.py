@@ -18,6 +18,12 @@ Kernel = Callable[[pl.DataFrame | pl.LazyFrame], pl.DataFrame | pl.LazyFrame]
 
 TABLES = synthetic_tables(300, seed=3)
 
+
+def _same_kind(frame: pl.DataFrame, like: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """``frame``, lazy when ``like`` is (the tickets decide whether support retention is lazy)."""
+    return frame.lazy() if isinstance(like, pl.LazyFrame) else frame
+
+
 KERNELS: dict[str, tuple[str, Kernel, int]] = {
     # name: (table, kernel, most reads of the input when collected)
     "retention_rate": ("orders", rl.retention_rate, 2),
@@ -36,6 +42,18 @@ KERNELS: dict[str, tuple[str, Kernel, int]] = {
     "mrr_movements": ("subscriptions", rl.mrr_movements, 2),
     "mrr_movements_detail": ("subscriptions", lambda d: rl.mrr_movements(d, detail=True), 2),
     "revenue_retention": ("subscriptions", rl.revenue_retention, 2),
+    # support retention reads two tables: each is counted in turn (the result is lazy when the tickets are)
+    "support_retention": ("tickets", lambda d: rl.support_retention(d, orders=TABLES["orders"]), 2),
+    "support_retention_orders": (
+        "orders",
+        lambda d: rl.support_retention(_same_kind(TABLES["tickets"], d), orders=d),
+        2,
+    ),
+    "support_retention_subscriptions": (
+        "subscriptions",
+        lambda d: rl.support_retention(_same_kind(TABLES["tickets"], d), subscriptions=d),
+        2,
+    ),
 }
 
 

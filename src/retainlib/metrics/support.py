@@ -16,9 +16,16 @@ Within the supported group the customers are also broken down by the
 satisfaction and the resolution time (``solved_at - opened_at``) of their last
 ticket solved in ``p``.
 
-The kernel is lazy: the retention test is an as-of join per customer (the
-first order after ``end(p)``, or the furthest end of the segments started by
-``end(p) + W``), never a join of every period with every order.
+The kernel is lazy and never joins every period with every order.  One sort
+of the activity rows by (segment, customer, time) numbers each (segment,
+customer) with an integer code and gives the active cells as the ends of runs;
+the tickets are sorted the same way and the last row of each (customer,
+period) run is the customer's last ticket.  The retention test is then an
+as-of join on one Int128 key ``code * 2^64 + time`` (the first order after
+``end(p)``, or the furthest end of the segments started by ``end(p) + W``):
+no ``by=`` (which polars hashes row by row) and no string comparison.  The
+baseline is counted as the active cells less the supported ones that are
+active.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import attrs
 import polars as pl
 
 from retainlib._dataset import Dataset
-from retainlib.calendar import PeriodName, WeekStart
+from retainlib.calendar import Calendar, PeriodName, WeekStart
 from retainlib.errors import OptionError, SchemaError
 from retainlib.metrics import _common
 from retainlib.metrics._common import (
@@ -250,56 +257,137 @@ def _observed(p: Prepared) -> Prepared:
     return attrs.evolve(p, frame=frame)
 
 
-def _retained(act: Prepared, candidates: pl.LazyFrame, keys: list[str], window: dt.timedelta) -> pl.LazyFrame:
-    """``candidates`` (keys, ``_period``...) plus ``_retained``: active in ``(end(p), end(p) + W]``.
+#: The code of a supported customer without any activity: below every real code, never equal to one.
+_NO_CODE: Final = -1
+_CODE_SHIFT: Final = 2**64
 
-    Orders: the first order strictly after ``end(p)`` (as-of join forward) falls
-    by ``end(p) + W``.  Subscriptions: among the segments started by
-    ``end(p) + W`` (as-of join backward on a running maximum of their ends),
-    one ends after ``end(p)``.
+
+def _key(code: str, value: str | pl.Expr) -> pl.Expr:
+    """``(code, value)`` as one Int128 that sorts as the pair: ``code * 2^64 + value``.
+
+    ``value`` is an Int64 or a timestamp (its microseconds), so a code's keys
+    fall in ``[code * 2^64 - 2^63, code * 2^64 + 2^63)``: sorted by code, then
+    by value.  One as-of join on this key finds a customer's rows without
+    ``by=`` (which polars hashes row by row).
     """
-    cal = act.calendar
-    # One integer key per (segment, customer): as-of joins do not match null segment values.  Sorted, so
-    # that the key is the same however often the plan evaluates this frame (group-by order is arbitrary).
-    ids = candidates.select(keys).unique().sort(keys, nulls_last=True).with_row_index("_key")
-    left = (
-        _join(candidates, ids, keys, "inner")
-        .with_columns(_a=cal.instant(cal.start(pl.col(PERIOD_INDEX) + 1)))
-        .with_columns(_b=pl.col("_a") + pl.lit(window))
+    v = pl.col(value) if isinstance(value, str) else value
+    return pl.col(code).cast(pl.Int128) * pl.lit(_CODE_SHIFT, dtype=pl.Int128) + v.to_physical().cast(pl.Int128)
+
+
+def _coded(frame: pl.LazyFrame, keys: list[str], time: str, columns: Sequence[str] = ()) -> pl.LazyFrame:
+    """``frame`` sorted by ``keys`` then ``time``, with ``_code``: one Int64 per ``keys`` value, increasing.
+
+    A null segment value is a value like any other (sorted last, one code).
+    Cached: the caller reads it several times (runs, as-of joins, codes).
+    """
+    varying = [k for k in keys if k != _SEG]  # the stand-in segment is a constant: nothing to sort
+    return (
+        frame.select(*keys, time, *columns)
+        .sort([*varying, time], nulls_last=True)
+        .with_columns(_code=pl.struct(varying).rle_id().cast(pl.Int64))
+        .cache()
     )
-    rows = _join(act.frame, ids, keys, "inner")
-    if act.table == "orders":
-        right = rows.select("_key", pl.col("ordered_at").alias("_next")).sort("_next")
-        joined = left.sort("_a").join_asof(
-            right,
-            left_on="_a",
-            right_on="_next",
-            by="_key",
-            strategy="forward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        retained = pl.col("_next").is_not_null() & (pl.col("_next") <= pl.col("_b"))
-        return joined.with_columns(_retained=retained).drop("_next", "_key", "_a", "_b")
+
+
+def _codes(rows: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
+    """``(keys, _code)``, one row per code, from a frame of :func:`_coded`."""
+    first = (pl.col("_code") != pl.col("_code").shift(1)).fill_null(True)
+    return rows.filter(first).select(*keys, "_code")
+
+
+def _ends(*columns: str) -> pl.Expr:
+    """Whether a row is the last of its run of equal ``columns`` in a sorted frame (nulls equal).
+
+    One of the columns is never null (a code, a customer id, a period), so the
+    last row, compared with nothing, always ends its run.
+    """
+    return pl.any_horizontal(pl.col(c).ne_missing(pl.col(c).shift(-1)) for c in columns)
+
+
+def _with_period_end(cal: Calendar, cells: pl.LazyFrame) -> pl.LazyFrame:
+    """``cells`` plus ``_a``: ``end(p)``, the first instant of the next period, in the order of ``cells``.
+
+    Computed once per distinct period and joined: a time zone's rules applied
+    to every row cost about ten times the join.
+    """
+    cells = cells.cache()
+    ends = cells.select(pl.col(PERIOD_INDEX).unique()).with_columns(_a=cal.instant(cal.start(pl.col(PERIOD_INDEX) + 1)))
+    return cells.join(ends, on=PERIOD_INDEX, how="left", maintain_order="left")
+
+
+def _retained_orders(cal: Calendar, cells: pl.LazyFrame, orders: pl.LazyFrame, window: dt.timedelta) -> pl.LazyFrame:
+    """``cells`` (sorted by ``_code``, ``_period``) plus ``_retained``: an order in ``(end(p), end(p) + W]``.
+
+    The first order strictly after ``end(p)`` (``orders`` of :func:`_coded`),
+    found by one forward as-of join on :func:`_key`, falls by ``end(p) + W``.
+    Compared as a difference, so a window of any length cannot overflow.
+    """
+    left = _with_period_end(cal, cells).with_columns(_lk=_key("_code", "_a"))
+    right = orders.select(_rk=_key("_code", "ordered_at"), _rcode=pl.col("_code"), _next=pl.col("ordered_at"))
+    joined = left.join_asof(
+        right,
+        left_on="_lk",
+        right_on="_rk",
+        strategy="forward",
+        allow_exact_matches=False,
+        check_sortedness=False,
+    )
+    retained = (pl.col("_rcode") == pl.col("_code")) & (pl.col("_next") - pl.col("_a") <= pl.lit(window))
+    return joined.with_columns(_retained=retained.fill_null(False)).drop(
+        "_a", "_lk", "_rk", "_rcode", "_next", strict=False
+    )
+
+
+def _retained_subscriptions(
+    cal: Calendar, cells: pl.LazyFrame, segments: pl.LazyFrame, window: dt.timedelta
+) -> pl.LazyFrame:
+    """``cells`` (sorted by ``_code``, ``_period``) plus ``_retained``: a segment running in ``(end(p), end(p) + W]``.
+
+    Among a customer's segments started by ``end(p) + W`` (a backward as-of
+    join on :func:`_key` against the running maximum of their ends), one ends
+    after ``end(p)``.
+    """
     stop = pl.coalesce(pl.col("ended_at"), pl.lit(_FOREVER, dtype=TIMESTAMP))
     reach = (
-        rows.group_by("_key", "started_at")
-        .agg(stop.max().alias("_stop"))
-        .with_columns(_reach=pl.col("_stop").cum_max().over("_key", order_by="started_at"))
-        .select("_key", "started_at", "_reach")
-        .sort("started_at")
+        segments.with_columns(_reach=stop.cum_max().over("_code"))
+        .filter(_ends("_code", "started_at"))
+        .select(_rk=_key("_code", "started_at"), _rcode=pl.col("_code"), _reach=pl.col("_reach"))
     )
-    joined = left.sort("_b").join_asof(
+    # end(p) + W, held at _FOREVER where it would pass it (and might overflow): such a period's window
+    # ends after the end of observation, so it is never reported.
+    forever = pl.lit(_FOREVER, dtype=TIMESTAMP)
+    try:
+        latest = _FOREVER - window
+    except OverflowError:  # a window longer than the calendar: every end(p) + W passes _FOREVER
+        until = forever
+    else:
+        until = pl.when(pl.col("_a") <= pl.lit(latest, dtype=TIMESTAMP)).then(pl.col("_a") + pl.lit(window))
+        until = until.otherwise(forever)
+    left = _with_period_end(cal, cells).with_columns(_b=until).with_columns(_lk=_key("_code", "_b"))
+    joined = left.join_asof(
         reach,
-        left_on="_b",
-        right_on="started_at",
-        by="_key",
+        left_on="_lk",
+        right_on="_rk",
         strategy="backward",
         allow_exact_matches=True,
         check_sortedness=False,
     )
-    retained = pl.col("_reach").is_not_null() & (pl.col("_reach") > pl.col("_a"))
-    return joined.with_columns(_retained=retained).drop("_reach", "started_at", "_key", "_a", "_b", strict=False)
+    retained = (pl.col("_rcode") == pl.col("_code")) & (pl.col("_reach") > pl.col("_a"))
+    return joined.with_columns(_retained=retained.fill_null(False)).drop(
+        "_a", "_b", "_lk", "_rk", "_rcode", "_reach", strict=False
+    )
+
+
+def _is_active(supported: pl.LazyFrame, active: pl.LazyFrame) -> pl.LazyFrame:
+    """``supported`` (sorted by ``_code``, ``_period``) plus ``_active``: the cell is also in ``active``."""
+    cell = _key("_code", PERIOD_INDEX)
+    right = active.select(_rk=cell, _hit=cell)
+    joined = supported.with_columns(_lk=cell).join_asof(
+        right, left_on="_lk", right_on="_rk", strategy="backward", check_sortedness=False
+    )
+    return joined.with_columns(_active=(pl.col("_hit") == pl.col("_lk")).fill_null(False)).drop(
+        "_lk", "_rk", "_hit", strict=False
+    )
 
 
 class SupportOptions(KernelOptions, total=False):
@@ -458,60 +546,93 @@ def support_retention(
     keys = [*seg, "customer_id"]
     cell = [*keys, PERIOD_INDEX]
 
-    # Supported: (segment, customer, period of solved_at) with the last ticket's satisfaction and resolution.
+    # The activity rows sorted by (segment, customer, time), each (segment, customer) numbered by ``_code``,
+    # and the active cells (segment, code, period) in (code, period) order.
+    if act.table == "orders":
+        rows = _coded(act.frame, keys, "ordered_at")
+        active = (  # the last order of each run of (code, period)
+            rows.with_columns(cal.timestamp_index("ordered_at").alias(PERIOD_INDEX))
+            .filter(_ends("_code", PERIOD_INDEX))
+            .select(*seg, "_code", PERIOD_INDEX)
+            .cache()  # read twice: retained, and whether a supported customer is active
+        )
+    else:
+        rows = _coded(act.frame, keys, "started_at", ["ended_at"])
+        active = (
+            _join(_common.activity(act).select(cell), _codes(rows, keys), keys, "inner")
+            .select(*seg, "_code", PERIOD_INDEX)
+            .sort("_code", PERIOD_INDEX)
+            .cache()
+        )
+
+    # Supported cells with the last ticket's satisfaction and resolution: the tickets sorted by segment,
+    # customer, period of solved_at and the order that makes a ticket the last (solved_at, opened_at,
+    # ticket_id); the last row of each (segment, customer, period) run.
+    varying = [k for k in keys if k != _SEG]
     last = ["solved_at", "opened_at", "ticket_id"]
     supported = (
         tix.frame.filter(pl.col("solved_at").is_not_null())
-        .group_by(*keys, cal.timestamp_index("solved_at").alias(PERIOD_INDEX))
-        .agg(
-            pl.col("satisfaction").cast(pl.String).sort_by(last).last().alias("_sat"),
-            (pl.col("solved_at") - pl.col("opened_at")).sort_by(last).last().alias("_res"),
-        )
+        .select(*keys, *last, "satisfaction", cal.timestamp_index("solved_at").alias(PERIOD_INDEX))
+        .sort([*varying, PERIOD_INDEX, *last], nulls_last=True)
+        .filter(_ends(*varying, PERIOD_INDEX))
         .select(
             *cell,
-            pl.lit("supported").alias("_group"),
-            ("satisfaction: " + pl.col("_sat").fill_null("unrated")).alias("_sat"),
-            _bucket(pl.col("_res"), buckets).alias("_res"),
+            ("satisfaction: " + pl.col("satisfaction").cast(pl.String).fill_null("unrated")).alias("_sat"),
+            _bucket(pl.col("solved_at") - pl.col("opened_at"), buckets).alias("_res"),
         )
     )
-    active = _common.activity(act).select(cell)
-    baseline = _join(active, supported.select(cell), cell, "anti").with_columns(
-        pl.lit("baseline").alias("_group"),
-        pl.lit(None, dtype=pl.String).alias("_sat"),
-        pl.lit(None, dtype=pl.String).alias("_res"),
+    # A supported customer without activity has no code of its own (never active, never retained).
+    supported = (
+        _join(supported, _codes(rows, keys), keys, "left")
+        .with_columns(pl.col("_code").fill_null(_NO_CODE))
+        .drop("customer_id")
+        .sort("_code", PERIOD_INDEX)
+    )
+    retained = _retained_orders if act.table == "orders" else _retained_subscriptions
+    checked_active = retained(cal, active, rows, span_width)
+    checked_supported = retained(cal, _is_active(supported, active), rows, span_width)
+
+    # Counts per (segment, period).  An active customer counts once in the active counts; a supported one in
+    # ``supported``, one satisfaction and one resolution group; baseline = active - (supported and active).
+    labels = _label_rows(buckets)
+    source_column = {"satisfaction": "_sat", "resolution": "_res"}
+    kept = pl.col("_retained")
+    counts = [pl.len().cast(pl.UInt32).alias("_n0"), kept.sum().cast(pl.UInt32).alias("_r0")]
+    counts += [
+        pl.col("_active").sum().cast(pl.UInt32).alias("_sn"),
+        (pl.col("_active") & kept).sum().cast(pl.UInt32).alias("_sr"),
+    ]
+    for i, (breakdown, group) in enumerate(labels):
+        if breakdown == "group":
+            continue
+        member = pl.col(source_column[breakdown]) == group
+        counts.append(member.sum().cast(pl.UInt32).alias(f"_n{i}"))
+        counts.append((member & kept).sum().cast(pl.UInt32).alias(f"_r{i}"))
+    period_keys = [*seg, PERIOD_INDEX]
+    per_supported = checked_supported.group_by(period_keys).agg(counts)
+    per_active = checked_active.group_by(period_keys).agg(
+        pl.len().cast(pl.UInt32).alias("_an"), kept.sum().cast(pl.UInt32).alias("_ar")
     )
 
     # Periods per segment: from the first ticket solved or activity to the last p with end(p) + W <= as_of.
-    firsts = pl.concat([supported.select(*seg, PERIOD_INDEX), active.select(*seg, PERIOD_INDEX)])
+    firsts = pl.concat([per_supported.select(period_keys), per_active.select(period_keys)])
     span = firsts.group_by(*seg).agg(pl.col(PERIOD_INDEX).min().alias("_first"))
     if act.as_of is not None:
         span = span.with_columns(_end=pl.lit(act.as_of, dtype=TIMESTAMP))
-    else:
-        ends = act.frame.group_by(*seg).agg(last_instant(act).alias("_end"))
-        span = _join(span, ends, seg, "left")
+    else:  # from the observed rows, read once
+        span = _join(span, rows.group_by(*seg).agg(last_instant(act).alias("_end")), seg, "left")
     span = span.with_columns(
         _last=cal.timestamp_index(pl.col("_end") - pl.lit(span_width)) - 1,
     ).filter(pl.col("_first") <= pl.col("_last"))
     span = guard_window(act, span)  # a placeholder date (9999-12-31) must not lay out millions of periods
 
-    candidates = (
-        _join(pl.concat([supported, baseline]), span.select(*seg, "_first", "_last"), seg, "inner")
-        .filter(pl.col(PERIOD_INDEX).is_between(pl.col("_first"), pl.col("_last")))
-        .drop("_first", "_last")
-    )
-    checked = _retained(act, candidates, keys, span_width)
-
-    # Counts per (segment, period), one pair of columns per output group: a single pass over ``checked``.
-    # A customer counts in its group and, when supported, in one satisfaction and one resolution group.
-    rows = _label_rows(buckets)
-    source_column = {"group": "_group", "satisfaction": "_sat", "resolution": "_res"}
-    counts = []
-    for i, (breakdown, group) in enumerate(rows):
-        member = pl.col(source_column[breakdown]) == group
-        counts.append(member.sum().cast(pl.UInt32).alias(f"_n{i}"))
-        counts.append((member & pl.col("_retained")).sum().cast(pl.UInt32).alias(f"_r{i}"))
-    per_period = checked.group_by(*seg, PERIOD_INDEX).agg(counts)
     grid = span.select(*seg, pl.int_ranges("_first", pl.col("_last") + 1).alias(PERIOD_INDEX)).explode(PERIOD_INDEX)
+    zeros = ["_an", "_ar", "_sn", "_sr", *(f"_{x}{i}" for i in range(len(labels)) if i != 1 for x in "nr")]
+    per_period = (
+        _join(_join(grid, per_active, period_keys, "left"), per_supported, period_keys, "left")
+        .with_columns(pl.col(zeros).fill_null(0))
+        .with_columns(_n1=pl.col("_an") - pl.col("_sn"), _r1=pl.col("_ar") - pl.col("_sr"))
+    )
     cells = pl.concat_list(
         pl.struct(
             pl.lit(i, dtype=pl.UInt32).alias("_order"),
@@ -520,12 +641,10 @@ def support_retention(
             pl.col(f"_n{i}").alias("customers"),
             pl.col(f"_r{i}").alias("retained"),
         )
-        for i, (breakdown, group) in enumerate(rows)
+        for i, (breakdown, group) in enumerate(labels)
     )
     result = (
-        _join(grid, per_period, [*seg, PERIOD_INDEX], "left")
-        .with_columns(pl.col(f"_{x}{i}").fill_null(0) for i in range(len(rows)) for x in "nr")
-        .select(*seg, PERIOD_INDEX, cells.alias("_cell"))
+        per_period.select(*seg, PERIOD_INDEX, cells.alias("_cell"))
         .explode("_cell")
         .unnest("_cell")
         .sort([*seg, PERIOD_INDEX, "_order"], nulls_last=True)

@@ -1,4 +1,4 @@
-"""Plots of the kernels' outputs: cohort heatmap, retention curves, MRR waterfall, NPS, survival, CLV.
+"""Plots of the kernels' outputs: cohort heatmap, retention curves, MRR waterfall, NPS, survival, CLV, support.
 
 Every function takes the frame a kernel returns (a polars DataFrame; a LazyFrame is collected), its
 options by keyword, and an optional ``ax=`` (a matplotlib Axes to draw into), and returns the
@@ -16,6 +16,7 @@ from retainlib.errors import MissingExtraError
 from retainlib.plot._charts import mrr_waterfall, nps_trend, survival_curve
 from retainlib.plot._clv import clv_diagnostics
 from retainlib.plot._cohorts import cohort_heatmap, retention_curves
+from retainlib.plot._support import support_trend
 from retainlib.plot._svg import to_svg
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "mrr_waterfall",
     "nps_trend",
     "retention_curves",
+    "support_trend",
     "survival_curve",
     "to_svg",
 ]

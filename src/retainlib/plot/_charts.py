@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import polars as pl
 
-from retainlib.errors import OptionError
 from retainlib.plot._cohorts import line_with_tail
 from retainlib.plot._common import (
     GREY,
@@ -19,6 +18,7 @@ from retainlib.plot._common import (
     figure_and_axes,
     grain_of,
     no_data,
+    one_segment,
     percent_formatter,
     period_axis,
     require,
@@ -94,20 +94,7 @@ def mrr_waterfall(
     needed = {"period": "date", **{name: "number" for name, _ in (*GAINS, *LOSSES)}, "mrr_end": "number"}
     require(frame, needed, table="mrr_movements", kernel="rl.mrr_movements")  # type: ignore[arg-type]
     segs = segments(frame, MRR_COLUMNS, None, table="mrr_movements", kernel="rl.mrr_movements")
-    label = ""
-    if segs:
-        values = frame.select(segs).unique(maintain_order=True)
-        if values.height > 1:
-            first = values.row(0, named=True)
-            hint = " & ".join(f"(pl.col({k!r}) == {v!r})" for k, v in first.items())
-            raise OptionError(
-                f"mrr_waterfall draws one segment, the frame has {values.height} (by {', '.join(segs)}): "
-                f"filter one first, e.g. movements.filter({hint})",
-                option="movements",
-                value=values.height,
-            )
-        if values.height:
-            label = segment_label(values.row(0))
+    label = one_segment(frame, segs, plot="mrr_waterfall", option="movements")
     currency = str(frame["currency"][0]) if "currency" in segs and frame.height else None
     money = f" ({currency})" if currency else ""
     with style():

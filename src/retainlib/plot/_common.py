@@ -164,6 +164,27 @@ def segment_label(values: Sequence[object]) -> str:
     return " · ".join("(null)" if v is None else str(v) for v in values)
 
 
+def one_segment(frame: pl.DataFrame, segs: Sequence[str], *, plot: str, option: str) -> str:
+    """The label of the one segment ``frame`` holds ("" without segment columns or rows).
+
+    Raises :class:`OptionError` (naming ``option``, the argument of ``plot``) when the
+    frame holds several segments, with the filter that picks the first.
+    """
+    if not segs:
+        return ""
+    values = frame.select(segs).unique(maintain_order=True)
+    if values.height > 1:
+        first = values.row(0, named=True)
+        hint = " & ".join(f"(pl.col({k!r}) == {v!r})" for k, v in first.items())
+        raise OptionError(
+            f"{plot} draws one segment, the frame has {values.height} (by {', '.join(segs)}): "
+            f"filter one first, e.g. {option}.filter({hint})",
+            option=option,
+            value=values.height,
+        )
+    return segment_label(values.row(0)) if values.height else ""
+
+
 Grain = Literal["day", "week", "month", "quarter", "year"]
 
 _GRAIN_UNITS: Final[Mapping[Grain | None, str]] = {

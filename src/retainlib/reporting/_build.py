@@ -467,12 +467,21 @@ class _Builder:
         )
         kinds = {c: ("percent" if c.startswith("retention") else "count") for c in recent.columns if c != "period"}
         pooled_kinds = _kinds(pooled)
+        latest = result["period"].unique().sort().tail(MAX_PERIODS)
+        drawn = result.filter(pl.col("breakdown") == "group", pl.col("period").is_in(latest.implode()))
         return Section(
             key="support",
             title="Retention after support",
             intro=f"Do customers whose ticket was solved come back as often as the others?  From the tickets "
             f"table, by {period}, activity from the orders or subscriptions.",
             headlines=tuple(headlines),
+            charts=(
+                Chart(
+                    kind="support_trend",
+                    title=f"Retained within 90 days after each {period}: supported and baseline",
+                    frame=drawn,
+                ),
+            ),
             tables=(
                 TableView(
                     key="support_retention",
@@ -501,9 +510,7 @@ class _Builder:
                 label="Net Promoter Score",
                 value=None if whole is None else whole["nps"],
                 kind="score",
-                detail=""
-                if whole is None
-                else f"{whole['responses']:,} responses, 95% CI {whole['ci_lower']:.1f} to {whole['ci_upper']:.1f}",
+                detail="" if whole is None else f"{whole['responses']:,} responses{_nps_interval(whole)}",
                 metric="nps",
             ),
             Headline(
@@ -513,8 +520,7 @@ class _Builder:
                 kind="score",
                 detail=""
                 if row is None
-                else f"{self.when(row, complete)}: {row['responses']:,} responses, "
-                f"95% CI {row['ci_lower']:.1f} to {row['ci_upper']:.1f}",
+                else f"{self.when(row, complete)}: {row['responses']:,} responses{_nps_interval(row)}",
                 metric="nps",
             ),
         ]
@@ -669,6 +675,12 @@ class _Builder:
             metrics=tuple(metrics),
             notes=tuple(notes),
         )
+
+
+def _nps_interval(row: dict[str, Any]) -> str:
+    """``", 95% CI a to b"`` for an NPS row, or nothing when the row has no interval (no responses)."""
+    low, high = row["ci_lower"], row["ci_upper"]
+    return "" if low is None or high is None else f", 95% CI {low:.1f} to {high:.1f}"
 
 
 def _thin(curve: pl.DataFrame, points: int = CURVE_POINTS) -> pl.DataFrame:

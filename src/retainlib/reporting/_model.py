@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["Chart", "ChartKind", "Headline", "Report", "Section", "Skipped", "TableView"]
 
 #: The charts a report draws, by the name of the :mod:`retainlib.plot` function drawing them.
-ChartKind: TypeAlias = Literal["cohort_heatmap", "retention_curves", "mrr_waterfall", "nps_trend", "survival_curve"]
+ChartKind: TypeAlias = Literal[
+    "cohort_heatmap", "retention_curves", "mrr_waterfall", "nps_trend", "survival_curve", "support_trend"
+]
 
 
 def _mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -151,6 +151,20 @@ def test_files_of_strings_take_the_string_path(rows: list[dict[str, Any]]) -> No
         assert all(set(r) == set(rows[0]) for r in rows)
 
 
+@given(
+    raw=st.binary(max_size=64) | st.text(alphabet='"::ab\n\r\x0b\t', max_size=64).map(str.encode),
+    block=st.sampled_from([1, 2, 3, 7, 1 << 20]),
+)
+def test_bytes_counted_by_numpy_as_by_python(raw: bytes, block: int) -> None:
+    """The JSON lines proofs count bytes with numpy, a block at a time: the counts Python's ``bytes.count`` gives."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(files, "_COUNT_BLOCK", block)
+        assert files._count_pair(raw, b'":') == raw.count(b'":')
+        assert files._count_byte(raw, ord('"')) == raw.count(b'"')
+        assert files._count_byte(raw, ord("\n")) == raw.count(b"\n")
+        assert files._count_below(raw, 0x20) == sum(b < 0x20 for b in raw)
+
+
 # --- amounts and ids: the exact text and the padded one -----------------------------------------
 
 amount_texts = st.one_of(
@@ -285,3 +299,51 @@ def test_parquet_ids_read_quickly_match_the_whole_clean_up(
     assert f_counts == g_counts
     assert f_orders.equals(g_orders), (f_orders, g_orders)
     assert f_rejects.equals(g_rejects), (f_rejects, g_rejects)
+
+
+# --- repeated keys: keys in a strict order against the hashes ------------------------------------------------
+
+key_texts = st.one_of(st.text(alphabet="ab9é ", max_size=4), st.sampled_from(["o9", "o10", "o100", "", "é", "e"]))
+
+
+def _by_length_then_bytes(key: str) -> tuple[int, bytes]:
+    return len(key.encode()), key.encode()
+
+
+@given(
+    keys=st.lists(st.one_of(key_texts, st.none()), min_size=0, max_size=40),
+    order=st.sampled_from(["as drawn", "rising", "falling", "rising, then one out of place"]),
+    probe=st.sampled_from([1, 2, 5, 1024]),
+)
+def test_keys_in_order_repeat_as_the_hashes_say(keys: list[str | None], order: str, probe: int) -> None:
+    """Ordered keys (rising or falling, distinct or not, a first stretch ordered and the rest not) are judged
+    as the hashes and the keys judge them: an earlier row holding the same non-null key."""
+    if order != "as drawn":
+        texts = sorted((k for k in keys if k is not None), key=_by_length_then_bytes, reverse=order == "falling")
+        if order.endswith("out of place") and len(texts) > 2:
+            texts.append(texts[0])  # a repeat far from its first row
+        keys = list(texts)
+    series = pl.Series("k", keys, dtype=pl.String)
+    expected = (~series.is_first_distinct() & series.is_not_null()).fill_null(False).to_list()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_conform, "_ORDER_PROBE", probe)
+        quick = _conform.repeated(series).to_list()
+        ordered = _conform._in_strict_order(series)
+        mp.setattr(_conform, "_in_strict_order", lambda keys: False)
+        hashed = _conform.repeated(series).to_list()
+    assert quick == hashed == expected
+    if ordered:  # the order proves every key distinct
+        assert not any(expected) and None not in keys
+
+
+def test_keys_in_order_by_hand() -> None:
+    rising = pl.Series(["o8", "o9", "p1", "o10", "o11", "o100"])
+    assert _conform._in_strict_order(rising) and _conform._in_strict_order(rising.reverse())
+    assert not _conform._in_strict_order(pl.Series(["o9", "o10", "o10"]))  # a repeat is never strictly after
+    assert not _conform._in_strict_order(pl.Series(["o1", None, "o2"]))  # nulls: the hashes decide
+    assert not _conform._in_strict_order(pl.Series(["o1", "o3", "o2"]))
+    assert _conform.repeated(pl.Series(["o9", "o10", "o10"])).to_list() == [False, False, True]
+    # Many keys in order, then one repeat: the first stretch passes, the whole does not.
+    keys = pl.Series([f"o{n}" for n in range(3000)] + ["o5"])
+    assert not _conform._in_strict_order(keys)
+    assert _conform.repeated(keys).arg_true().to_list() == [3000]

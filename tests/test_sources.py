@@ -35,6 +35,29 @@ def test_builtin_sources_are_listed() -> None:
     assert host.sources["csv"].plugin == "retainlib._builtin.files"
 
 
+def test_a_builtin_source_named_reads_without_loading_the_plugins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No plugin can take over csv, json or parquet: reading with one named needs no plugin loaded, and gives
+    what the host of every installed plugin gives."""
+    f = _write(tmp_path / "orders.csv", HEADER + "o1,c1,2024-01-05T10:00:00Z,10.00,USD\no2,c1,2024-02-05,x,USD\n")
+    full = _host.default_host()
+    expected = full.read(full.sources["csv"], [f], {"tz": "UTC"})
+
+    def no_plugins() -> _host.Host:
+        raise AssertionError("the installed plugins were loaded")
+
+    monkeypatch.setattr("retainlib._read.default_host", no_plugins)
+    ds = rl.read("csv", f, tz="UTC")
+    assert ds.source == expected.source == "csv" and ds.report is not None and expected.report is not None
+    assert ds.require("orders").collect().equals(expected.require("orders").collect())
+    assert ds.report.rejects.equals(expected.report.rejects)
+    with pytest.raises(OptionError, match="no option"):
+        rl.read("csv", f, sheet=1)
+    with pytest.raises(AssertionError, match="plugins were loaded"):  # a path: every source may detect it
+        rl.read(f)
+
+
 def test_read_csv_with_detection_and_report(tmp_path: Path) -> None:
     f = _write(
         tmp_path / "orders.csv",

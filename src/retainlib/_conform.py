@@ -147,21 +147,59 @@ class Conformed:
 def repeated(keys: pl.Series) -> pl.Series:
     """Whether an earlier row holds the same (non-null) key, for each row, as a boolean Series.
 
-    Keys are compared through their 64-bit hashes first (a third of the cost of
-    comparing texts); the few rows whose hash repeats are then compared by
-    their keys, so a collision of hashes never makes a false duplicate.
+    Text keys that follow one another in a strict order (:func:`_in_strict_order`,
+    as numbered orders do down an export) are all distinct: no key repeats.
+    Other keys are compared through their 64-bit hashes first (a third of the
+    cost of comparing texts); the few rows whose hash repeats are then compared
+    by their keys, so a collision of hashes never makes a false duplicate.
     """
+    none = pl.Series(keys.name, [], dtype=pl.Boolean).extend_constant(False, keys.len())
+    if _in_strict_order(keys):
+        return none
     hashes = keys.hash()
     if hashes.n_unique() == hashes.len():  # the common case, decided by a count (a third of a first-seen test)
-        return pl.Series(keys.name, [], dtype=pl.Boolean).extend_constant(False, keys.len())
+        return none
     flagged = ~hashes.is_first_distinct() & keys.is_not_null()
     if not flagged.any():
         return flagged.fill_null(False)
     among = hashes.is_in(hashes.filter(flagged).implode()).arg_true()
     suspects = keys.gather(among)
     exact = (~suspects.is_first_distinct() & suspects.is_not_null()).fill_null(False)
-    result = pl.Series(keys.name, [], dtype=pl.Boolean).extend_constant(False, keys.len())
-    return result.scatter(among, exact)
+    return none.scatter(among, exact)
+
+
+#: Keys in a strict order are first tested on their first rows: a file whose keys are not ordered pays little.
+_ORDER_PROBE = 1024
+
+
+def _in_strict_order(keys: pl.Series) -> bool:
+    """Whether text keys (no null) strictly rise, or strictly fall, from row to row: then each key is distinct.
+
+    Keys are ordered by their length in bytes, then by their bytes (``"o9"``
+    before ``"o10"``, as numbered ids run), a total order in which two
+    neighbours are equal only when they are the same text.  The first rows
+    decide the direction and are tested first, so that keys in no order cost
+    a few comparisons.
+    """
+    if keys.len() < 2 or keys.dtype != pl.String or keys.null_count():
+        return False
+
+    def follows(part: pl.Series, rising: bool) -> bool:
+        """Whether every key of ``part`` comes after (``rising``) or before the key above it."""
+        sizes = part.str.len_bytes()
+        above, below = part.slice(0, part.len() - 1), part.slice(1)
+        size_above, size_below = sizes.slice(0, part.len() - 1), sizes.slice(1)
+        if rising:
+            after = (size_below > size_above) | ((size_below == size_above) & (below > above))
+        else:
+            after = (size_below < size_above) | ((size_below == size_above) & (below < above))
+        return bool(after.all())
+
+    probe = keys.slice(0, _ORDER_PROBE)
+    for rising in (True, False):
+        if follows(probe, rising):  # neighbours compared in one piece of memory (a CSV is read in pieces)
+            return keys.len() <= _ORDER_PROBE or follows(keys.rechunk(), rising)
+    return False
 
 
 def _type_name(dtype: pl.DataType) -> str:
@@ -331,6 +369,8 @@ def _timestamp(
 
     naive_help = "timestamps need a time zone: pass tz='Europe/Paris' (or any IANA name) for naive ones"
     if isinstance(dtype, pl.Datetime):
+        if dtype == TIMESTAMP:  # already canonical: taken as it is
+            return e, None
         if dtype.time_zone is not None:
             return e.dt.convert_time_zone("UTC").dt.cast_time_unit("us"), None
         if tz is None:
@@ -412,7 +452,9 @@ def _fast_utc(text: pl.Expr) -> pl.Expr:
     parse gives it; an impossible date of that shape (``2024-02-30T...``) is
     null and the general parse explains it.
     """
-    parsed = text.str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False, time_unit="us", time_zone="UTC")
+    # Without a cache of the texts parsed: exports' times are nearly all distinct, and the cache costs as much
+    # again as the parse.
+    parsed = text.str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False, time_unit="us", time_zone="UTC", cache=False)
     return pl.when(text.str.contains(_FAST_SHAPE)).then(parsed)
 
 
@@ -425,7 +467,7 @@ def _fast_offset(text: pl.Expr) -> pl.Expr:
     stage already read the value, so that files of another shape pay little.
     """
     parsed = pl.coalesce(
-        text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+        text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC", cache=False)
         for f in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z")
     )
     return pl.when(text.str.contains(_OFFSET_SHAPE)).then(parsed)
@@ -435,6 +477,8 @@ def _money(
     c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None
 ) -> tuple[pl.Expr, pl.Expr | None] | Coerced:
     e = pl.col(c.name)
+    if dtype == MONEY:  # already canonical: no cast, and none can fail
+        return e, None
     if isinstance(dtype, pl.Decimal):
         value = e.cast(MONEY, strict=False)
         if dtype.scale is not None and dtype.scale > MONEY_PLACES:

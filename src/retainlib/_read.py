@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from retainlib._dataset import Dataset
-from retainlib._host import default_host
+from retainlib._host import Host, build_host, default_host
 from retainlib._merge import merge
 from retainlib.errors import OptionError
 
@@ -24,6 +25,16 @@ def sources() -> dict[str, str]:
     True
     """
     return {name: s.description for name, s in default_host().sources.items()}
+
+
+@functools.cache
+def _builtin_host() -> Host:
+    """A host of the built-in sources alone (``csv``, ``json``, ``parquet``), which no plugin can take over.
+
+    Reading with a built-in source named gives what the full host gives, without
+    importing every installed plugin first (some import large libraries).
+    """
+    return build_host(entry_points=False)
 
 
 def read(source_or_path: str | os.PathLike[str], /, *paths: str | os.PathLike[str], **options: Any) -> Dataset:
@@ -47,8 +58,11 @@ def read(source_or_path: str | os.PathLike[str], /, *paths: str | os.PathLike[st
     SchemaError, DataError
         The files cannot make a canonical table.
     """
-    host = default_host()
     first = os.fspath(source_or_path)
+    builtin = _builtin_host()
+    if isinstance(source_or_path, str) and first in builtin.sources and paths:
+        return builtin.read(builtin.sources[first], paths, options)
+    host = default_host()
     if first == "auto" and paths:  # as on the command line: detect each file's source
         source_or_path, paths = paths[0], paths[1:]
         first = os.fspath(source_or_path)

@@ -15,13 +15,15 @@ import re
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import polars as pl
-import pyarrow as pa  # type: ignore[import-untyped]
 
 from retainlib.errors import SchemaError, SourceError
+
+if TYPE_CHECKING:  # pyarrow is imported when a query runs: loading the plugin stays cheap
+    import pyarrow as pa  # type: ignore[import-untyped]
 
 __all__ = ["Connection", "TableRef", "WarehouseError", "connect", "redact"]
 
@@ -144,6 +146,8 @@ def _kind(uri: str) -> tuple[Kind, str]:
 
 def _arrow_to_polars(batch: pa.RecordBatch) -> pl.DataFrame:
     """One record batch as a polars frame; driver-specific extension types (PostgreSQL numeric) as their storage."""
+    import pyarrow as pa  # heavy: imported when a query runs, not when the plugin loads
+
     columns: list[pa.Array] = []
     fields: list[pa.Field] = []
     changed = False
@@ -221,6 +225,8 @@ class Connection:
                     empty = False
                     yield _arrow_to_polars(batch)
                 if empty:
+                    import pyarrow as pa
+
                     yield _arrow_to_polars(pa.RecordBatch.from_pylist([], schema=reader.schema))
             finally:
                 if cursor is not None:

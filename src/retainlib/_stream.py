@@ -1,14 +1,19 @@
 """``retainlib.read_to_parquet``: files to a canonical Parquet dataset, streamed.
 
-A file larger than memory is read in one streaming pass: each row is coerced
-and checked on the way, loaded rows are written to ``OUT/<table>/part-NNNNN.parquet``
-and rejected ones to ``OUT/rejected/part-NNNNN.parquet`` as they are found.
-Beside them, a small file per part keeps each loaded row's line and the hash
-of its key (``order_id``...).  Once every file is written, keys repeated
-across the whole table are found from those hashes, partition by partition of
-the hash space so that memory stays bounded, confirmed against the keys
-themselves, and their rows moved from the table to the rejected rows (the
-first occurrence stays, as :func:`retainlib.read` does).
+A file larger than memory is read in one streaming pass per plan
+(:class:`~retainlib.plugins.FilePlan`): each row is coerced and checked on the
+way, loaded rows are written to ``OUT/<table>/part-NNNNN.parquet`` and rejected
+ones to ``OUT/rejected/part-NNNNN.parquet`` as they are found.  When rows can
+repeat a key (the table's key, ``order_id``..., or the keys a plan declares in
+:attr:`FilePlan.dedup <retainlib.plugins.FilePlan.dedup>`), the same pass writes
+beside them, in a temporary folder, each loaded row's line, the name of its
+input and its keys.  Once every plan is written, the keys repeated across the
+whole table are found from their 64-bit hashes, a slice of the hash space at a
+time so that memory stays bounded (:data:`KEYS_PER_PASS` keys at once),
+confirmed against the keys themselves, and their rows moved from the table to
+the rejected rows, key by key (the first occurrence stays, as
+:func:`retainlib.read` does).  Plans of one file and table (a file planned in
+slices) are reported as one load.
 
 Sources that cannot stream some input (a file polars cannot read as it
 stands, the policies that group rows, a plugin without a planner) are read in
@@ -21,6 +26,7 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +34,7 @@ import polars as pl
 
 from retainlib._dataset import _FORMAT_VERSION, _META_FILE, Dataset
 from retainlib._host import Host, default_host
-from retainlib.errors import OptionError, RetainlibError, SourceError
+from retainlib.errors import OptionError, PluginError, RetainlibError, SourceError
 from retainlib.load_report import REJECTS_SCHEMA, FileLoad, LoadReport
 from retainlib.plugins import FilePlan, Source, progress
 from retainlib.tables import TABLES, parquet_mark
@@ -39,6 +45,8 @@ __all__ = ["read_to_parquet"]
 REJECTED = "rejected"
 _HASH = "_retainlib_hash"
 _HASHES = "_hashes.parquet"  # the keys' hashes, while the keys are checked in slices
+_KEYS = "_keys"  # each part's loaded lines, input names and keys, while the keys are checked
+_NAME = "_name"
 #: Rows per Parquet row group of the side outputs: each sink holds one group in memory while writing.
 _SMALL_GROUPS = 65_536
 #: Keys checked at once for repeats (a group-by of 64-bit hashes): bounds the memory of the check
@@ -161,22 +169,63 @@ def _write_rejects(path: Path, rejects: pl.DataFrame) -> None:
     rejects.write_parquet(path)
 
 
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """One key checked across a table: its columns, the reason and column of the rows it rejects."""
+
+    columns: tuple[str, ...]
+    reason: str
+    column: str
+    earlier: bool = False  # say when the first holder was loaded from an earlier file (the table's own key)
+
+
+def _checks(table: str, items: list[tuple[int, FilePlan]]) -> list[_Check]:
+    """The keys checked across ``table``: the plans' own (:attr:`FilePlan.dedup`), then the table's key."""
+    plans = [p for _, p in items]
+    declared = {p.dedup for p in plans}
+    if len(declared) > 1:
+        raise PluginError(f"the plans of table {table!r} declare different keys (FilePlan.dedup): {declared}")
+    checks = [_Check(k.columns, k.reason, k.column) for k in plans[0].dedup]
+    key = TABLES[table].key
+    if key is not None and all(c.columns != (key,) for c in checks):
+        checks.append(_Check((key,), f"{key}: duplicate id", key, earlier=True))
+    return checks
+
+
+def _key(columns: tuple[str, ...]) -> pl.Expr:
+    """A key's value (its column, or a record of its columns); null when one of its columns is null."""
+    if len(columns) == 1:
+        return pl.col(columns[0])
+    return pl.when(pl.all_horizontal(pl.col(c).is_not_null() for c in columns)).then(pl.struct(*columns))
+
+
 def _stream(root: Path, source: Source, plans: list[FilePlan]) -> LoadReport:
     _clear(root)
     for folder in {p.table for p in plans} | {REJECTED}:
         (root / folder).mkdir(parents=True, exist_ok=True)
     parts: dict[str, list[tuple[int, FilePlan]]] = {}
     for number, p in enumerate(plans):
-        part = f"part-{number:05d}.parquet"
-        sinks = [
-            p.loaded.drop("line").sink_parquet(root / p.table / part, metadata=parquet_mark(p.table), lazy=True),
-            p.rejected.sink_parquet(root / REJECTED / part, row_group_size=_SMALL_GROUPS, lazy=True),
-        ]
-        pl.collect_all(sinks, engine="streaming")
         parts.setdefault(p.table, []).append((number, p))
-        progress(p.file, _count(root / p.table / part) + _count(root / REJECTED / part))
-    repeats = {table: _repeated_keys(root, table, items) for table, items in parts.items()}
-    loads = []
+    checks = {table: _checks(table, items) for table, items in parts.items()}
+    keys = root / _KEYS
+    done: dict[Path, int] = {}
+    try:
+        for group in _passes(plans):
+            sinks = []
+            for number in group:
+                p = plans[number]
+                sinks += _sinks(root, p, f"part-{number:05d}.parquet", checks[p.table])
+            pl.collect_all(sinks, engine="streaming")  # one pass: the plans' common work is shared
+            for number in group:
+                p, part = plans[number], f"part-{number:05d}.parquet"
+                done[p.file] = done.get(p.file, 0) + _count(root / p.table / part) + _count(root / REJECTED / part)
+            if group[-1] + 1 == len(plans) or plans[group[-1] + 1].file != p.file:  # a file planned in slices: once
+                progress(p.file, done[p.file])
+        repeats = {table: _repeated_keys(root, items, checks[table]) for table, items in parts.items()}
+    finally:
+        shutil.rmtree(keys, ignore_errors=True)
+    loads: list[FileLoad] = []
+    written: set[str] = set()
     for table, items in parts.items():
         for number, p in items:
             part = f"part-{number:05d}.parquet"
@@ -186,51 +235,123 @@ def _stream(root: Path, source: Source, plans: list[FilePlan]) -> LoadReport:
             if repeated is not None and repeated.height:
                 _drop_rows(root / table / part, repeated["position"])
                 extra = repeated.select(
-                    pl.lit(str(p.file)).alias("file"),
+                    pl.col(_NAME).alias("file"),
                     "line",
                     pl.lit(table).alias("table"),
-                    pl.lit(TABLES[table].key).alias("column"),
-                    (pl.lit(f"{TABLES[table].key}: duplicate id") + pl.col("_where")).alias("reason"),
+                    pl.col("_column").alias("column"),
+                    pl.col("_reason").alias("reason"),
                 )
-                rejected = pl.concat([rejected, extra.cast(REJECTS_SCHEMA)]).sort("line")
+                rejected = pl.concat([rejected, extra.cast(REJECTS_SCHEMA)])
+                rejected = rejected.sort("line", maintain_order=True) if p.named_by is None else rejected
                 _write_rejects(root / REJECTED / part, rejected)
                 loaded -= repeated.height
-            loads.append(
-                FileLoad(
-                    file=str(p.file),
-                    table=table,
-                    rows_read=loaded + rejected.height,
-                    rows_loaded=loaded,
-                    rejected=rejected,
-                )
+            if p.optional and loaded + rejected.height == 0:  # no candidate for this table in the file
+                (root / table / part).unlink()
+                (root / REJECTED / part).unlink()
+                continue
+            written.add(table)
+            load = FileLoad(
+                file=str(p.file), table=table, rows_read=loaded + rejected.height, rows_loaded=loaded, rejected=rejected
             )
-    meta = {"format": "retainlib-dataset", "version": _FORMAT_VERSION, "source": source.name, "tables": sorted(parts)}
+            if loads and (loads[-1].file, loads[-1].table) == (load.file, table):  # one file planned in slices
+                before = loads.pop()
+                load = FileLoad(
+                    file=load.file,
+                    table=table,
+                    rows_read=before.rows_read + load.rows_read,
+                    rows_loaded=before.rows_loaded + load.rows_loaded,
+                    rejected=pl.concat([before.rejected, rejected]),
+                )
+            loads.append(load)
+    for table in set(parts) - written:
+        shutil.rmtree(root / table)
+    meta = {"format": "retainlib-dataset", "version": _FORMAT_VERSION, "source": source.name, "tables": sorted(written)}
     (root / _META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     report = LoadReport(source=source.name, files=tuple(loads))
     report.check()
     return report
 
 
+def _passes(plans: list[FilePlan]) -> list[list[int]]:
+    """The plans run together: consecutive plans of one file for different tables (a file's events and
+    orders) share one streaming pass; a table repeated (the next slice of the file) starts another."""
+    groups: list[list[int]] = []
+    for number, p in enumerate(plans):
+        last = groups[-1] if groups else []
+        if last and plans[last[0]].file == p.file and all(plans[n].table != p.table for n in last):
+            last.append(number)
+        else:
+            groups.append([number])
+    return groups
+
+
+def _sinks(root: Path, p: FilePlan, part: str, checks: list[_Check]) -> list[pl.LazyFrame]:
+    """The outputs of one plan: the table's part, the rejected rows and, when keys are checked, the keys."""
+    rows = p.loaded.cache() if checks else p.loaded  # feeds the table and the keys: run once
+    sinks = [
+        rows.drop("line", *p.hidden).sink_parquet(root / p.table / part, metadata=parquet_mark(p.table), lazy=True),
+        p.rejected.sink_parquet(root / REJECTED / part, row_group_size=_SMALL_GROUPS, lazy=True),
+    ]
+    if checks:  # each loaded row's line, its input's name and its keys, for the checks below
+        (root / _KEYS).mkdir(exist_ok=True)
+        name = pl.lit(str(p.file)) if p.named_by is None else pl.col(p.named_by).cast(pl.String)
+        keys = rows.select(
+            pl.col("line").cast(pl.Int64),
+            name.alias(_NAME),
+            *(_key(c.columns).alias(f"_k{i}") for i, c in enumerate(checks)),
+        )
+        sinks.append(keys.sink_parquet(root / _KEYS / part, row_group_size=_SMALL_GROUPS, lazy=True))
+    return sinks
+
+
 def _count(path: Path) -> int:
     return int(pl.scan_parquet(path).select(pl.len()).collect().item())
 
 
-def _repeated_keys(root: Path, table: str, items: list[tuple[int, FilePlan]]) -> dict[int, pl.DataFrame]:
-    """Per part number, the loaded rows whose key an earlier row holds: ``position`` in the part, ``line``, why.
+def _repeated_keys(root: Path, items: list[tuple[int, FilePlan]], checks: list[_Check]) -> dict[int, pl.DataFrame]:
+    """Per part number, the loaded rows a key check rejects: ``position`` in the part, ``line``, name, why.
 
-    The keys' hashes are read back from the written parts and repeated ones
-    found one slice of the hash space at a time (at most :data:`KEYS_PER_PASS`
-    keys in memory); the rows holding them are then compared by their keys, in
-    file order.  Their lines come from their file's plan, run again for them
-    alone (repeats are rare).
+    The keys are checked in order, each among the rows the earlier ones left.
+    The keys' hashes are counted one slice of the hash space at a time (at
+    most :data:`KEYS_PER_PASS` keys in memory); only the rows whose hash
+    repeats are read with their keys, in read order, and compared by their
+    keys (a collision of hashes never rejects a row).
     """
-    key = TABLES[table].key
-    if key is None:
+    if not checks:
         return {}
-    files = [root / table / f"part-{n:05d}.parquet" for n, _ in items]
+    files = [root / _KEYS / f"part-{n:05d}.parquet" for n, _ in items]
     total = sum(_count(f) for f in files)
+    found: list[pl.DataFrame] = []
+    for i, check in enumerate(checks):
+        column = f"_k{i}"
+        suspects = _repeated_hashes(root, files, column, total)
+        if suspects.len() == 0:
+            continue
+        rows = []
+        for (n, _), path in zip(items, files, strict=True):
+            scan = pl.scan_parquet(path).select("line", _NAME, column).with_row_index("position")
+            hit = scan.filter(pl.col(column).is_not_null() & pl.col(column).hash().is_in(suspects.implode()))
+            rows.append(hit.with_columns(pl.lit(n, pl.Int64).alias("part")).collect())
+        every = pl.concat(rows).sort("part", "position")
+        if found:  # rows an earlier key rejected are not loaded: they hold no key
+            every = every.join(pl.concat(found).select("part", "position"), on=["part", "position"], how="anti")
+        first = pl.col("part").first().over(column) == pl.col("part")
+        reason = pl.lit(check.reason)
+        if check.earlier:
+            reason = reason + pl.when(first).then(pl.lit("")).otherwise(pl.lit(" (loaded from an earlier file)"))
+        dups = every.with_columns(reason.alias("_reason"), pl.lit(check.column).alias("_column"))
+        found.append(dups.filter(~pl.col(column).is_first_distinct()).drop(column))
+    if not found:
+        return {}
+    every = pl.concat(found).sort("part", "position")
+    return {int(n): frame.drop("part") for (n,), frame in every.group_by("part", maintain_order=True)}
+
+
+def _repeated_hashes(root: Path, files: list[Path], column: str, total: int) -> pl.Series:
+    """The 64-bit hashes of ``column`` that two loaded rows or more hold, a slice of the hash space at a time."""
     slices = max(1, -(-total // KEYS_PER_PASS))
-    hashes = pl.scan_parquet(files).select(pl.col(key).hash().alias(_HASH))
+    hashes = pl.scan_parquet(files).select(column).filter(pl.col(column).is_not_null())
+    hashes = hashes.select(pl.col(column).hash().alias(_HASH))
     if slices > 1:  # the keys are read and hashed once; each slice then reads 8 bytes a row
         hashes.sink_parquet(root / _HASHES)
         hashes = pl.scan_parquet(root / _HASHES)
@@ -242,31 +363,7 @@ def _repeated_keys(root: Path, table: str, items: list[tuple[int, FilePlan]]) ->
             repeated.append(counts.collect(engine="streaming")[_HASH])
     finally:
         (root / _HASHES).unlink(missing_ok=True)
-    suspects = pl.concat(repeated)
-    if suspects.len() == 0:
-        return {}
-    rows = []
-    for (n, _), path in zip(items, files, strict=True):
-        with_hash = pl.scan_parquet(path).select(key).with_row_index("position")
-        hit = with_hash.filter(pl.col(key).hash().is_in(suspects.implode())).collect()
-        rows.append(hit.with_columns(pl.lit(n).alias("part")))
-    every = pl.concat(rows).sort("part", "position")
-    same_file = pl.col("part").first().over(key) == pl.col("part")
-    reason = pl.when(same_file).then(pl.lit("")).otherwise(pl.lit(" (loaded from an earlier file)"))
-    dups = every.with_columns(reason.alias("_where")).filter(~pl.col(key).is_first_distinct())
-    found: dict[int, pl.DataFrame] = {}
-    plans = dict(items)
-    for (n,), frame in dups.group_by("part", maintain_order=True):
-        positions = frame["position"].implode()
-        lines = (
-            plans[int(n)]
-            .loaded.select(pl.col("line").cast(pl.Int64))
-            .with_row_index("position")
-            .filter(pl.col("position").is_in(positions))
-            .collect(engine="streaming")
-        )
-        found[int(n)] = frame.drop("part").join(lines, on="position", how="left")
-    return found
+    return pl.concat(repeated)
 
 
 def _drop_rows(path: Path, positions: pl.Series) -> None:

@@ -71,28 +71,85 @@ class ReadResult:
 Reader = Callable[..., ReadResult]
 
 
+def _names(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _keys(values: Iterable[FilePlan.Key]) -> tuple[FilePlan.Key, ...]:
+    return tuple(values)
+
+
+def _key_columns(values: Iterable[str]) -> tuple[str, ...]:
+    columns = tuple(values)
+    if not columns:
+        raise PluginError("a FilePlan.Key needs at least one column")
+    return columns
+
+
 @attrs.frozen(kw_only=True)
 class FilePlan:
     """How one file becomes one canonical table, as lazy plans that nothing has run yet.
 
     :func:`retainlib.read_to_parquet` runs the two plans together in one
     streaming pass over the file, writing the loaded rows and the rejected
-    ones as they are found; it then checks the table's key across files.
+    ones as they are found (consecutive plans of one file for different
+    tables, a file's events and orders, share one pass); it then rejects the
+    rows whose key an earlier row of the read holds (the table's key,
+    ``order_id``..., and the keys in :attr:`dedup`), across every file of the
+    table, with bounded memory.  Several plans of one file and table (a large
+    file planned in slices) are reported as one load.
 
     Attributes:
         file: the file read.
         table: the canonical table its rows go to.
         loaded: the rows loaded: an integer column ``line`` (the row's 1-based
             line or position in the file, which names the rows a repeated key
-            rejects), then the canonical columns of ``table``.
+            rejects), then the canonical columns of ``table`` (then any extra
+            column kept, and the :attr:`hidden` ones).
         rejected: the rows rejected, in the load report's shape
             (:data:`~retainlib.load_report.REJECTS_SCHEMA`).
+        dedup: the keys that make two loaded rows one (:class:`FilePlan.Key`), checked in
+            this order: a row whose key an earlier loaded row of the read holds (files in
+            the order given, rows in ``loaded``'s order) is rejected with the key's reason,
+            and the first stays.  A later key is checked among the rows the earlier ones
+            left.  Every plan of one table must declare the same keys.
+        hidden: columns of ``loaded`` the host uses (key columns, :attr:`named_by`) but
+            does not write to the table.
+        named_by: a text column of ``loaded`` naming the input of each row in the load
+            report when a key rejects it (an archive's member, ``archive!member``), with
+            ``line`` counted within that input; ``None``: the file.
+        optional: the file may hold no candidate for this table (purchases among events):
+            when the plan reads no row, the report holds no load for it, and a table that
+            no plan of the read fed is not written (as the reader leaves it out).
     """
+
+    @attrs.frozen
+    class Key:
+        """Columns of :attr:`FilePlan.loaded` that make two rows one, and why the later one is rejected.
+
+        Attributes:
+            columns: the key's columns; a row holding a null in one of them has no key (never a duplicate).
+            reason: the reason of each row rejected (``"event: duplicate event (...)"``).
+            column: the report's ``column`` of those rows; by default the reason's text before its first ``": "``.
+
+        Examples
+        --------
+        >>> FilePlan.Key(("_insert_id",), "event: duplicate event (an earlier event has its $insert_id)").column
+        'event'
+        """
+
+        columns: tuple[str, ...] = attrs.field(converter=_key_columns)
+        reason: str
+        column: str = attrs.field(default=attrs.Factory(lambda self: self.reason.split(": ", 1)[0], takes_self=True))
 
     file: Path
     table: str
     loaded: pl.LazyFrame
     rejected: pl.LazyFrame
+    dedup: tuple[Key, ...] = attrs.field(default=(), converter=_keys)
+    hidden: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    named_by: str | None = None
+    optional: bool = False
 
 
 #: Plans files for streaming: ``planner(paths, **options)`` returns one :class:`FilePlan` per

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,10 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import retainlib as rl
-from retainlib_analytics import _amplitude, _plan
+from retainlib import _stream
+from retainlib.tables import EVENTS, TIMESTAMP
+from retainlib_analytics import _amplitude, _events, _ga4, _plan
+from retainlib_analytics._jsonl import LINE, PROBLEM
 
 REJECT_COLUMNS = ["file", "line", "table", "column", "reason"]
 
@@ -73,7 +79,7 @@ def test_mixpanel_duplicates_across_files_stream(tmp_path: Path) -> None:
 
 def test_keys_checked_in_slices_of_the_hash_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With at most 3 keys a pass, the duplicates found are the same (every slice looked at)."""
-    monkeypatch.setattr(_plan, "KEYS_PER_PASS", 3)
+    monkeypatch.setattr(_stream, "KEYS_PER_PASS", 3)
     path = tmp_path / "export.jsonl"
     lines = [_mixpanel_line("view", 1_709_287_200 + i % 7, f"u{i % 5}", f"i{i % 11}") for i in range(60)]
     path.write_text("\n".join(lines) + "\n")
@@ -203,14 +209,16 @@ def test_ga4_parquet_streams(tmp_path: Path) -> None:
     assert ds.require("orders").collect()["amount"].to_list() == [12.5]
 
 
-def test_the_staging_folder_is_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nothing_is_staged_and_the_keys_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No temporary folder; the keys written beside the rows for the duplicate check are gone at the end."""
     staging = tmp_path / "tmp"
     staging.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(staging))
     path = tmp_path / "export.jsonl"
-    path.write_text(_mixpanel_line("view", 1_709_287_200, "u1", "a") + "\n")
+    path.write_text(_mixpanel_line("view", 1_709_287_200, "u1", "a") + "\n" * 2)
     rl.read_to_parquet("mixpanel", path, out=tmp_path / "out")
     assert list(staging.iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["events", "rejected", "retainlib.json"]
 
 
 @settings(max_examples=6)  # each example streams two files (about 0.3 s)
@@ -232,3 +240,125 @@ def test_streaming_equals_reading(rows: list[tuple[str, int, str, int]], cut: in
         a.write_text("".join(f"{line}\n" for line in lines[:cut]))
         b.write_text("".join(f"{line}\n" for line in lines[cut:]))
         _same("mixpanel", [a, b], folder / "out")
+
+
+@contextmanager
+def _set(module: Any, name: str, value: int) -> Iterator[None]:
+    before = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, before)
+
+
+@settings(max_examples=6, deadline=None)  # each example streams two files and reads them (about 0.5 s)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["u1", "u2"]), st.integers(0, 5)), max_size=30),
+    st.integers(0, 30),
+    st.integers(1, 7),
+)
+def test_files_planned_in_slices_stream_as_they_read(rows: list[tuple[int, str, int]], cut: int, size: int) -> None:
+    """Mixpanel files cut in slices of ``size`` rows (several plans a file): repeats within a slice, across
+    slices and across files rejected as ``rl.read`` rejects them; one load per file."""
+    lines = [_mixpanel_line("view", 1_709_287_200 + t, u, f"i{i}") for t, u, i in rows]
+    with tempfile.TemporaryDirectory() as tmp, _set(_plan, "SLICE_ROWS", size):
+        folder = Path(tmp)
+        a, b = folder / "a.jsonl", folder / "b.jsonl"
+        a.write_text("".join(f"{line}\n" for line in lines[:cut]) + "{broken\n")
+        b.write_text("".join(f"{line}\n" for line in lines[cut:]))
+        ds = _same("mixpanel", [a, b], folder / "out")
+        assert ds.report is not None
+        assert [f.file for f in ds.report.files] == [str(a), str(b)]
+
+
+@settings(max_examples=5, deadline=None)  # each example streams and reads an archive (about 0.5 s)
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=12), st.integers(1, 4))
+def test_archives_planned_in_groups_of_members_stream_as_they_read(uuids: list[int], members: int) -> None:
+    """An Amplitude archive read in groups of one member (several plans an archive): a uuid repeated in
+    another group is rejected, named by its member and line."""
+    events = [_amplitude_event(n, uuid=f"uuid-{u}") for n, u in enumerate(uuids)]
+    size = -(-len(events) // members)
+    with tempfile.TemporaryDirectory() as tmp, _set(_amplitude, "GROUP_BYTES", 1):
+        folder = Path(tmp)
+        chunks = {f"p/p_2024-03-01_{h}#1.json.gz": _lines(events[h * size : (h + 1) * size]) for h in range(members)}
+        path = _archive(folder / "export.zip", {k: v for k, v in chunks.items() if v != b"\n"})
+        _same("amplitude", [path], folder / "out")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["view", " ", None]), st.sampled_from([None, "json: invalid"])), max_size=12))
+def test_conforming_a_part_without_unreadable_records_takes_no_copy_and_gives_the_same(
+    rows: list[tuple[str | None, str | None]],
+) -> None:
+    """The fast path of ``conform_part`` (no unreadable record: the rows are not filtered) gives what the
+    general one (filtering) gives."""
+    decoded = pl.DataFrame(
+        {
+            LINE: list(range(1, len(rows) + 1)),
+            PROBLEM: [p for _, p in rows],
+            "customer_id": ["c1"] * len(rows),
+            "occurred_at": [dt.datetime(2024, 3, 1, tzinfo=dt.UTC)] * len(rows),
+            "event": [e for e, _ in rows],
+        },
+        schema_overrides={LINE: pl.Int64, PROBLEM: pl.String, "event": pl.String, "occurred_at": TIMESTAMP},
+    )
+    part = _events.Part(name="x.jsonl", file="x.jsonl", records=decoded.lazy())
+    columns = EVENTS.schema.names()
+    fast = _events.conform_part(part, decoded, EVENTS, columns=columns)
+    with _set(_events, "FAST_SPLIT", 0):
+        general = _events.conform_part(part, decoded, EVENTS, columns=columns)
+    assert_frame_equal(fast.loaded, general.loaded)
+    assert_frame_equal(fast.rejected, general.rejected)
+    assert fast.read == general.read == fast.loaded.height + fast.rejected.height
+
+
+@settings(max_examples=6, deadline=None)  # each example reads two files four times (about 1 s)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["page_view", "purchase"]),
+            st.integers(0, 1),
+            st.sampled_from(["p1", "p2"]),
+            st.sampled_from(["/a", "/b", None]),
+            st.sampled_from([None, 3, 4]),
+        ),
+        min_size=1,
+        max_size=14,
+    ),
+    st.integers(0, 14),
+)
+def test_the_ga4_key_digest_finds_the_duplicates_its_fields_find(
+    rows: list[tuple[str, int, str, str | None, int | None]], cut: int
+) -> None:
+    """GA4 events compared through their key's 128-bit digest (the default) or through the key's fields: the
+    same events and orders loaded, the same rows rejected, in memory and streamed, within and across files."""
+    us = 1_709_546_400_000_000
+    frame = pl.DataFrame(
+        {
+            "event_date": ["20240304"] * len(rows),
+            "event_name": [r[0] for r in rows],
+            "event_timestamp": [us + r[1] for r in rows],
+            "user_pseudo_id": [r[2] for r in rows],
+            "event_params": [
+                [_param("page_location", r[3]), _param("ga_session_id", number=r[4]), _param("currency", "EUR")]
+                for r in rows
+            ],
+            "ecommerce": [{"transaction_id": f"T{r[1]}", "purchase_revenue": 2.5} for r in rows],
+        }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        a, b = folder / "a.parquet", folder / "b.parquet"
+        frame.slice(0, cut).write_parquet(a)
+        frame.slice(cut).write_parquet(b)
+        digest = _same("ga4", [a, b], folder / "digest")
+        eager = rl.read("ga4", a, b)
+        with _set(_ga4, "DIGEST", 0):
+            fields = _same("ga4", [a, b], folder / "fields")
+            plain = rl.read("ga4", a, b)
+        for table in plain.tables:
+            assert_frame_equal(eager.require(table).collect(), plain.require(table).collect())  # type: ignore[arg-type]
+            assert_frame_equal(digest.require(table).collect(), fields.require(table).collect())  # type: ignore[arg-type]
+        assert eager.report is not None and plain.report is not None
+        assert_frame_equal(eager.report.rejects, plain.report.rejects)

@@ -11,11 +11,12 @@ Files are scanned lazily and their JSON decoded by polars; Python's
 :mod:`json` only explains the lines polars refuses.  ``rl.read`` holds the
 events read in memory; ``rl.read_to_parquet`` (``retainlib read ... --out
 DIR``) streams them through the planners (:mod:`retainlib_analytics._plan`),
-duplicates included, so that exports of tens of millions of events convert
-with bounded memory.  Every record is loaded or rejected with its file, line (for
-an archive, ``archive!member`` and the line) and reason: rows read = loaded +
-rejected.  The pages ``docs/sources/ga4.md``, ``mixpanel.md`` and
-``amplitude.md`` state every policy and option.
+whose plans declare the duplicate keys the host checks across the read, so
+that exports of tens of millions of events convert with bounded memory.
+Every record is loaded or rejected with its file, line (for an archive,
+``archive!member`` and the line) and reason: rows read = loaded + rejected.
+The pages ``docs/sources/ga4.md``, ``mixpanel.md`` and ``amplitude.md``
+state every policy and option.
 """
 
 from __future__ import annotations
@@ -74,10 +75,12 @@ def _plan_files(
     paths: Sequence[Path],
     make_parts: Callable[[list[Path], list[bytes]], Iterator[Part]],
     plans: Sequence[TablePlan],
-) -> list[FilePlan] | None:
-    """Streaming plans of the files (see :mod:`retainlib_analytics._plan`); ``None``: the reader must read them."""
+    groups: Callable[[Path], list[Callable[[], Iterator[Part]]]] | None = None,
+    empty: Callable[[Path], Part] | None = None,
+) -> list[FilePlan]:
+    """Streaming plans of the files (see :mod:`retainlib_analytics._plan`), in order, for each table."""
     files, heads = _files(source, paths)
-    return _plan.plan(make_parts(files, heads), [str(p) for p in files], plans)
+    return _plan.plan(files, heads, make_parts, plans, groups=groups, empty=empty)
 
 
 def _read(
@@ -167,7 +170,7 @@ def plan_ga4(
     params: str | Sequence[str] | None = None,
     revenue: str | None = None,
     currency: str | None = None,
-) -> list[FilePlan] | None:
+) -> list[FilePlan]:
     """Streaming plans of GA4 exports for ``rl.read_to_parquet`` (same options, same rows as :func:`read_ga4`)."""
     options = Ga4Options.of(identity=identity, params=params, revenue=revenue, currency=currency)
     return _plan_files(_ga4.NAME, paths, lambda files, heads: _ga4.parts(files, heads, options), _ga4.plans(options))
@@ -178,7 +181,7 @@ def plan_mixpanel(
     *,
     time_unit: str | None = None,
     properties: str | Sequence[str] | None = None,
-) -> list[FilePlan] | None:
+) -> list[FilePlan]:
     """Streaming plans of Mixpanel exports for ``rl.read_to_parquet`` (same rows as :func:`read_mixpanel`)."""
     options = MixpanelOptions.of(time_unit=time_unit, properties=properties)
     return _plan_files(
@@ -191,7 +194,7 @@ def plan_amplitude(
     *,
     identity: str | None = None,
     properties: str | Sequence[str] | None = None,
-) -> list[FilePlan] | None:
+) -> list[FilePlan]:
     """Streaming plans of Amplitude archives for ``rl.read_to_parquet`` (same rows as :func:`read_amplitude`)."""
     options = AmplitudeOptions.of(identity=identity, properties=properties)
     return _plan_files(
@@ -199,6 +202,8 @@ def plan_amplitude(
         paths,
         lambda files, heads: _amplitude.parts(files, heads, options),
         _amplitude.plans(options),
+        groups=lambda path: _amplitude.member_groups(path, options),
+        empty=lambda path: _amplitude.empty_input(path, options),
     )
 
 

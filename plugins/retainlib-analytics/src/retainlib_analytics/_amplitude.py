@@ -25,18 +25,19 @@ decompressed (JSON lines) is read too.  Read from each event:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import polars as pl
 
 from retainlib.tables import EVENTS, TIMESTAMP
 from retainlib_analytics._events import Members, Part, TablePlan
-from retainlib_analytics._files import damage_record, head_text, is_zip, text_of, zip_members
+from retainlib_analytics._files import Text, damage_record, head_text, is_zip, text_of, zip_members, zip_sizes
 from retainlib_analytics._jsonl import LINE, PROBLEM, TEXT, decode, lines, path_match
 from retainlib_analytics._options import AmplitudeOptions
 
-__all__ = ["CHUNK_BYTES", "NAME", "NOT_EVENTS", "SHAPE", "detect", "parts", "plans"]
+__all__ = ["CHUNK_BYTES", "NAME", "NOT_EVENTS", "SHAPE", "detect", "empty_input", "member_groups", "parts", "plans"]
 
 NAME = "amplitude"
 _S = pl.String()
@@ -189,7 +190,27 @@ def parts(paths: list[Path], heads: list[bytes], options: AmplitudeOptions) -> I
         )
 
 
-def _archive(path: Path, options: AmplitudeOptions) -> Iterator[Part]:
+#: A streamed archive is planned in groups of members holding about this many stored (compressed) bytes: one
+#: streaming pass each (about 0.5 GB of JSON lines at Amplitude's usual compression), so that memory stays bounded.
+GROUP_BYTES = 32 * 2**20
+
+
+def member_groups(path: Path, options: AmplitudeOptions) -> list[Callable[[], Iterator[Part]]]:
+    """The archive's members in groups of about :data:`GROUP_BYTES` stored bytes, each read when called."""
+    groups: list[range] = []
+    start = held = 0
+    sizes = zip_sizes(path, NAME)
+    for number, size in enumerate(sizes):
+        held += size
+        if held >= GROUP_BYTES:
+            groups.append(range(start, number + 1))
+            start, held = number + 1, 0
+    if start < len(sizes) or not groups:
+        groups.append(range(start, len(sizes)))
+    return [partial(_archive, path, options, group) for group in groups]
+
+
+def _archive(path: Path, options: AmplitudeOptions, only: range | None = None) -> Iterator[Part]:
     """An archive's members, in order, as inputs of about :data:`CHUNK_BYTES` of text each.
 
     The members' lines are read one after the other (each member ending its
@@ -201,7 +222,7 @@ def _archive(path: Path, options: AmplitudeOptions) -> Iterator[Part]:
     names: list[str] = []
     damaged: list[pl.DataFrame] = []
     held = lines_before = 0
-    for member, text in zip_members(path, NAME):
+    for member, text in zip_members(path, NAME, only):
         name = f"{path}!{member}"
         assert isinstance(text.source, bytes)  # members are read in memory
         data = text.source.removeprefix(b"\xef\xbb\xbf")
@@ -219,6 +240,12 @@ def _archive(path: Path, options: AmplitudeOptions) -> Iterator[Part]:
             held = lines_before = 0
     if names:
         yield _chunk(path, texts, starts, names, damaged, options)
+
+
+def empty_input(path: Path, options: AmplitudeOptions) -> Part:
+    """An input of an archive without any line: its plans give the columns of the archive's inputs."""
+    none = damage_record(str(path), Text(b""))
+    return _chunk(path, [b""], [0], [str(path)], [none], options)
 
 
 def _chunk(

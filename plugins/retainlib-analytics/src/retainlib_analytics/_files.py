@@ -32,6 +32,7 @@ __all__ = [
     "is_zip",
     "text_of",
     "zip_members",
+    "zip_sizes",
 ]
 
 HEAD_BYTES = 64 * 1024
@@ -130,16 +131,25 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[bytes
     return b"".join(chunks), None
 
 
-def zip_members(path: Path, source: str) -> Iterator[tuple[str, Text]]:
-    """Each file member of a zip archive, in the archive's order, as JSON lines read in memory (never extracted)."""
+def _open_zip(path: Path, source: str) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(path)
+        return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise SourceError(f"not a readable zip archive: {exc}", file=path, source=source) from None
-    with archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
+
+
+def zip_sizes(path: Path, source: str) -> list[int]:
+    """The stored (compressed) size of each file member of a zip archive, in the archive's order."""
+    with _open_zip(path, source) as archive:
+        return [info.compress_size for info in archive.infolist() if not info.is_dir()]
+
+
+def zip_members(path: Path, source: str, only: range | None = None) -> Iterator[tuple[str, Text]]:
+    """Each file member of a zip archive (``only``: those at these places among the file members), in the
+    archive's order, as JSON lines read in memory (never extracted)."""
+    with _open_zip(path, source) as archive:
+        files = [info for info in archive.infolist() if not info.is_dir()]
+        for info in files if only is None else files[only.start : only.stop]:
             raw, broken = _read_member(archive, info)
             if is_gzip(raw):
                 unpacked = gunzip(raw)

@@ -1,62 +1,57 @@
 """Streaming plans of the analytics sources: ``rl.read_to_parquet`` and ``retainlib read ... --out DIR``.
 
 A read in memory (:func:`retainlib_analytics._events.read_all`) holds every
-decoded record.  A streamed read holds a batch of lines at a time and works in
-two steps:
+decoded record.  A streamed read returns one
+:class:`~retainlib.plugins.FilePlan` per file and table, lazy plans that
+nothing has run yet; the host runs each in one streaming pass, writing rows as
+they are decoded and conformed:
 
-1. **Staging (while planning).**  Each input (a file, or about 64 MiB of
-   an Amplitude archive's members, decompressed in memory, never extracted)
-   is decoded and conformed in one streaming pass, exactly as the reader does
-   it, and its loaded rows (with their line and their duplicate keys) and its
-   rejected ones are written to Parquet files in a temporary folder.  This
-   runs while planning, against the hook's wish that nothing run then: the
-   duplicates of a table without a key column (events) must be known before
-   the plans are.
-2. **Duplicates.**  A loaded row whose key (Mixpanel's event, customer,
-   second and ``$insert_id``; Amplitude's ``uuid``, then ``$insert_id``; GA4's
-   event fields; a GA4 purchase's ``transaction_id``) an earlier loaded row of
-   the read holds is a duplicate, the first staying, as in memory.  The keys'
-   64-bit hashes are counted one slice of the hash space at a time (at most
-   :data:`KEYS_PER_PASS` keys in memory); only rows whose hash repeats are read
-   with their keys, sorted in read order and compared by their keys (a hash
-   collision never makes a false duplicate).  Duplicates are rare: their
-   ``(input, line)`` pairs are all that is kept.
+* a file of JSON lines (plain, or gzipped: decompressed in memory first) or a
+  Parquet table is scanned lazily, in slices of :data:`SLICE_ROWS` rows (a
+  plan each: one pass feeding several outputs holds what the slower one has
+  not taken, so a pass's rows are bounded).  Its JSON is decoded a batch of
+  lines at a time, by polars; a batch polars refuses is halved until its
+  refused lines stand alone and Python's :mod:`json` says what is wrong with
+  them (the ``careful`` plan of :class:`~retainlib_analytics._events.Part`),
+  so a damaged line never stops the stream;
+* an Amplitude archive is planned in groups of members
+  (:data:`~retainlib_analytics._amplitude.GROUP_BYTES` zipped), each read
+  about :data:`~retainlib_analytics._amplitude.CHUNK_BYTES` of text at a time
+  (decompressed in memory, never extracted) through a polars IO source: one
+  input in memory at a time, whatever the archive's size.
 
-The plans returned (one :class:`~retainlib.plugins.FilePlan` per file and
-table) scan the staged files without the duplicates, and add the duplicates
-to the rejected rows.  The temporary folder is removed when the plans are
-dropped (at the end of ``read_to_parquet``), or when the process ends.
+Duplicates are the host's work: each plan declares its keys
+(:attr:`FilePlan.dedup <retainlib.plugins.FilePlan.dedup>`: Mixpanel's event,
+customer, second and ``$insert_id``; Amplitude's ``uuid``, then
+``$insert_id``; GA4's event fields; a GA4 purchase's ``transaction_id``) with
+the reason of the rows they reject, as hidden columns that are not written.
+The host finds the repeated keys across the whole read from their 64-bit
+hashes, a slice of the hash space at a time, and compares the keys themselves
+before it rejects a row: the first occurrence stays, as in memory.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import weakref
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
 from retainlib import _conform
 from retainlib.load_report import REJECTS_SCHEMA
 from retainlib.plugins import FilePlan
 from retainlib.tables import TableSpec
 from retainlib_analytics._events import Part, TablePlan, localise, rejects
+from retainlib_analytics._files import is_zip
 from retainlib_analytics._jsonl import LINE, PROBLEM
 
-__all__ = ["KEYS_PER_PASS", "Plans", "conform_lazy", "plan"]
+__all__ = ["conform_lazy", "plan"]
 
-#: Keys whose hashes are counted at once when duplicates are looked for (about 40 MiB a million keys).
-KEYS_PER_PASS = 4_000_000
-_PART = "_part"  # the staged input's number, in read order
-_HASH = "_hash"
-_REASON = "_reason"
-
-
-class Plans(list[FilePlan]):
-    """The plans of one streamed read; their staging folder is removed once this list is dropped."""
+_NAME = "_name"  # the input a loaded row comes from (``archive!member``), beside its line in that input
+_OUT = "_out"  # which output a row of an archive's stream is for: a table's loaded rows, or its rejected ones
+_REJECTED = "!rejected"
+_R = "_r_"  # prefix of the rejected rows' columns in an archive's stream
 
 
 def conform_lazy(
@@ -84,183 +79,158 @@ def conform_lazy(
     return loaded, localise(pl.concat([early, refused]), part)
 
 
-#: Inputs of one file staged together in one pass (an Amplitude archive's members come in inputs of about
-#: 64 MiB of text: see :data:`retainlib_analytics._amplitude.CHUNK_BYTES`); their text is in memory at once.
-PARTS_PER_PASS = 4
-_NO_ROWS = {_PART: pl.Int64, LINE: pl.Int64}
+def _dedup(p: TablePlan) -> tuple[FilePlan.Key, ...]:
+    return tuple(FilePlan.Key((key,), reason) for key, reason in p.keys)
 
 
-@dataclass(slots=True)
-class _Staged:
-    """Some inputs of one file, their rows for one table written to the staging folder (with ``_PART``)."""
-
-    file: str
-    parts: dict[int, Part]
-    loaded: Path
-    rejected: Path
-    read: int = 0
-    repeated: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={**_NO_ROWS, _REASON: pl.String}))
+def _keys(p: TablePlan) -> list[str]:
+    return [key for key, _ in p.keys]
 
 
-def _count(path: Path) -> int:
-    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+#: Input rows one plan covers at most.  One streaming pass feeds several outputs (the table, the rejected rows,
+#: the keys), and polars holds the rows the slower output has not taken yet: bounded by the pass's size.
+SLICE_ROWS = 2_000_000
 
 
-def _stage(parts: dict[int, Part], plans: Sequence[TablePlan], folder: Path) -> dict[str, _Staged]:
-    """Decode, conform and write some inputs' rows for every table, in one streaming pass.
+def _plain(part: Part, plans: Sequence[TablePlan]) -> list[FilePlan]:
+    """The plans of a file read as one input: scanned and decoded lazily, a batch at a time, in slices of
+    :data:`SLICE_ROWS` rows (the lines are counted first: the JSON is not decoded for that)."""
+    every = part.careful if part.careful is not None else part.records
+    rows = int(every.select(pl.len()).collect(engine="streaming").item())
+    out = []
+    for start in range(0, max(rows, 1), SLICE_ROWS):
+        # the decoded records feed every output of the pass (loaded, rejected, the keys): decoded once
+        records = (every if rows <= SLICE_ROWS else every.slice(start, SLICE_ROWS)).cache()
+        for p in plans:
+            chosen = records if p.select is None else p.select(records)
+            loaded, rejected = conform_lazy(part, chosen, p.spec, columns=p.columns, keys=_keys(p))
+            if p.spec.name == "events" and part.extra_read and start + SLICE_ROWS >= rows:  # a damaged gzip tail
+                rejected = pl.concat([rejected, part.extra_rejects.lazy()])
+            out.append(
+                FilePlan(
+                    file=Path(part.file),
+                    table=p.spec.name,
+                    loaded=loaded.rename({LINE: "line"}),
+                    rejected=rejected,
+                    dedup=_dedup(p),
+                    hidden=_keys(p),
+                    optional=p.spec.name != "events",
+                )
+            )
+    return out
 
-    When polars refuses a line, the inputs are staged again, decoded line by line where they can be
-    (:attr:`Part.careful`), so that the line is explained.
-    """
-    try:
-        return _stage_once(parts, plans, folder, careful=False)
-    except pl.exceptions.PolarsError:
-        if all(p.careful is None for p in parts.values()):
-            raise
-        return _stage_once(parts, plans, folder, careful=True)
 
-
-def _stage_once(
-    parts: dict[int, Part], plans: Sequence[TablePlan], folder: Path, *, careful: bool
-) -> dict[str, _Staged]:
-    sinks = []
-    staged: dict[str, _Staged] = {}
-    first = min(parts)
+def _outputs(part: Part, records: pl.LazyFrame, plans: Sequence[TablePlan]) -> list[pl.LazyFrame]:
+    """An input's loaded and rejected rows of every table, each row marked with its output (``_OUT``)."""
+    frames = []
+    records = records.cache()  # decoded once for every output
     for p in plans:
         name = p.spec.name
-        loaded, rejected = [], []
-        for number, part in parts.items():
-            records = part.careful if careful and part.careful is not None else part.records
-            records = records if p.select is None else p.select(records)
-            ok, bad = conform_lazy(part, records, p.spec, columns=p.columns, keys=[k for k, _ in p.keys])
-            loaded.append(ok.with_columns(pl.lit(number, pl.Int64).alias(_PART)))
-            rejected.append(bad)
-        file = next(iter(parts.values())).file
-        s = _Staged(file, parts, folder / f"{name}-{first:06d}.parquet", folder / f"{name}-{first:06d}-rej.parquet")
-        sinks += [
-            pl.concat(loaded).sink_parquet(s.loaded, lazy=True),
-            pl.concat(rejected).sink_parquet(s.rejected, lazy=True),
-        ]
-        staged[name] = s
-    pl.collect_all(sinks, engine="streaming")
-    for s in staged.values():
-        s.read = _count(s.loaded) + _count(s.rejected)
-    return staged
+        chosen = records if p.select is None else p.select(records)
+        loaded, rejected = conform_lazy(part, chosen, p.spec, columns=p.columns, keys=_keys(p))
+        if name == "events" and part.extra_read:
+            rejected = pl.concat([rejected, part.extra_rejects.lazy()])
+        # each loaded row named by its member and its line there, as a rejected one would be
+        named = localise(loaded.with_columns(pl.col(LINE).alias("line"), pl.lit(part.name).alias("file")), part)
+        frames.append(
+            named.drop(LINE).rename({"file": _NAME}).with_columns(pl.lit(name).alias(_OUT)),
+        )
+        frames.append(
+            rejected.select(pl.all().name.prefix(_R)).with_columns(pl.lit(name + _REJECTED).alias(_OUT)),
+        )
+    return frames
 
 
-def _groups(parts: Iterator[Part]) -> Iterator[dict[int, Part]]:
-    """The inputs numbered in read order, in groups of at most :data:`PARTS_PER_PASS` inputs of one file."""
-    group: dict[int, Part] = {}
-    for number, part in enumerate(parts):
-        if group and (len(group) >= PARTS_PER_PASS or next(iter(group.values())).file != part.file):
-            yield group
-            group = {}
-        group[number] = part
-    if group:
-        yield group
-
-
-def _repeated(staged: Sequence[_Staged], key: str, dropped: pl.DataFrame) -> pl.DataFrame:
-    """``_PART`` and ``LINE`` of the loaded rows whose ``key`` an earlier loaded row holds (``dropped`` left out)."""
-    scans = [pl.scan_parquet(s.loaded).select(_PART, LINE, key).filter(pl.col(key).is_not_null()) for s in staged]
-    none = pl.DataFrame(schema=_NO_ROWS)
-    if not scans:
-        return none
-    every = pl.concat(scans)
-    total = sum(_count(s.loaded) for s in staged)
-    slices = max(1, -(-total // KEYS_PER_PASS))
-    hashes = every.select(pl.col(key).hash().alias(_HASH))
-    found = []
-    for number in range(slices):
-        piece = hashes if slices == 1 else hashes.filter(pl.col(_HASH) % slices == number)
-        counts = piece.group_by(_HASH).agg(pl.len().alias("n")).filter(pl.col("n") > 1)
-        found.append(counts.collect(engine="streaming").get_column(_HASH))
-    suspects = pl.concat(found)
-    if suspects.len() == 0:
-        return none
-    rows = (
-        every.filter(pl.col(key).hash().is_in(suspects.implode()))
-        .collect(engine="streaming")
-        .join(dropped, on=[_PART, LINE], how="anti")
-        .sort(_PART, LINE)
-    )
-    return rows.filter(~pl.col(key).is_first_distinct()).select(_PART, LINE)
-
-
-def _drop_repeated(staged: Sequence[_Staged], keys: Sequence[tuple[str, str]]) -> None:
-    """Find each key's duplicates among the rows still loaded, in order; note them where they were staged."""
-    dropped = pl.DataFrame(schema=_NO_ROWS)
-    for key, reason in keys:
-        found = _repeated(staged, key, dropped)
-        if found.height == 0:
-            continue
-        dropped = pl.concat([dropped, found])
-        for s in staged:
-            mine = found.filter(pl.col(_PART).is_in(list(s.parts)))
-            if mine.height:
-                s.repeated = pl.concat([s.repeated, mine.with_columns(pl.lit(reason).alias(_REASON))])
-
-
-def _position(part: pl.Expr, line: pl.Expr) -> pl.Expr:
-    """One number for an input's line (an input holds fewer than 2^32 lines)."""
-    return part * 2**32 + line
-
-
-def _file_plan(file: str, spec: TableSpec, staged: Sequence[_Staged], schema: pl.Schema) -> FilePlan:
-    """The loaded rows of a file's inputs (duplicates left out) and its rejected rows (duplicates added)."""
-    loaded: list[pl.LazyFrame] = []
-    rejected: list[pl.LazyFrame] = [pl.LazyFrame(schema=REJECTS_SCHEMA)]
-    for s in staged:
-        rows = pl.scan_parquet(s.loaded)
-        if s.repeated.height:
-            gone = s.repeated.select(_position(pl.col(_PART), pl.col(LINE))).to_series()
-            rows = rows.filter(~_position(pl.col(_PART), pl.col(LINE)).is_in(gone.implode()))
-        loaded.append(rows)
-        if spec.name == "events":
-            rejected += [p.extra_rejects.lazy() for p in s.parts.values() if p.extra_read]
-        rejected.append(pl.scan_parquet(s.rejected))
-        for number in s.repeated.get_column(_PART).unique(maintain_order=True).to_list():
-            part = s.parts[number]
-            rows_of = s.repeated.filter(pl.col(_PART) == number).lazy()
-            rejected.append(localise(rejects(rows_of, part.name, spec.name, pl.col(_REASON)), part))
-    frame = pl.concat(loaded) if loaded else pl.LazyFrame(schema=schema)
-    columns = [c for c in schema.names() if not c.startswith("_")]  # LINE and the keys start with "_", no extra does
-    return FilePlan(
-        file=Path(file),
-        table=spec.name,
-        loaded=frame.select(pl.col(LINE).alias("line"), *columns),
-        rejected=pl.concat(rejected, how="vertical"),
-    )
-
-
-def plan(parts: Iterator[Part], files: Sequence[str], plans: Sequence[TablePlan]) -> Plans | None:
-    """Stage every input, find the duplicates, and plan each file's tables; ``None`` when polars cannot read one.
-
-    A table other than ``events`` gets a plan only for the files holding candidates for it (GA4 orders:
-    purchases), as the reader gives a load only for those.
-    """
-    folder = Path(tempfile.mkdtemp(prefix="retainlib-analytics-"))
-    out = Plans()
-    weakref.finalize(out, shutil.rmtree, folder, ignore_errors=True)
-    staged: dict[str, list[_Staged]] = {p.spec.name: [] for p in plans}
-    schemas: dict[str, pl.Schema] = {}
+def _collect_input(part: Part, plans: Sequence[TablePlan], schema: pl.Schema) -> pl.DataFrame:
+    """One input of an archive, decoded (polars first; line by line where it refuses a line), conformed."""
     try:
-        for group in _groups(parts):
-            for name, s in _stage(group, plans, folder).items():
-                staged[name].append(s)
-                schemas.setdefault(name, pl.Schema(pl.read_parquet_schema(s.loaded)))
+        frames = pl.collect_all(_outputs(part, part.records, plans), engine="streaming")
     except pl.exceptions.PolarsError:
-        shutil.rmtree(folder, ignore_errors=True)
-        return None  # the reader explains what polars could not read
+        if part.careful is None:
+            raise
+        frames = pl.collect_all(_outputs(part, part.careful, plans), engine="streaming")
+    empty = pl.DataFrame(schema=schema)
+    return pl.concat([empty, *frames], how="diagonal_relaxed").select(schema.names())
+
+
+def _chunked(
+    file: Path, inputs: Callable[[], Iterator[Part]], empty: Part, plans: Sequence[TablePlan]
+) -> list[FilePlan]:
+    """The plans of an archive read a few members at a time: a polars IO source that yields one input at a time.
+
+    ``inputs`` opens the archive and yields its inputs (when the host runs the plans); ``empty`` is an
+    input without lines, whose plans give the stream's columns.
+    """
+    schema = pl.concat(_outputs(empty, empty.records, plans), how="diagonal_relaxed").collect_schema()
+
+    def stream(
+        with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
+    ) -> Iterator[pl.DataFrame]:
+        del batch_size  # an input is as large as it is (about CHUNK_BYTES of text)
+        left = n_rows
+        for part in inputs():
+            frame = _collect_input(part, plans, schema)
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if with_columns is not None:
+                frame = frame.select(with_columns)
+            if left is not None:
+                frame = frame.head(left)
+                left -= frame.height
+            yield frame
+            if left is not None and left <= 0:
+                return
+
+    # one pass over the archive feeds every output of a plan: the stream is cached, not read once per output
+    rows = register_io_source(stream, schema=schema).cache()
+    out = []
     for p in plans:
-        _drop_repeated(staged[p.spec.name], p.keys)
-    for file in files:
-        for p in plans:
-            name = p.spec.name
-            mine = [s for s in staged[name] if s.file == file]
-            read = sum(s.read for s in mine)
-            if name != "events" and read == 0:
-                continue
-            schema = schemas.get(name) or pl.Schema([(LINE, pl.Int64()), *p.spec.schema.items(), (_PART, pl.Int64())])
-            out.append(_file_plan(file, p.spec, mine, schema))
+        name = p.spec.name
+        loaded = rows.filter(pl.col(_OUT) == name).select("line", *_columns(p, schema), *_keys(p), _NAME)
+        rejected = rows.filter(pl.col(_OUT) == name + _REJECTED).select(
+            pl.col(_R + c).alias(c) for c in REJECTS_SCHEMA.names()
+        )
+        out.append(
+            FilePlan(
+                file=file,
+                table=name,
+                loaded=loaded,
+                rejected=rejected.cast(REJECTS_SCHEMA),
+                dedup=_dedup(p),
+                hidden=[*_keys(p), _NAME],
+                named_by=_NAME,
+                optional=name != "events",
+            )
+        )
+    return out
+
+
+def _columns(p: TablePlan, schema: pl.Schema) -> list[str]:
+    """The table's columns in an archive's stream: canonical ones, then the extras the inputs hold."""
+    return [*p.spec.schema.names(), *(c for c in p.columns if c not in p.spec.schema and c in schema)]
+
+
+def plan(
+    files: Sequence[Path],
+    heads: Sequence[bytes],
+    make_parts: Callable[[list[Path], list[bytes]], Iterator[Part]],
+    plans: Sequence[TablePlan],
+    *,
+    groups: Callable[[Path], list[Callable[[], Iterator[Part]]]] | None = None,
+    empty: Callable[[Path], Part] | None = None,
+) -> list[FilePlan]:
+    """The plans of the files, in order, for each table: a zip archive in ``groups`` of members, each through an
+    IO source (``empty`` gives its columns), another file in slices of :data:`SLICE_ROWS` rows.
+
+    A table other than ``events`` is optional (:attr:`FilePlan.optional`): GA4 orders come from purchases, and
+    the reader gives a load only to the files holding some.
+    """
+    out: list[FilePlan] = []
+    for path, first in zip(files, heads, strict=True):
+        if is_zip(first) and groups is not None and empty is not None:
+            for inputs in groups(path):
+                out += _chunked(path, inputs, empty(path), plans)
+            continue
+        for part in make_parts([path], [first]):
+            out += _plain(part, plans)
     return out

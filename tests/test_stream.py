@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import retainlib as rl
 from retainlib import _conform, _stream
+from retainlib._builtin import files
 from retainlib.cli import main
 from retainlib.tables import TABLES
 
@@ -108,6 +109,38 @@ def test_writing_again_replaces_the_previous_dataset(tmp_path: Path) -> None:
     again = rl.read_to_parquet("csv", path, out=out)
     assert again.require("orders").collect()["order_id"].to_list() == ["o9"]
     assert rl.Dataset.read_parquet(out).require("orders").collect()["order_id"].to_list() == ["o9"]
+
+
+def test_a_built_in_source_named_streams_without_loading_plugins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "o1,c1,2024-03-01T10:00:00Z,10.00,EUR\no2,c1,2024-03-01T11:00:00Z,x,EUR\n")
+
+    def every_plugin() -> None:
+        raise AssertionError("the plugins were loaded")
+
+    monkeypatch.setattr(_stream, "default_host", every_plugin)
+    streamed = rl.read_to_parquet("csv", path, out=tmp_path / "out")
+    assert streamed.report is not None
+    assert (streamed.report.rows_read, streamed.report.rows_loaded) == (2, 1)
+    assert streamed.report.rejects.select("line", "reason").rows() == [(3, "amount: not a number")]
+    with pytest.raises(AssertionError, match="plugins were loaded"):  # detection needs every source
+        rl.read_to_parquet(path, out=tmp_path / "out")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_the_loaded_and_rejected_rows_of_a_plan_share_one_read_of_the_file(tmp_path: Path, suffix: str) -> None:
+    # Two outputs of one streaming pass: without a shared (cached) frame polars reads and checks the file twice.
+    frame = pl.DataFrame({"order_id": ["o1"], "customer_id": ["c1"], "ordered_at": ["2024-03-01T10:00:00Z"]})
+    frame = frame.with_columns(amount=pl.lit("1.00"), currency=pl.lit("EUR"))
+    path = tmp_path / f"orders.{suffix}"
+    frame.write_csv(path) if suffix == "csv" else frame.write_parquet(path)
+    planner = files.plan_csv if suffix == "csv" else files.plan_parquet
+    plans = planner([path])
+    assert plans is not None and len(plans) == 1
+    for output in (plans[0].loaded, plans[0].rejected):
+        assert "CACHE" in output.explain(optimized=False)
 
 
 def test_unknown_options_and_sources_are_refused(tmp_path: Path) -> None:

@@ -296,7 +296,11 @@ def _canonical_stripped_id(stripped: pl.Expr) -> pl.Expr:
 _EDGE_BYTES = [*range(0x21), *range(0x80, 0x100)]
 
 
-def _odd_id(text: pl.Expr) -> pl.Expr:
+#: Bounds of a text column's values (lowest, highest, compared byte by byte), from Parquet statistics.
+Bounds = tuple[bytes, bytes]
+
+
+def _odd_id(text: pl.Expr, bounds: Bounds | None = None) -> pl.Expr:
     """Whether a text id may differ from its canonical form (:func:`canonical_id`); false only where it cannot.
 
     :func:`canonical_id` changes a text only if it is empty, starts or ends
@@ -305,17 +309,33 @@ def _odd_id(text: pl.Expr) -> pl.Expr:
     a whole decimal (``"17850.0"``: ending with ``.`` or ``0`` and holding a
     point).  Byte comparisons and one byte per row decide; the point is looked
     for only in ids that start with a sign or a digit and end with ``.`` or ``0``.  Null for a null id.
+
+    ``bounds`` (the lowest and highest id, from the file's statistics) spare
+    the tests of the first byte that no id between them can fail: none is
+    empty or starts below ``!`` or from ``\\x7f`` when ``"!" <= lowest`` and
+    ``highest < "\\x7f"`` (texts compare byte by byte, a prefix first); none
+    starts with a sign or a digit (``+`` to ``9``) when ``":" <= lowest`` or
+    ``highest < "+"``.
     """
     raw = text.cast(pl.Binary)
     last = raw.bin.get(-1, null_on_oob=True)
-    edge = (text < "!") | (text >= "\x7f") | last.is_in(_EDGE_BYTES)
+    plain_first = bounds is not None and bounds[0] >= b"!" and bounds[1] < b"\x7f"
+    never_numeric = bounds is not None and (bounds[0] >= b":" or bounds[1] < b"+")
+    edge = last.is_in(_EDGE_BYTES)
+    if not plain_first:
+        edge = (text < "!") | (text >= "\x7f") | edge
+    if never_numeric:
+        return edge
     # A whole decimal starts with a sign or a digit (a first byte from "+" to "9") and ends with "." or "0".
     numeric = (text >= "+") & (text < ":") & last.is_in([ord("."), ord("0")])
     return edge | pl.when(numeric).then(raw).bin.contains(b".").fill_null(False)
 
 
-def _id(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tuple[pl.Expr, pl.Expr | None] | Coerced:
+def _id(
+    c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None, bounds: Bounds | None = None
+) -> tuple[pl.Expr, pl.Expr | None] | Coerced:
     e = pl.col(c.name)
+    bounds = bounds if dtype == pl.String else None  # bounds of the texts themselves
     if isinstance(dtype, pl.Categorical | pl.Enum):
         e, dtype = e.cast(pl.String), pl.String()
     if dtype == pl.String:
@@ -325,7 +345,7 @@ def _id(c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None) -> tu
         # The problem reads the coerced value's column (checks run after the values), not the expression again.
         empty = pl.col(_value_name(c.name)) == ""
         odd, fixed = f"__k_{c.name}", f"__i_{c.name}"
-        first = (_odd_id(e).alias(odd),)
+        first = (_odd_id(e, bounds).alias(odd),)
         second = (canonical_id(pl.when(pl.col(odd)).then(e)).alias(fixed),)
         value = pl.coalesce(pl.col(fixed), e)
         return Coerced(value, pl.when(empty).then(pl.lit("empty id")), [], first, second, flag=empty)
@@ -607,16 +627,21 @@ class Coerced(NamedTuple):
     flag: pl.Expr | None = None
 
 
-def _coerce(c: Column, dtype: pl.DataType, spec: TableSpec, tz: str | None, file: Path | None) -> Coerced:
-    result = _timestamp(c, dtype, spec, tz, file) if c.kind is Kind.TIMESTAMP else _coerce_simple(c, dtype, spec, file)
+def _coerce(
+    c: Column, dtype: pl.DataType, spec: TableSpec, tz: str | None, file: Path | None, bounds: Bounds | None = None
+) -> Coerced:
+    if c.kind is Kind.TIMESTAMP:
+        result = _timestamp(c, dtype, spec, tz, file)
+    else:
+        result = _coerce_simple(c, dtype, spec, file, bounds)
     return result if isinstance(result, Coerced) else Coerced(*result, [])
 
 
 def _coerce_simple(
-    c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None
+    c: Column, dtype: pl.DataType, spec: TableSpec, file: Path | None, bounds: Bounds | None = None
 ) -> tuple[pl.Expr, pl.Expr | None] | Coerced:
     if c.kind is Kind.ID:
-        return _id(c, dtype, spec, file)
+        return _id(c, dtype, spec, file, bounds)
     if c.kind is Kind.MONEY:
         return _money(c, dtype, spec, file)
     if c.kind is Kind.CURRENCY:
@@ -638,6 +663,7 @@ def conform(
     check_duplicates: bool = True,
     trust_canonical: bool = False,
     number_rows: bool = True,
+    bounds: Mapping[str, Bounds] | None = None,
 ) -> Conformed:
     """Plan the coercion of ``frame`` into the canonical ``spec`` table.
 
@@ -646,6 +672,8 @@ def conform(
     by retainlib itself.  ``frame`` may carry a ``ROW`` column (1-based line numbers from a file);
     otherwise rows are numbered from 1.  ``defaults`` gives constant values for
     canonical columns absent from the input (``{"currency": "EUR"}``).
+    ``bounds``: per text column, its lowest and highest value (from Parquet
+    statistics), which spare the checks no value between them can fail.
     Raises :class:`SchemaError` for column-level problems.
     """
     try:
@@ -701,7 +729,7 @@ def conform(
         if trust_canonical and schema[c.name] == c.dtype and c.kind is not Kind.SCORE:
             coerced = Coerced(pl.col(c.name), None, [])
         else:
-            coerced = _coerce(c, schema[c.name], spec, tz, file)
+            coerced = _coerce(c, schema[c.name], spec, tz, file, (bounds or {}).get(c.name))
             raw_kept.append(c.name)
         first.extend(coerced.first)
         second.extend(coerced.second)

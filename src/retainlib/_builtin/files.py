@@ -40,6 +40,7 @@ import polars as pl
 
 from retainlib import _conform
 from retainlib._builtin._orders import OrderOptions, plan, spec_for
+from retainlib._builtin._parquet_stats import text_bounds
 from retainlib._dataset import Dataset
 from retainlib.calendar import check_tz
 from retainlib.errors import OptionError, SourceError
@@ -200,6 +201,7 @@ def _plan_file(
     recoverable: bool = False,
     check_duplicates: bool = False,
     trusted: str | None = None,
+    bounds: Mapping[str, _conform.Bounds] | None = None,
 ) -> tuple[TableSpec, _conform.Conformed]:
     """Plan the coercion of one file's frame into a canonical table (nothing read yet but the schema).
 
@@ -209,6 +211,8 @@ def _plan_file(
     repeated among the rows loaded (:func:`_reject_repeated_keys`).
     ``trusted``: the canonical table a file written by retainlib holds (its
     columns of canonical type are taken as they are, see :func:`_written_as`).
+    ``bounds``: the bounds of text columns from the file's statistics
+    (:func:`_text_bounds`), by input column.
     """
     try:
         columns = frame.collect_schema().names()
@@ -241,6 +245,7 @@ def _plan_file(
         file=path,
         check_duplicates=check_duplicates,
         trust_canonical=trusted is not None and trusted == spec.name and not renames and not line_renames,
+        bounds={line_renames.get(n, n): b for n, b in _renamed(bounds or {}, renames).items()},
     )
     return spec, conformed
 
@@ -259,6 +264,7 @@ def _read_file(
     prerejected: Sequence[tuple[int, str]] = (),
     recoverable: bool = False,
     trusted: str | None = None,
+    bounds: Mapping[str, _conform.Bounds] | None = None,
 ) -> tuple[TableSpec, pl.DataFrame, FileLoad]:
     """Read one file's frame into a canonical table and its load account.
 
@@ -278,6 +284,7 @@ def _read_file(
         recoverable=recoverable,
         check_duplicates=orders.grouped,
         trusted=trusted,
+        bounds=bounds,
     )
     try:
         grouped = spec.name == "orders" and orders.grouped
@@ -585,6 +592,9 @@ def _file_plan(
     """
     if not ruled:
         c = _with_file_rules(spec, c, orders)
+        # Streamed, the loaded and rejected rows are two outputs of one pass: marked as shared, the file is
+        # read and checked once for both (polars would otherwise decode it once per output).
+        c = attrs.evolve(c, frame=c.frame.cache())
     bad = pl.col(_conform.BAD)
     line = pl.col(_conform.ROW).cast(pl.Int64).alias("line")
     loaded = c.frame.filter(~bad).select(line, *c.coerced)
@@ -612,7 +622,7 @@ def read_parquet(
         (
             _read_file(
                 p,
-                _scan_parquet(p),
+                frame,
                 first_line=1,
                 table=table,
                 mapping=mapping,
@@ -620,10 +630,21 @@ def read_parquet(
                 tz=tz,
                 orders=orders,
                 trusted=_written_as(p),
+                bounds=_text_bounds(p, frame),
             )
-            for p in paths
+            for p, frame in ((p, _scan_parquet(p)) for p in paths)
         ),
     )
+
+
+def _renamed(bounds: Mapping[str, _conform.Bounds], renames: Mapping[str, str]) -> dict[str, _conform.Bounds]:
+    return {renames.get(name, name): b for name, b in bounds.items()}
+
+
+def _text_bounds(path: Path, frame: pl.LazyFrame) -> dict[str, _conform.Bounds]:
+    """The bounds of a Parquet file's text columns, from its statistics (cheap: the footer alone)."""
+    texts = {name for name, dtype in frame.collect_schema().items() if dtype == pl.String}
+    return text_bounds(path, texts) if texts else {}
 
 
 def _written_as(path: Path) -> str | None:
@@ -667,9 +688,10 @@ def plan_parquet(
         return None
     plans = []
     for path in paths:
+        frame = _scan_parquet(path)
         spec, conformed = _plan_file(
             path,
-            _scan_parquet(path),
+            frame,
             first_line=1,
             table=table,
             mapping=mapping,
@@ -677,6 +699,7 @@ def plan_parquet(
             tz=tz,
             orders=orders,
             trusted=_written_as(path),
+            bounds=_text_bounds(path, frame),
         )
         plans.append(_file_plan(path, spec, conformed, orders))
     return plans

@@ -5,9 +5,10 @@ Run by hand (from the repository root)::
     python3 -m uv run --all-packages python benchmarks/bench_read.py [--rows 1000000] [--repeat 3] [--large] \
         [--formats csv json parquet stripe cdnow] [--data DIR]
 
-``--large`` adds 10M rows.  Writes ``benchmarks/results-read.md``.  ``--data DIR``
-keeps the generated files in ``DIR/<rows>/`` (``DIR/1M/``, reused when present)
-instead of a temporary folder, for timing ``--one`` by hand.
+``--large`` adds 10M rows; ``--repeat 0`` only writes the files.  Writes
+``benchmarks/results-read.md``.  ``--data DIR`` keeps the generated files in
+``DIR/<rows>/`` (``DIR/1M/``, reused when present) instead of a temporary folder,
+for timing ``--one`` by hand.
 
 Canonical files (``--formats csv json parquet``, the default) are orders exports
 (``order_id``, ``customer_id``, ``ordered_at`` as ISO 8601 UTC with ``Z``,
@@ -388,6 +389,8 @@ def _row(
 ) -> str:
     """A table row: the library's median, min and max seconds, rows/s at the median, peak RSS, and its
     ratio to polars (the median of the ratios of runs made in turn)."""
+    if not runs:  # --repeat 0: the files written, nothing timed
+        return f"| {_label(rows)} | {fmt} | {path.stat().st_size / 2**20:,.0f} | {library} | not run | | | | | | | |"
     failed = [r["status"] for r in runs if r["status"] != "ok"]
     if failed:
         return f"| {_label(rows)} | {fmt} | | {library} | {failed[0]} | | | | | | | |"

@@ -152,6 +152,33 @@ def test_amplitude_members_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert ds.require("events").collect().height == 5
 
 
+@pytest.mark.parametrize("chunk", [1, 1 << 20])
+def test_an_archive_input_is_decoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """One streamed read decodes each input once, for all its outputs (loaded rows, rejected ones, keys): the
+    outputs' own filters must not reach the archive's IO source, which would then run once per output."""
+    monkeypatch.setattr(_amplitude, "CHUNK_BYTES", chunk)
+    seen: list[str] = []
+    collect = _plan._collect_input
+
+    def counted(part: _events.Part, plans: Any, schema: pl.Schema) -> pl.DataFrame:
+        seen.append(part.name)
+        return collect(part, plans, schema)
+
+    monkeypatch.setattr(_plan, "_collect_input", counted)
+    members = {
+        f"187520/187520_2024-03-01_{hour}#1.json.gz": _lines([_amplitude_event(n + hour) for n in range(3)])
+        + b"{oops\n"
+        for hour in (10, 11, 12)
+    }
+    path = _archive(tmp_path / "export.zip", members)
+    ds = rl.read_to_parquet("amplitude", path, out=tmp_path / "out")
+    # a bad line a member; events 10 to 14 read nine times (uuid-11 twice, uuid-12 three times, uuid-13 twice)
+    assert ds.report is not None and (ds.report.rows_loaded, ds.report.rows_rejected) == (5, 3 + 4)
+    inputs = 3 if chunk == 1 else 1  # every member alone, or all of them in one input
+    assert len(seen) == inputs
+    assert len(set(seen)) == inputs
+
+
 def test_ga4_events_and_orders_stream(fixtures: Path, tmp_path: Path) -> None:
     """A GA4 export (the fixture) given twice: every event and purchase of the second copy a duplicate."""
     path = fixtures / "ga4_events_20240304.jsonl"

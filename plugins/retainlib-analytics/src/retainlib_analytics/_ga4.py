@@ -245,7 +245,8 @@ def _candidates(frame: pl.LazyFrame, options: Ga4Options, *, typed: pl.Schema | 
 
     ``typed`` names the columns ``frame`` holds typed (see :func:`_parquet`); the others are text.
     """
-    user_id, pseudo = _clean(pl.col("user_id")), _clean(pl.col("user_pseudo_id"))
+    # the ids cleaned once (stage 1), read by the customer and by the key (stage 2)
+    user_id, pseudo = pl.col("_user"), pl.col("_pseudo")
     customer = {"fallback": pl.coalesce(user_id, pseudo), "user_id": user_id, "pseudo": pseudo}[options.identity]
     missing_customer = {
         "fallback": "user_pseudo_id: neither a user_id nor a user_pseudo_id",
@@ -268,7 +269,8 @@ def _candidates(frame: pl.LazyFrame, options: Ga4Options, *, typed: pl.Schema | 
     fields = frame.select(
         LINE,
         PROBLEM,
-        customer.alias("customer_id"),
+        _clean(pl.col("user_id")).alias("_user"),
+        _clean(pl.col("user_pseudo_id")).alias("_pseudo"),
         _clean(pl.col("event_name")).alias("event"),
         missing.alias("_missing"),
         pl.when(in_range).then(micros).alias("_us"),
@@ -276,19 +278,14 @@ def _candidates(frame: pl.LazyFrame, options: Ga4Options, *, typed: pl.Schema | 
         day.alias("_day"),
         day.str.to_date("%Y%m%d", strict=False).alias("_date"),
         *(_param(p).alias(p) for p in options.params),
-        # the fields that make an event, as a record (comparing records costs less than writing them out as text)
-        pl.struct(
-            pl.col("stream_id").fill_null("").alias("stream"),
-            pseudo.fill_null("").alias("pseudo"),
-            user_id.fill_null("").alias("user"),
-            micros.alias("us"),
-            pl.col("event_bundle_sequence_id").fill_null("").alias("bundle"),
-            pl.col("batch_event_index").fill_null("").alias("index"),
-            # events of one batch can share their timestamp (and, in older exports, everything else but
-            # their parameters): the parameters tell them apart, compared through their 64-bit hash (writing
-            # them out as text costs four times more; two such events colliding is a chance of 1 in 2^64)
-            _params_hash(typed.get("event_params") == TYPED_PARAMS).alias("params"),
-        ).alias("_key_fields"),
+        pl.col("stream_id").fill_null("").alias("_k_stream"),
+        micros.alias("_k_us"),
+        pl.col("event_bundle_sequence_id").fill_null("").alias("_k_bundle"),
+        pl.col("batch_event_index").fill_null("").alias("_k_index"),
+        # events of one batch can share their timestamp (and, in older exports, everything else but
+        # their parameters): the parameters tell them apart, compared through their 64-bit hash (writing
+        # them out as text costs four times more; two such events colliding is a chance of 1 in 2^64)
+        _params_hash(typed.get("event_params") == TYPED_PARAMS).alias("_k_params"),
         transaction.alias("_o_order_id"),
         # what orders read (from purchases only: the order values cost nothing for the other events)
         pl.col("ecommerce").alias("_o_ecommerce"),
@@ -297,6 +294,17 @@ def _candidates(frame: pl.LazyFrame, options: Ga4Options, *, typed: pl.Schema | 
         params.list.head(pl.when(purchase).then(params.list.len()).otherwise(0)).alias("_o_params"),
     )
     event, customer_col, us = pl.col("event"), pl.col("customer_id"), pl.col("_us")
+    # the fields that make an event, as a record (comparing records costs less than writing them out as text)
+    key_fields = pl.struct(
+        pl.col("_k_stream").alias("stream"),
+        pseudo.fill_null("").alias("pseudo"),
+        user_id.fill_null("").alias("user"),
+        pl.col("_k_us").alias("us"),
+        pl.col("_k_bundle").alias("bundle"),
+        pl.col("_k_index").alias("index"),
+        pl.col("_k_params").alias("params"),
+        event.alias("event"),
+    )
     when = pl.from_epoch(us, time_unit="us").dt.replace_time_zone("UTC").cast(TIMESTAMP)
     far = (when.dt.date() - pl.col("_date")).dt.total_days().abs() > 1
     problem = pl.coalesce(
@@ -322,14 +330,14 @@ def _candidates(frame: pl.LazyFrame, options: Ga4Options, *, typed: pl.Schema | 
             ),
         ),
     )
-    return fields.select(
+    return fields.with_columns(customer.alias("customer_id")).select(
         LINE,
         problem.alias(PROBLEM),
         "customer_id",
         when.alias("occurred_at"),
         "event",
         *options.params,
-        _digest(pl.col("_key_fields").struct.with_fields(event.alias("event"))).alias(KEY),
+        _digest(key_fields).alias(KEY),
         ((event == "purchase") & pl.col("_o_order_id").is_not_null()).fill_null(False).alias(_PURCHASE),
         "_o_order_id",
         "_o_ecommerce",

@@ -181,8 +181,11 @@ def _chunked(
             if left is not None and left <= 0:
                 return
 
-    # one pass over the archive feeds every output of a plan: the stream is cached, not read once per output
-    rows = register_io_source(stream, schema=schema).cache()
+    # One pass over the archive feeds every output of a plan (the loaded rows, the rejected ones, the keys).  The
+    # stream is cached behind a barrier that no filter or projection crosses: polars would otherwise push each
+    # output's own filter through the cache into the source and run the source, decoding everything, per output.
+    source = register_io_source(stream, schema=schema)
+    rows = source.map_batches(_same, schema=schema, streamable=True).cache()
     out = []
     for p in plans:
         name = p.spec.name
@@ -203,6 +206,10 @@ def _chunked(
             )
         )
     return out
+
+
+def _same(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame
 
 
 def _columns(p: TablePlan, schema: pl.Schema) -> list[str]:

@@ -1,4 +1,4 @@
-"""The slowest tests, marked ``slow``: out of the default run (``pytest``), run by ``.ci/run`` (``pytest -m slow``).
+"""The slowest tests, marked ``slow``: out of the default run, run by ``.ci/run`` (``pytest -m slow -n 0``).
 
 The default run must stay under five minutes on two cores.  These tests are
 the long ones (a dask cluster, a PostgreSQL server, a browser, the largest

@@ -1,4 +1,4 @@
-"""Smoke runs of the benchmark scripts at tiny sizes (``pytest -m bench``); no timing is asserted."""
+"""Smoke runs of the benchmark scripts at tiny sizes (``pytest -m bench -n 0``); no timing is asserted."""
 
 from __future__ import annotations
 

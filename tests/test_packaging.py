@@ -8,7 +8,7 @@ from that sdist), installed from the wheel files with their dependencies from th
 package index (or uv's cache), and every command runs from a temporary folder.
 
 Marked ``packaging`` and left out of the default run (it builds and installs
-packages: about half a minute): ``pytest -m packaging``.  Needs uv (as ``uv`` on the
+packages: about half a minute): ``pytest -m packaging -n 0``.  Needs uv (as ``uv`` on the
 PATH, ``$UV`` or ``python -m uv``).
 """
 

@@ -1,4 +1,4 @@
-"""Smoke run of ``benchmarks/bench_warehouse.py`` at a tiny size on both backends (``pytest -m bench``)."""
+"""Smoke run of ``benchmarks/bench_warehouse.py`` at a tiny size on both backends (``pytest -m bench -n 0``)."""
 
 from __future__ import annotations
 

@@ -120,7 +120,7 @@ def test_a_built_in_source_named_streams_without_loading_plugins(
     def every_plugin() -> None:
         raise AssertionError("the plugins were loaded")
 
-    monkeypatch.setattr(_stream, "default_host", every_plugin)
+    monkeypatch.setattr("retainlib._read.default_host", every_plugin)  # where the host is chosen
     streamed = rl.read_to_parquet("csv", path, out=tmp_path / "out")
     assert streamed.report is not None
     assert (streamed.report.rows_read, streamed.report.rows_loaded) == (2, 1)

@@ -37,6 +37,14 @@ def _builtin_host() -> Host:
     return build_host(entry_points=False)
 
 
+def host_for(first: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]]) -> Host:
+    """The host of the built-in sources alone when one of them is named (no plugin imported), else every source."""
+    builtin = _builtin_host()
+    if isinstance(first, str) and first in builtin.sources and paths and not Path(first).is_file():
+        return builtin
+    return default_host()
+
+
 def read(source_or_path: str | os.PathLike[str], /, *paths: str | os.PathLike[str], **options: Any) -> Dataset:
     """Read files into a :class:`Dataset`, with its load report in ``.report``.
 
@@ -59,10 +67,7 @@ def read(source_or_path: str | os.PathLike[str], /, *paths: str | os.PathLike[st
         The files cannot make a canonical table.
     """
     first = os.fspath(source_or_path)
-    builtin = _builtin_host()
-    if isinstance(source_or_path, str) and first in builtin.sources and paths:
-        return builtin.read(builtin.sources[first], paths, options)
-    host = default_host()
+    host = host_for(source_or_path, paths)
     if first == "auto" and paths:  # as on the command line: detect each file's source
         source_or_path, paths = paths[0], paths[1:]
         first = os.fspath(source_or_path)

@@ -33,7 +33,8 @@ from typing import Any
 import polars as pl
 
 from retainlib._dataset import _FORMAT_VERSION, _META_FILE, Dataset
-from retainlib._host import Host, default_host
+from retainlib._host import Host
+from retainlib._read import host_for
 from retainlib.errors import OptionError, PluginError, RetainlibError, SourceError
 from retainlib.load_report import REJECTS_SCHEMA, FileLoad, LoadReport
 from retainlib.plugins import FilePlan, Source, progress
@@ -88,7 +89,7 @@ def read_to_parquet(
     >>> sorted(p.name for p in (folder / "dataset").iterdir())
     ['orders', 'rejected', 'retainlib.json']
     """
-    host = _host_for(source_or_path, paths)
+    host = host_for(source_or_path, paths)
     root = Path(out)
     source, files = _resolve(host, source_or_path, paths)
     if source is None:  # several sources detected: read in memory and merge, as read() does
@@ -103,16 +104,6 @@ def read_to_parquet(
         return _in_memory(root, files, options, source)
     dataset = Dataset.read_parquet(root, validate="none")
     return dataset.relabel(source=source.name, report=report)
-
-
-def _host_for(first: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]]) -> Host:
-    """The host of the built-in sources alone when one of them is named (no plugin imported), else every source."""
-    from retainlib._read import _builtin_host
-
-    builtin = _builtin_host()
-    if isinstance(first, str) and first in builtin.sources and paths and not Path(first).is_file():
-        return builtin
-    return default_host()
 
 
 def _resolve(

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from retainlib._dataset import Dataset
 from retainlib._host import default_host
-from retainlib._read import _builtin_host, read
+from retainlib._read import host_for, read
 from retainlib._render import rich_table
 from retainlib._stream import read_to_parquet
 from retainlib.calendar import check_period
@@ -78,7 +78,7 @@ def _read_with_progress(args: Sequence[str], options: dict[str, Any], out: Path 
     if not args:
         raise click.UsageError("give the files to read (after the source's name, if any)")
     # a built-in source named: the installed plugins are not imported (as in retainlib.read)
-    first = args[0] in _builtin_host().sources or args[0] in default_host().sources
+    first = args[0] in host_for(args[0], args[1:]).sources
     paths = [Path(a) for a in args[int(first) :]]
     with _progress() as bar:
         task = bar.add_task("reading files", total=len(paths))

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import mmap
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,7 @@ def _read(path: Path, general: bool) -> tuple[str, Any]:
     """The orders and the report of ``path`` (or the error), with the fast JSON paths on or off."""
     with pytest.MonkeyPatch.context() as mp:
         if general:
-            mp.setattr(files, "_polars_json_lines", lambda raw: None)
+            mp.setattr(files, "_polars_json_lines", lambda raw, file=None: None)
         try:
             ds = rl.read("json", path, table="orders")
         except RetainlibError as exc:
@@ -95,6 +97,33 @@ def test_json_lines_fast_paths_match_the_python_reader(
         path = Path(tmp) / "orders.jsonl"
         path.write_text(text, encoding="utf-8")
         _same(path)
+
+
+@given(
+    rows=st.one_of(records, clean_records),
+    tail=st.sampled_from(["", "\n", "\r\n", " ", "\x0b", "\u2028", "\x00"]),
+    ascii_only=st.booleans(),
+)
+def test_a_mapped_file_is_judged_as_its_bytes(rows: list[dict[str, Any]], tail: str, ascii_only: bool) -> None:
+    """The file's bytes are mapped, not read: the proofs and polars' reading give what the bytes in memory give."""
+    text = "\n".join(json.dumps(r, ensure_ascii=ascii_only) for r in rows) + tail
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "orders.jsonl"
+        path.write_bytes(text.encode())
+        in_memory = files._polars_json_lines(path.read_bytes())
+        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+            mapped = files._polars_json_lines(raw, path)
+        assert (in_memory is None) == (mapped is None)
+        if in_memory is not None and mapped is not None:
+            assert in_memory.collect().equals(mapped.collect())
+
+
+@pytest.mark.parametrize("content", [b"", b"   ", b"\n\n", b" \t\x0b\x0c\r\n"])
+def test_a_json_file_of_white_space_is_empty(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "orders.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(rl.SourceError, match="the file is empty"):
+        rl.read("json", path)
 
 
 def _lines(*rows: str) -> bytes:
@@ -314,16 +343,28 @@ def _by_length_then_bytes(key: str) -> tuple[int, bytes]:
     keys=st.lists(st.one_of(key_texts, st.none()), min_size=0, max_size=40),
     order=st.sampled_from(["as drawn", "rising", "falling", "rising, then one out of place"]),
     probe=st.sampled_from([1, 2, 5, 1024]),
+    cuts=st.lists(st.integers(0, 40), max_size=4),
 )
-def test_keys_in_order_repeat_as_the_hashes_say(keys: list[str | None], order: str, probe: int) -> None:
-    """Ordered keys (rising or falling, distinct or not, a first stretch ordered and the rest not) are judged
-    as the hashes and the keys judge them: an earlier row holding the same non-null key."""
+def test_keys_in_order_repeat_as_the_hashes_say(
+    keys: list[str | None], order: str, probe: int, cuts: list[int]
+) -> None:
+    """Ordered keys (rising or falling, distinct or not, a first stretch ordered and the rest not), held in
+    one piece of memory or several, are judged as the hashes and the keys judge them: an earlier row holding
+    the same non-null key."""
     if order != "as drawn":
         texts = sorted((k for k in keys if k is not None), key=_by_length_then_bytes, reverse=order == "falling")
         if order.endswith("out of place") and len(texts) > 2:
             texts.append(texts[0])  # a repeat far from its first row
         keys = list(texts)
-    series = pl.Series("k", keys, dtype=pl.String)
+    edges = sorted({min(c, len(keys)) for c in cuts} | {0, len(keys)})
+    pieces = [pl.Series("k", keys[a:b], dtype=pl.String) for a, b in itertools.pairwise(edges)]
+    series = pl.concat(pieces, rechunk=False) if pieces else pl.Series("k", [], dtype=pl.String)
+    sizes = [_by_length_then_bytes(k) for k in keys if k is not None]
+    pairs = list(itertools.pairwise(sizes))
+    strictly = len(keys) > 1 and None not in keys
+    assert _conform._in_strict_order(series) == (
+        strictly and (all(a < b for a, b in pairs) or all(a > b for a, b in pairs))
+    )
     expected = (~series.is_first_distinct() & series.is_not_null()).fill_null(False).to_list()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_conform, "_ORDER_PROBE", probe)

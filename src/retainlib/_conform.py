@@ -19,6 +19,7 @@ naive timestamps without a time zone) raise :class:`SchemaError` at once.
 from __future__ import annotations
 
 import difflib
+import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -195,10 +196,22 @@ def _in_strict_order(keys: pl.Series) -> bool:
             after = (size_below < size_above) | ((size_below == size_above) & (below < above))
         return bool(after.all())
 
+    def key(text: str) -> tuple[int, bytes]:
+        data = text.encode()
+        return len(data), data
+
+    def in_order(rising: bool) -> bool:
+        """Whether every key follows the one above it, one piece of memory at a time (a file is read in pieces):
+        neighbours within a piece compared by polars, the pieces' edges here (no copy of the keys)."""
+        pieces = [p for p in keys.get_chunks() if p.len()]
+        edges = [(key(a[-1]), key(b[0])) for a, b in itertools.pairwise(pieces)]
+        edges_follow = all(below > above if rising else below < above for above, below in edges)
+        return edges_follow and all(follows(p, rising) for p in pieces if p.len() > 1)
+
     probe = keys.slice(0, _ORDER_PROBE)
     for rising in (True, False):
-        if follows(probe, rising):  # neighbours compared in one piece of memory (a CSV is read in pieces)
-            return keys.len() <= _ORDER_PROBE or follows(keys.rechunk(), rising)
+        if follows(probe.rechunk(), rising):
+            return keys.len() <= _ORDER_PROBE or in_order(rising)
     return False
 
 

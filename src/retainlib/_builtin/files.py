@@ -29,6 +29,7 @@ import csv
 import datetime as dt
 import io
 import json
+import mmap
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -295,9 +296,10 @@ def _read_file(
         loaded_count: pl.LazyFrame | None = None
         if grouped:
             loaded_lf, rejected_lf, loaded_count = plan(conformed, orders, file=str(path))
-        else:  # rows stand alone: each loaded row keeps its line, to name it if its key repeats
+        else:  # rows stand alone: each loaded row keeps its line (as read: 4 bytes), to name it if its key repeats
             planned = _file_plan(path, spec, conformed, orders, ruled=True)
-            loaded_lf, rejected_lf = planned.loaded.rename({"line": _conform.ROW}), planned.rejected
+            loaded_lf = conformed.frame.filter(~pl.col(_conform.BAD)).select(_conform.ROW, *conformed.coerced)
+            rejected_lf = planned.rejected
         loaded, rejected, count, *counted = pl.collect_all(
             [
                 loaded_lf,
@@ -712,19 +714,37 @@ def _json_text(value: object) -> str | None:
     return None if value is None else (value if isinstance(value, str) else json.dumps(value))
 
 
+#: A file's bytes: in memory, or mapped from the file (read by the system as they are looked at, never copied).
+_Bytes = bytes | mmap.mmap
+
+
 def _scan_json(path: Path) -> tuple[pl.LazyFrame, _Prerejected]:
-    """The records of a JSON array or of JSON lines, as text, each with its line; bad JSON lines refused."""
-    raw = path.read_bytes()
-    if not raw or raw.isspace():
+    """The records of a JSON array or of JSON lines, as text, each with its line; bad JSON lines refused.
+
+    The file is mapped, not read into memory: the byte counts that prove JSON
+    lines fit for polars look at the mapped pages, and polars then reads the
+    file itself.  (A copy of a large file costs more in fresh memory than the
+    counts cost.)
+    """
+    if path.stat().st_size == 0:
+        raise SourceError("the file is empty", file=path)
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+        return _json_records(path, raw)
+
+
+def _json_records(path: Path, raw: _Bytes) -> tuple[pl.LazyFrame, _Prerejected]:
+    """:func:`_scan_json` of the file's bytes ``raw``."""
+    start = _LEADING_SPACE.match(raw)
+    first = start.end() if start else 0
+    if _ALL_SPACE.fullmatch(raw, first):
         raise SourceError("the file is empty", file=path)
     # JSON lines go to polars first, before any decoding (a file polars cannot take is decoded and read below).
-    start = _LEADING_SPACE.match(raw)
-    if raw[start.end() if start else 0 : (start.end() if start else 0) + 1] != b"[":
-        read_by_polars = _polars_json_lines(raw)
+    if raw[first : first + 1] != b"[":
+        read_by_polars = _polars_json_lines(raw, path)
         if read_by_polars is not None:
             return read_by_polars, []
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw[:].decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SourceError(f"not valid UTF-8 at byte {exc.start}", file=path) from None
     refused: _Prerejected = []
@@ -762,12 +782,13 @@ def _scan_json(path: Path) -> tuple[pl.LazyFrame, _Prerejected]:
 
 
 _LEADING_SPACE = re.compile(rb"[ \t\r\n]*")
+_ALL_SPACE = re.compile(rb"[ \t\n\r\x0b\x0c]*")  # what bytes.isspace takes for white space
 #: Bytes that end a line for ``str.splitlines`` (beside ``\n``): files holding one take the Python path.
 _OTHER_LINE_BREAKS = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
 _OTHER_LINE_BREAKS_UTF8 = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")  # looked for only in non-ASCII files
 
 
-def _polars_json_lines(raw: bytes) -> pl.LazyFrame | None:
+def _polars_json_lines(raw: _Bytes, file: Path | None = None) -> pl.LazyFrame | None:
     """JSON lines read by polars, as text with their line numbers; ``None`` when the Python path must read them.
 
     Taken only where polars gives what the Python path gives: every line an
@@ -779,23 +800,26 @@ def _polars_json_lines(raw: bytes) -> pl.LazyFrame | None:
     the others have their types learned over the whole file, and a column
     polars reads as text must then hold only strings (the file's quotes say
     so), with the columns in the order the Python path gives them.
+
+    ``file``: the file ``raw`` holds, for polars to read (else polars reads ``raw``).
     """
-    if raw.startswith(codecs.BOM_UTF8):
+    if raw[:3] == codecs.BOM_UTF8:
         return None
-    ascii_only = raw.isascii()
     newlines = _count_byte(raw, 0x0A)
-    # The other breaks are control bytes or non-ASCII: a file whose only control bytes are its newlines has none.
-    controls = newlines == _count_below(raw, 0x20)
-    breaks: tuple[bytes, ...] = () if controls else _OTHER_LINE_BREAKS
-    breaks += () if ascii_only else _OTHER_LINE_BREAKS_UTF8
-    if any(b in raw for b in breaks):
+    # The other breaks are control bytes or non-ASCII.  Read as signed, the non-ASCII bytes (0x80 and up) are
+    # negative: one count finds a file whose only control bytes are its newlines and whose bytes are all ASCII.
+    if newlines == _count(raw, "i1", 0, 0x20, below=True):
+        breaks: tuple[bytes, ...] = ()
+    else:  # some are not newlines: other control bytes, or non-ASCII ones (then perhaps a break of Unicode's)
+        breaks = (() if newlines == _count_below(raw, 0x20) else _OTHER_LINE_BREAKS) + _OTHER_LINE_BREAKS_UTF8
+    if any(raw.find(b) != -1 for b in breaks):
         return None
-    lines = newlines + (0 if raw.endswith(b"\n") else 1)
-    strings = _string_json_lines(raw, lines)
+    lines = newlines + (0 if raw[-1:] == b"\n" else 1)
+    strings = _string_json_lines(raw, lines, file)
     if strings is not None:
         return strings
     try:
-        frame = pl.read_ndjson(io.BytesIO(raw), infer_schema_length=None)
+        frame = pl.read_ndjson(io.BytesIO(raw[:]) if file is None else file, infer_schema_length=None)
     except (pl.exceptions.PolarsError, ValueError, OverflowError):
         return None
     plain = all(d in (pl.String, pl.Boolean, pl.Null) or d.is_integer() for d in frame.schema.values())
@@ -829,7 +853,7 @@ def _polars_json_lines(raw: bytes) -> pl.LazyFrame | None:
 _COUNT_BLOCK = 1 << 20
 
 
-def _count(raw: bytes, dtype: str, offset: int, value: int, below: bool = False) -> int:
+def _count(raw: _Bytes, dtype: str, offset: int, value: int, below: bool = False) -> int:
     """How many items of ``raw`` (read as ``dtype`` from ``offset``) equal ``value`` (or are below it)."""
     import numpy as np
 
@@ -845,17 +869,17 @@ def _count(raw: bytes, dtype: str, offset: int, value: int, below: bool = False)
     return total
 
 
-def _count_byte(raw: bytes, byte: int) -> int:
+def _count_byte(raw: _Bytes, byte: int) -> int:
     """How many times ``byte`` occurs in ``raw``: ``raw.count``, counted by numpy in a third of the time."""
     return _count(raw, "u1", 0, byte)
 
 
-def _count_below(raw: bytes, byte: int) -> int:
+def _count_below(raw: _Bytes, byte: int) -> int:
     """How many bytes of ``raw`` are below ``byte``."""
     return _count(raw, "u1", 0, byte, below=True)
 
 
-def _count_pair(raw: bytes, pair: bytes) -> int:
+def _count_pair(raw: _Bytes, pair: bytes) -> int:
     """How many times the two bytes ``pair`` occur in ``raw``, for two different bytes (occurrences cannot overlap).
 
     The same as ``raw.count(pair)``, in a third of its time: ``raw`` read as 16-bit numbers from its first byte
@@ -866,29 +890,35 @@ def _count_pair(raw: bytes, pair: bytes) -> int:
     return sum(_count(raw, "<u2", offset, code) for offset in (0, 1) if len(raw) > offset)
 
 
-def _quotes_bound_strings(raw: bytes) -> bool:
+def _quotes_bound_strings(raw: _Bytes) -> bool:
     """No backslash, no ``[`` and no quote followed by white space in JSON lines.
 
     Every ``"`` then bounds a string, no value is an array, and every key is
     written ``"key":``; the file's other ``":`` (text holding no quote) open
     values that start with a colon.
     """
-    if b"\\" in raw or b"[" in raw:
+    if raw.find(b"\\") != -1 or raw.find(b"[") != -1:
         return False
     # A quote followed by white space: looked for only in files holding some (two-byte searches cost more).
-    return not (any(b in raw for b in (b" ", b"\t")) and any(b in raw for b in (b'" ', b'"\t')))
+    spaces = any(raw.find(b) != -1 for b in (b" ", b"\t"))
+    return not (spaces and any(raw.find(b) != -1 for b in (b'" ', b'"\t')))
 
 
-def _first_keys(raw: bytes) -> list[str] | None:
+def _first_line(raw: _Bytes) -> bytes:
+    end = raw.find(b"\n")
+    return raw[: end if end != -1 else len(raw)]
+
+
+def _first_keys(raw: _Bytes) -> list[str] | None:
     """The keys of the first line's object, in their order (``None`` when it is not an object)."""
     try:
-        first = json.loads(raw[: raw.find(b"\n")] if b"\n" in raw else raw)
+        first = json.loads(_first_line(raw))
     except (ValueError, RecursionError):
         return None
     return list(first) if isinstance(first, dict) else None
 
 
-def _string_json_lines(raw: bytes, lines: int) -> pl.LazyFrame | None:
+def _string_json_lines(raw: _Bytes, lines: int, file: Path | None = None) -> pl.LazyFrame | None:
     """JSON lines whose every value is a string, read without inferring types; ``None`` for any other file.
 
     The keys are the first line's; polars reads every value as text.  Bytes
@@ -904,11 +934,13 @@ def _string_json_lines(raw: bytes, lines: int) -> pl.LazyFrame | None:
     times lines leaves no room for another key, in any line.  A line's quotes
     are then two per key and two per string value: four per key and line
     leaves no value that is not a string.
+
+    ``file``: the file ``raw`` holds, for polars to read (else polars reads ``raw``).
     """
     if not _quotes_bound_strings(raw):
         return None
     try:
-        first = json.loads(raw[: raw.find(b"\n")] if b"\n" in raw else raw)
+        first = json.loads(_first_line(raw))
     except (ValueError, RecursionError):
         return None
     if not isinstance(first, dict) or not first or _conform.ROW in first:
@@ -919,7 +951,7 @@ def _string_json_lines(raw: bytes, lines: int) -> pl.LazyFrame | None:
     if _count_byte(raw, 0x22) != 4 * len(keys) * lines:
         return None
     try:
-        frame = pl.read_ndjson(raw, schema=dict.fromkeys(keys, pl.String))
+        frame = pl.read_ndjson(raw[:] if file is None else file, schema=dict.fromkeys(keys, pl.String))
     except (pl.exceptions.PolarsError, ValueError, OverflowError):
         return None
     if frame.height != lines or any(frame.null_count().row(0)):

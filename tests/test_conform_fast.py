@@ -181,16 +181,18 @@ def test_files_of_strings_take_the_string_path(rows: list[dict[str, Any]]) -> No
 
 
 @given(
-    raw=st.binary(max_size=64) | st.text(alphabet='"::ab\n\r\x0b\t', max_size=64).map(str.encode),
+    raw=st.binary(max_size=64) | st.text(alphabet='"::ab\n\r\x0b\té', max_size=64).map(str.encode),
     block=st.sampled_from([1, 2, 3, 7, 1 << 20]),
 )
 def test_bytes_counted_by_numpy_as_by_python(raw: bytes, block: int) -> None:
     """The JSON lines proofs count bytes with numpy, a block at a time: the counts Python's ``bytes.count`` gives."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(files, "_COUNT_BLOCK", block)
-        assert files._count_pair(raw, b'":') == raw.count(b'":')
-        assert files._count_byte(raw, ord('"')) == raw.count(b'"')
-        assert files._count_byte(raw, ord("\n")) == raw.count(b"\n")
+        counts = files._byte_counts(raw)
+        assert counts.key_ends == raw.count(b'":')
+        assert counts.quotes == raw.count(b'"')
+        assert counts.newlines == raw.count(b"\n")
+        assert counts.unusual == sum(b < 0x20 or b >= 0x80 for b in raw)
         assert files._count_below(raw, 0x20) == sum(b < 0x20 for b in raw)
 
 

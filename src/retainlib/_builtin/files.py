@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import attrs
 import polars as pl
@@ -805,17 +805,17 @@ def _polars_json_lines(raw: _Bytes, file: Path | None = None) -> pl.LazyFrame | 
     """
     if raw[:3] == codecs.BOM_UTF8:
         return None
-    newlines = _count_byte(raw, 0x0A)
-    # The other breaks are control bytes or non-ASCII.  Read as signed, the non-ASCII bytes (0x80 and up) are
-    # negative: one count finds a file whose only control bytes are its newlines and whose bytes are all ASCII.
-    if newlines == _count(raw, "i1", 0, 0x20, below=True):
+    counts = _byte_counts(raw)
+    newlines = counts.newlines
+    # The other breaks are control bytes or non-ASCII: a file whose only such bytes are its newlines has none.
+    if newlines == counts.unusual:
         breaks: tuple[bytes, ...] = ()
     else:  # some are not newlines: other control bytes, or non-ASCII ones (then perhaps a break of Unicode's)
         breaks = (() if newlines == _count_below(raw, 0x20) else _OTHER_LINE_BREAKS) + _OTHER_LINE_BREAKS_UTF8
     if any(raw.find(b) != -1 for b in breaks):
         return None
     lines = newlines + (0 if raw[-1:] == b"\n" else 1)
-    strings = _string_json_lines(raw, lines, file)
+    strings = _string_json_lines(raw, lines, file, counts)
     if strings is not None:
         return strings
     try:
@@ -838,7 +838,7 @@ def _polars_json_lines(raw: _Bytes, file: Path | None = None) -> pl.LazyFrame | 
             pl.any_horizontal(pl.col(texts).str.starts_with("{").any()).alias("objects"),
         )
         strings, objects = found.row(0)
-        if objects or _count_byte(raw, 0x22) != 2 * _count_pair(raw, b'":') + 2 * int(strings):
+        if objects or counts.quotes != 2 * counts.key_ends + 2 * int(strings):
             return None
     # The Python path orders the columns as they first appear: the first line's keys, then (at most one) other.
     keys = _first_keys(raw)
@@ -853,41 +853,59 @@ def _polars_json_lines(raw: _Bytes, file: Path | None = None) -> pl.LazyFrame | 
 _COUNT_BLOCK = 1 << 20
 
 
-def _count(raw: _Bytes, dtype: str, offset: int, value: int, below: bool = False) -> int:
-    """How many items of ``raw`` (read as ``dtype`` from ``offset``) equal ``value`` (or are below it)."""
+class _ByteCounts(NamedTuple):
+    """What the JSON-lines proofs count in a file's bytes."""
+
+    newlines: int
+    #: Control bytes (below 0x20, the newlines among them) and non-ASCII bytes (0x80 and up).
+    unusual: int
+    #: ``"`` bytes.
+    quotes: int
+    #: ``":`` pairs: where a key ends (or a value that starts with a colon).
+    key_ends: int
+
+
+def _byte_counts(raw: _Bytes) -> _ByteCounts:
+    """The proofs' counts of ``raw``, by numpy in one pass: each block of bytes is counted every way while it is
+    in the processor's cache (one pass over the file instead of one per count)."""
     import numpy as np
 
-    size = np.dtype(dtype).itemsize
-    items = np.frombuffer(raw, dtype=dtype, offset=offset, count=(len(raw) - offset) // size)
-    buffer = np.empty(min(_COUNT_BLOCK, len(items)), dtype=bool)
-    total = 0
-    for start in range(0, len(items), _COUNT_BLOCK):
-        part = items[start : start + _COUNT_BLOCK]
-        found = buffer[: len(part)]
-        (np.less if below else np.equal)(part, value, out=found)
-        total += int(np.count_nonzero(found))
-    return total
-
-
-def _count_byte(raw: _Bytes, byte: int) -> int:
-    """How many times ``byte`` occurs in ``raw``: ``raw.count``, counted by numpy in a third of the time."""
-    return _count(raw, "u1", 0, byte)
+    items = np.frombuffer(raw, dtype=np.uint8)
+    size = len(items)
+    found = np.empty(min(_COUNT_BLOCK, size), dtype=bool)
+    colons = np.empty_like(found)
+    newlines = unusual = quotes = key_ends = 0
+    for start in range(0, size, _COUNT_BLOCK):
+        block = items[start : start + _COUNT_BLOCK]
+        here = found[: len(block)]
+        np.equal(block, 0x0A, out=here)
+        newlines += int(np.count_nonzero(here))
+        # Read as signed, the bytes from 0x80 are negative: below 0x20 with the control bytes.
+        np.less(block.view(np.int8), 0x20, out=here)
+        unusual += int(np.count_nonzero(here))
+        np.equal(block, 0x22, out=here)
+        quotes += int(np.count_nonzero(here))
+        # A pair ends at the byte after each quote: the next block's first byte for the block's last.
+        after = items[start + 1 : start + 1 + len(block)]
+        pairs = colons[: len(after)]
+        np.equal(after, 0x3A, out=pairs)
+        np.logical_and(here[: len(after)], pairs, out=pairs)
+        key_ends += int(np.count_nonzero(pairs))
+    return _ByteCounts(newlines, unusual, quotes, key_ends)
 
 
 def _count_below(raw: _Bytes, byte: int) -> int:
-    """How many bytes of ``raw`` are below ``byte``."""
-    return _count(raw, "u1", 0, byte, below=True)
+    """How many bytes of ``raw`` are below ``byte`` (counted by numpy a block at a time)."""
+    import numpy as np
 
-
-def _count_pair(raw: _Bytes, pair: bytes) -> int:
-    """How many times the two bytes ``pair`` occur in ``raw``, for two different bytes (occurrences cannot overlap).
-
-    The same as ``raw.count(pair)``, in a third of its time: ``raw`` read as 16-bit numbers from its first byte
-    and from its second, each compared with the pair.
-    """
-    assert len(pair) == 2 and pair[0] != pair[1]
-    code = int.from_bytes(pair, "little")
-    return sum(_count(raw, "<u2", offset, code) for offset in (0, 1) if len(raw) > offset)
+    items = np.frombuffer(raw, dtype=np.uint8)
+    found = np.empty(min(_COUNT_BLOCK, len(items)), dtype=bool)
+    total = 0
+    for start in range(0, len(items), _COUNT_BLOCK):
+        block = items[start : start + _COUNT_BLOCK]
+        np.less(block, byte, out=found[: len(block)])
+        total += int(np.count_nonzero(found[: len(block)]))
+    return total
 
 
 def _quotes_bound_strings(raw: _Bytes) -> bool:
@@ -918,7 +936,9 @@ def _first_keys(raw: _Bytes) -> list[str] | None:
     return list(first) if isinstance(first, dict) else None
 
 
-def _string_json_lines(raw: _Bytes, lines: int, file: Path | None = None) -> pl.LazyFrame | None:
+def _string_json_lines(
+    raw: _Bytes, lines: int, file: Path | None = None, counts: _ByteCounts | None = None
+) -> pl.LazyFrame | None:
     """JSON lines whose every value is a string, read without inferring types; ``None`` for any other file.
 
     The keys are the first line's; polars reads every value as text.  Bytes
@@ -935,7 +955,8 @@ def _string_json_lines(raw: _Bytes, lines: int, file: Path | None = None) -> pl.
     are then two per key and two per string value: four per key and line
     leaves no value that is not a string.
 
-    ``file``: the file ``raw`` holds, for polars to read (else polars reads ``raw``).
+    ``file``: the file ``raw`` holds, for polars to read (else polars reads ``raw``); ``counts``: its
+    :func:`_byte_counts`, when already counted.
     """
     if not _quotes_bound_strings(raw):
         return None
@@ -948,7 +969,8 @@ def _string_json_lines(raw: _Bytes, lines: int, file: Path | None = None) -> pl.
     if not all(isinstance(v, str) for v in first.values()):
         return None
     keys = list(first)
-    if _count_byte(raw, 0x22) != 4 * len(keys) * lines:
+    counts = counts or _byte_counts(raw)
+    if counts.quotes != 4 * len(keys) * lines:
         return None
     try:
         frame = pl.read_ndjson(raw[:] if file is None else file, schema=dict.fromkeys(keys, pl.String))
@@ -956,7 +978,7 @@ def _string_json_lines(raw: _Bytes, lines: int, file: Path | None = None) -> pl.
         return None
     if frame.height != lines or any(frame.null_count().row(0)):
         return None
-    if _count_pair(raw, b'":') != len(keys) * lines:
+    if counts.key_ends != len(keys) * lines:
         return None
     return frame.lazy().with_row_index(_conform.ROW, offset=1)
 

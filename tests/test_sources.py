@@ -327,10 +327,14 @@ bad_value = st.integers(0, 3)
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(good_row, st.integers(-1, 3), bad_value), max_size=30))
+@given(
+    rows=st.lists(st.tuples(good_row, st.integers(-1, 3), bad_value), max_size=30),
+)
 def test_rows_read_equal_loaded_plus_rejected(
     tmp_path: Path, rows: list[tuple[tuple[str, str, str, str], int, int]]
 ) -> None:
+    """Every row is loaded, in its order, or rejected with its line (every row loaded: nothing filtered)."""
+
     path = tmp_path / "orders.csv"
     expected_bad = 0
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -349,6 +353,9 @@ def test_rows_read_equal_loaded_plus_rejected(
     assert report.rows_read == report.rows_loaded + report.rows_rejected
     assert report.rows_rejected == expected_bad
     assert ds.orders is not None and ds.orders.collect().height == report.rows_loaded
+    loaded = ds.orders.collect()
+    good = [(f"o{i}", row[0]) for i, (row, broken, _) in enumerate(rows) if broken < 0]
+    assert list(zip(loaded["order_id"], loaded["customer_id"], strict=True)) == good
     expected_lines = [i + 2 for i, (_, broken, _) in enumerate(rows) if broken >= 0]
     assert sorted(report.rejects["line"].to_list()) == expected_lines
 
@@ -774,6 +781,44 @@ def test_a_read_validates_once_and_rejects_ids_repeated_across_files(
     ]
     assert [(f.rows_read, f.rows_loaded) for f in again.report.files] == [(1, 1), (2, 1)]
     assert calls == []
+
+
+file_rows = st.lists(
+    st.tuples(st.sampled_from(["o1", "o2", "o3", "o4"]), st.sampled_from(["row", "bad", "blank"])),
+    max_size=12,
+)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(file_rows, min_size=1, max_size=3))
+def test_repeated_ids_are_rejected_with_their_file_and_line(tmp_path: Path, files: list[list[tuple[str, str]]]) -> None:
+    """Against a plain walk through the files: a good row whose id an earlier good row holds is rejected with its
+    file and line (blank lines and bad rows in between, so lines are not positions); the others are loaded."""
+    paths, expected_loaded, expected_duplicates = [], [], []
+    first_file: dict[str, int] = {}
+    for n, rows in enumerate(files):
+        path = tmp_path / f"orders_{n}.csv"
+        text, line = HEADER, 1
+        for order_id, kind in rows:
+            line += 1
+            if kind == "blank":
+                text += "\n"
+                continue
+            text += f"{order_id},c1,2024-01-05T10:00:00Z,{'x' if kind == 'bad' else '1.00'},USD\n"
+            if kind == "bad":
+                continue
+            if order_id in first_file:
+                earlier = " (loaded from an earlier file)" if first_file[order_id] != n else ""
+                expected_duplicates.append((str(path), line, f"order_id: duplicate id{earlier}"))
+            else:
+                first_file[order_id] = n
+                expected_loaded.append(order_id)
+        paths.append(_write(path, text))
+    ds = rl.read("csv", *paths, table="orders")
+    report = _report(ds)
+    assert ds.require("orders").collect()["order_id"].to_list() == expected_loaded
+    duplicates = report.rejects.filter(pl.col("reason").str.contains("duplicate"))
+    assert sorted(duplicates.select("file", "line", "reason").rows()) == sorted(expected_duplicates)
 
 
 def _json_lines(records: Sequence[dict[str, Any]]) -> str:

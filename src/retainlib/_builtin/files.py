@@ -266,11 +266,14 @@ def _read_file(
     recoverable: bool = False,
     trusted: str | None = None,
     bounds: Mapping[str, _conform.Bounds] | None = None,
-) -> tuple[TableSpec, pl.DataFrame, FileLoad]:
+    scanned: bool = False,
+) -> _FileRead:
     """Read one file's frame into a canonical table and its load account.
 
     ``prerejected``: rows refused while parsing.  ``recoverable``: a polars
-    failure raises :class:`_UnreadableError`.  See :func:`_plan_file`.
+    failure raises :class:`_UnreadableError`.  ``scanned``: polars reads the
+    file as the frame is collected (else the frame is in memory already).  See
+    :func:`_plan_file`.
     """
     spec, conformed = _plan_file(
         path,
@@ -291,86 +294,182 @@ def _read_file(
         grouped = spec.name == "orders" and orders.grouped
         if not grouped:  # the row rules join the checks of the one pass (not worked out again by each split)
             conformed = _with_file_rules(spec, conformed, orders)
-        # One pass over the file: every row coerced and checked once; the split below reads memory.
-        conformed = conformed.collect()
-        loaded_count: pl.LazyFrame | None = None
         if grouped:
-            loaded_lf, rejected_lf, loaded_count = plan(conformed, orders, file=str(path))
-        else:  # rows stand alone: each loaded row keeps its line (as read: 4 bytes), to name it if its key repeats
-            planned = _file_plan(path, spec, conformed, orders, ruled=True)
-            loaded_lf = conformed.frame.filter(~pl.col(_conform.BAD)).select(_conform.ROW, *conformed.coerced)
-            rejected_lf = planned.rejected
-        loaded, rejected, count, *counted = pl.collect_all(
-            [
-                loaded_lf,
-                rejected_lf,
-                conformed.frame.select(pl.len()),
-                *([] if loaded_count is None else [loaded_count]),
-            ]
-        )
+            # One pass over the file: every row coerced and checked once; the orders are decided in memory.
+            checked = conformed.collect()
+            loaded_lf, rejected_lf, loaded_count = plan(checked, orders, file=str(path))
+            assert loaded_count is not None  # rows grouped into orders are counted apart from the orders
+            loaded, rejected, count, counted = pl.collect_all(
+                [loaded_lf, rejected_lf, checked.frame.select(pl.len()), loaded_count]
+            )
+            rows, rows_loaded, lines = int(count.item()), int(counted.item()), None
+        elif scanned:  # rows stand alone, read in pieces: loaded, rejected and counted in the one pass
+            loaded, rejected, lines, rows = _split_streamed(path, spec, conformed, orders)
+            rows_loaded = loaded.height
+        else:  # rows stand alone, in memory: the checked rows are held by the split alone (it lets them go)
+            loaded, rejected, lines, rows = _split_in_memory(path, spec, [conformed.collect()], orders)
+            rows_loaded = loaded.height
     except pl.exceptions.PolarsError as exc:
         raise _polars_failure(path, exc, recoverable) from None
-    rows_loaded = int(counted[0].item()) if counted else loaded.height
     if prerejected:
         rejected = pl.concat([rejected, _prerejects(path, spec.name, list(prerejected))]).sort("line")
     load = FileLoad(
         file=str(path),
         table=spec.name,
-        rows_read=int(count.item()) + len(prerejected),
+        rows_read=rows + len(prerejected),
         rows_loaded=rows_loaded,
         rejected=rejected,
         rows_out=loaded.height if orders.grouped and spec.name == "orders" else None,
     )
     progress(path, load.rows_read)
-    return spec, loaded, load
+    return _FileRead(spec, loaded, load, lines)
 
 
-def _assemble(name: str, parts: Iterable[tuple[TableSpec, pl.DataFrame, FileLoad]]) -> ReadResult:
+@attrs.frozen
+class _FileRead:
+    """A file read: its table, the rows loaded, its load account, and the lines of the rows loaded (``None`` for
+    rows grouped into orders, whose keys the file's plan checked)."""
+
+    spec: TableSpec
+    loaded: pl.DataFrame
+    load: FileLoad
+    lines: _Lines | None
+
+
+@attrs.frozen
+class _Lines:
+    """The lines of a file's loaded rows, worked out only for the few rows that need them (a key repeated)."""
+
+    #: The line of each row read and checked (or of each row loaded, when ``kept`` is ``None``).
+    read: pl.Series
+    #: Whether each of them was loaded.
+    kept: pl.Series | None = None
+
+    def of(self, positions: pl.Series) -> pl.Series:
+        """The lines of the loaded rows at ``positions`` (0 for the first row loaded)."""
+        loaded = self.read if self.kept is None else self.read.filter(self.kept)
+        return loaded.gather(positions).cast(pl.Int64)
+
+
+def _split_streamed(
+    path: Path, spec: TableSpec, c: _conform.Conformed, orders: OrderOptions
+) -> tuple[pl.DataFrame, pl.DataFrame, _Lines, int]:
+    """The loaded rows, the rejected rows (report shape), the lines of the loaded rows and the count of rows read
+    of a file whose rows stand alone, which polars reads as it goes.
+
+    The file is read and checked once, a piece at a time (polars' streaming
+    engine): the loaded rows, the rejected rows and the count are three
+    outputs of that one pass, which share its checked rows (marked as shared)
+    without ever holding them whole.  The peak is about the loaded rows.
+    """
+    shared = attrs.evolve(c, frame=c.frame.select(c.checked).cache())
+    bad = pl.col(_conform.BAD)
+    loaded, rejected, count = pl.collect_all(
+        [
+            shared.frame.filter(~bad).select(_conform.ROW, *shared.coerced),
+            _file_plan(path, spec, shared, orders, ruled=True).rejected,
+            shared.frame.select(pl.len()),
+        ],
+        engine="streaming",
+    )
+    lines = _Lines(read=loaded.get_column(_conform.ROW))
+    return loaded.drop(_conform.ROW), rejected, lines, int(count.item())
+
+
+def _split_in_memory(
+    path: Path, spec: TableSpec, held: list[_conform.Conformed], orders: OrderOptions
+) -> tuple[pl.DataFrame, pl.DataFrame, _Lines, int]:
+    """The loaded rows, the rejected rows (report shape), the lines of the rows read and their count, of a file
+    whose rows stand alone, checked in memory (``held``: the only reference to it, taken from the list).
+
+    Once the rejected rows are explained, the input's texts and the checks are
+    let go of before the values are filtered into the loaded rows: the peak is
+    not every checked column and the loaded rows side by side.  When every row
+    is loaded, the values are the loaded rows (nothing copied).  The loaded
+    rows carry no line: its column is held in pieces of other sizes than the
+    values' (a frame of such columns would later be copied into one piece);
+    :class:`_Lines` gives the lines of the few loaded rows that need one.
+    """
+    c = held.pop()
+    checked = c.frame.collect()  # already in memory: the same columns, nothing computed
+    keep = ~checked.get_column(_conform.BAD)
+    rejected = _file_plan(path, spec, c, orders, ruled=True).rejected.collect()
+    values = _selected(checked, c.coerced)
+    lines = _Lines(read=checked.get_column(_conform.ROW), kept=keep)
+    rows = checked.height
+    del c, checked
+    return (values if keep.all(ignore_nulls=False) else values.filter(keep)), rejected, lines, rows
+
+
+def _selected(frame: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.DataFrame:
+    """``frame.select(exprs)``, the expressions that name a column (renamed or not) taken as they are.
+
+    A select of a frame held in many pieces (a JSON file is read in thousands)
+    would first join the pieces of every column it reads into one: a copy of
+    each, which a column taken as it is does not cost.
+    """
+    columns = []
+    for e in exprs:
+        named = e.meta.undo_aliases()
+        if named.meta.is_column():
+            columns.append(frame.get_column(named.meta.output_name()).alias(e.meta.output_name()))
+        else:
+            columns.append(frame.select(e).to_series())
+    return pl.DataFrame(columns)
+
+
+def _assemble(name: str, parts: Iterable[_FileRead]) -> ReadResult:
     tables: dict[str, list[pl.DataFrame]] = {}
+    lines: dict[str, list[_Lines | None]] = {}
     loads: list[FileLoad] = []
-    for spec, frame, load in parts:
-        tables.setdefault(spec.name, []).append(frame)
-        loads.append(load)
+    for part in parts:
+        tables.setdefault(part.spec.name, []).append(part.loaded)
+        lines.setdefault(part.spec.name, []).append(part.lines)
+        loads.append(part.load)
     # Rows were checked one file at a time (validated once); a key repeated among the rows loaded,
     # in one file or across files, rejects the later rows.
     for table, frames in tables.items():
-        _reject_repeated_keys(table, frames, [i for i, load in enumerate(loads) if load.table == table], loads)
+        at = [i for i, load in enumerate(loads) if load.table == table]
+        _reject_repeated_keys(table, frames, lines[table], at, loads)
     merged: dict[str, Any] = {
-        t: pl.concat([f.drop(_conform.ROW, strict=False) for f in frames], how="diagonal_relaxed")
-        for t, frames in tables.items()
+        t: frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed") for t, frames in tables.items()
     }
     validate: Literal["full", "none"] = "full" if _repeated_across_files(tables) else "none"
     dataset = Dataset(**merged, validate=validate, source=name)
     return ReadResult(dataset=dataset, report=LoadReport(source=name, files=tuple(loads)))
 
 
-def _reject_repeated_keys(table: str, frames: list[pl.DataFrame], at: list[int], loads: list[FileLoad]) -> None:
+def _reject_repeated_keys(
+    table: str, frames: list[pl.DataFrame], lines: Sequence[_Lines | None], at: list[int], loads: list[FileLoad]
+) -> None:
     """Reject the loaded rows whose key an earlier loaded row holds (the first stays), with their file and line.
 
     The key is checked among the rows that pass every other check, in file
     order, so a row rejected for another reason never hides a later good one
     (:func:`retainlib.read_to_parquet` decides the same way).  ``frames`` (one
-    per file, each holding ``ROW``) and the files' ``loads`` (at positions
-    ``at``) are updated in place.  Rows grouped into orders (line items) have no
-    ``ROW``: their file's plan checked its keys.
+    per file, with the ``lines`` of their rows) and the files' ``loads`` (at
+    positions ``at``) are updated in place.  Rows grouped into orders (line
+    items) have no lines: their file's plan checked its keys.
     """
     key = TABLES[table].key
-    if key is None or any(_conform.ROW not in f.columns or key not in f.columns for f in frames):
+    if key is None or any(n is None or key not in f.columns for f, n in zip(frames, lines, strict=True)):
         return
     flags = _conform.repeated(pl.concat([f[key] for f in frames]))
     if not flags.any():
         return
-    keys = pl.concat([f.select(pl.lit(n, pl.Int32).alias("_file"), _conform.ROW, key) for n, f in enumerate(frames)])
+    position = pl.int_range(pl.len(), dtype=pl.UInt32).alias("_at")
+    keys = pl.concat([f.select(pl.lit(n, pl.Int32).alias("_file"), position, key) for n, f in enumerate(frames)])
     found = keys.filter(flags)
     first_file = keys.group_by(key).agg(pl.col("_file").first().alias("_first"))
     found = found.join(first_file, on=key, how="left")
     for (n,), rows in found.group_by("_file"):
-        index, load = at[int(n)], loads[at[int(n)]]
-        frames[int(n)] = frames[int(n)].filter(~pl.col(_conform.ROW).is_in(rows[_conform.ROW].implode()))
+        index, load, numbered = at[int(n)], loads[at[int(n)]], lines[int(n)]
+        assert numbered is not None
+        frames[int(n)] = frames[int(n)].filter(~pl.int_range(pl.len(), dtype=pl.UInt32).is_in(rows["_at"].implode()))
         earlier = pl.when(pl.col("_first") != pl.col("_file")).then(pl.lit(" (loaded from an earlier file)"))
         extra = rows.select(
             pl.lit(load.file).alias("file"),
-            pl.col(_conform.ROW).cast(pl.Int64).alias("line"),
+            pl.lit(numbered.of(rows["_at"])).alias("line"),
             pl.lit(table).alias("table"),
             pl.lit(key).alias("column"),
             (pl.lit(f"{key}: duplicate id") + earlier.fill_null("")).alias("reason"),
@@ -520,12 +619,14 @@ def read_csv(
     orders = _check_common(table, mapping, defaults, tz, refunds, lines)
     codec = _check_csv(separator, encoding)
 
-    def one(path: Path) -> tuple[TableSpec, pl.DataFrame, FileLoad]:
+    def one(path: Path) -> _FileRead:
         common: dict[str, Any] = {"table": table, "mapping": mapping, "defaults": defaults, "tz": tz}
         if _for_polars(path, codec, separator):
             try:
                 frame = _scan_csv(path, separator)
-                return _read_file(path, frame, first_line=2, orders=orders, text=True, recoverable=True, **common)
+                return _read_file(
+                    path, frame, first_line=2, orders=orders, text=True, recoverable=True, scanned=True, **common
+                )
             except _UnreadableError:
                 pass
         frame, ragged = _parse_csv(path, separator, _csv_encoding(path, codec))
@@ -633,6 +734,7 @@ def read_parquet(
                 orders=orders,
                 trusted=_written_as(p),
                 bounds=_text_bounds(p, frame),
+                scanned=True,
             )
             for p, frame in ((p, _scan_parquet(p)) for p in paths)
         ),
@@ -819,7 +921,7 @@ def _polars_json_lines(raw: _Bytes, file: Path | None = None) -> pl.LazyFrame | 
     if strings is not None:
         return strings
     try:
-        frame = pl.read_ndjson(io.BytesIO(raw[:]) if file is None else file, infer_schema_length=None)
+        frame = pl.read_ndjson(io.BytesIO(raw[:]) if file is None else _let_go(raw, file), infer_schema_length=None)
     except (pl.exceptions.PolarsError, ValueError, OverflowError):
         return None
     plain = all(d in (pl.String, pl.Boolean, pl.Null) or d.is_integer() for d in frame.schema.values())
@@ -846,6 +948,17 @@ def _polars_json_lines(raw: _Bytes, file: Path | None = None) -> pl.LazyFrame | 
         return None
     keys += [c for c in frame.columns if c not in keys]
     return frame.lazy().select(pl.col(keys).cast(pl.String)).with_row_index(_conform.ROW, offset=1)
+
+
+def _let_go(raw: _Bytes, file: Path) -> Path:
+    """``file``, for polars to read, once the pages of ``raw`` (the file, mapped) looked at so far are given back.
+
+    The pages stay in the system's cache, where polars reads them: the process
+    then holds each page of the file once (in polars' reading), not twice.
+    """
+    if isinstance(raw, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        raw.madvise(mmap.MADV_DONTNEED)
+    return file
 
 
 #: Bytes are counted a block at a time, into one reused buffer: no temporary as large as the file (whose fresh
@@ -973,7 +1086,7 @@ def _string_json_lines(
     if counts.quotes != 4 * len(keys) * lines:
         return None
     try:
-        frame = pl.read_ndjson(raw[:] if file is None else file, schema=dict.fromkeys(keys, pl.String))
+        frame = pl.read_ndjson(raw[:] if file is None else _let_go(raw, file), schema=dict.fromkeys(keys, pl.String))
     except (pl.exceptions.PolarsError, ValueError, OverflowError):
         return None
     if frame.height != lines or any(frame.null_count().row(0)):
@@ -996,7 +1109,7 @@ def read_json(
     """Read canonical (or mapped) JSON files: an array of flat objects, or JSON lines."""
     orders = _check_common(table, mapping, defaults, tz, refunds, lines)
 
-    def one(path: Path) -> tuple[TableSpec, pl.DataFrame, FileLoad]:
+    def one(path: Path) -> _FileRead:
         frame, refused = _scan_json(path)
         return _read_file(
             path,

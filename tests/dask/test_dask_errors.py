@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,9 @@ import retainlib as rl
 import retainlib.dask as rld
 from retainlib.errors import DataError, Problem, RetainlibError, SourceError
 from retainlib.tables import MONEY, TIMESTAMP
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "metrics"))
+from frames import orders_with_a_placeholder, subscriptions
 
 # dask's collections are untyped: handled as Any (the kernels take them at run time).
 dask: Any = importlib.import_module("dask")
@@ -105,21 +109,6 @@ def test_bad_rows_named_by_file_and_row_in_it(store: dict[str, pl.DataFrame], tm
     assert [p.file for p in caught.value.problems] == [files[1], files[2]]
 
 
-def _placeholder_orders(customers: int = 300) -> pl.DataFrame:
-    start = dt.datetime(2023, 1, 2, tzinfo=dt.UTC)
-    times = [start + dt.timedelta(days=i % 400, hours=i % 24) for i in range(3 * customers)]
-    times[-1] = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
-    return pl.DataFrame(
-        {
-            "order_id": [f"o{i}" for i in range(len(times))],
-            "customer_id": [f"c{i % customers}" for i in range(len(times))],
-            "ordered_at": pl.Series(times, dtype=TIMESTAMP),
-            "amount": pl.Series([Decimal(5)] * len(times), dtype=MONEY),
-            "currency": ["EUR"] * len(times),
-        }
-    )
-
-
 @pytest.mark.parametrize(
     "kernel",
     [
@@ -132,7 +121,7 @@ def _placeholder_orders(customers: int = 300) -> pl.DataFrame:
     ids=["retention_rate", "cohort_retention", "returning_customer_rate", "repeat_purchase_rate", "as_of"],
 )
 def test_a_placeholder_date_is_named_as_locally(kernel: Any) -> None:
-    orders = _placeholder_orders()
+    orders = orders_with_a_placeholder()
     with pytest.raises(DataError, match="more than") as local:
         kernel(orders)
     with in_process(), pytest.raises(DataError, match="more than") as remote:
@@ -161,20 +150,7 @@ def test_data_spread_over_the_horizon_names_its_first_and_last_rows() -> None:
 
 
 def test_a_placeholder_subscription_end_is_named_as_locally() -> None:
-    def subs(*rows: tuple[str, str, str | None, str]) -> pl.DataFrame:
-        return pl.DataFrame(
-            {
-                "subscription_id": [f"s{i}" for i in range(len(rows))],
-                "customer_id": [r[0] for r in rows],
-                "started_at": [r[1] for r in rows],
-                "ended_at": [r[2] for r in rows],
-                "mrr": [r[3] for r in rows],
-                "currency": ["USD"] * len(rows),
-            },
-            schema_overrides={"ended_at": pl.String},
-        )
-
-    table = subs(
+    table = subscriptions(
         ("a", "2024-01-01T00:00:00Z", "2024-02-10T00:00:00Z", "10"),
         ("b", "2024-01-15T00:00:00Z", None, "20"),
         ("c", "2024-02-01T00:00:00Z", "2024-04-01T00:00:00Z", "5"),

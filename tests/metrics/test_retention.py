@@ -25,6 +25,7 @@ from retainlib.tables import MONEY, TIMESTAMP
 
 sys.path.insert(0, str(Path(__file__).parent))
 import reference as ref
+from frames import orders_with_a_placeholder as _store_with_a_placeholder
 
 UTC = dt.UTC
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "America/Santiago"]
@@ -632,21 +633,6 @@ def test_is_complete_caps_far_period_indices() -> None:
     index = pl.Series("i", [2024 * 12, 2024 * 12 + 1, 2024 * 12 + 2, 10**12], dtype=pl.Int64)
     got = pl.select(_common.is_complete(cal, pl.lit(index), end)).to_series().to_list()
     assert got == [True, True, False, False]  # Jan and Feb 2024 end by March 1; March and later do not
-
-
-def _store_with_a_placeholder(customers: int = 300) -> pl.DataFrame:
-    start = dt.datetime(2023, 1, 2, tzinfo=UTC)
-    times = [start + dt.timedelta(days=i % 400, hours=i % 24) for i in range(3 * customers)]
-    times[-1] = dt.datetime(9999, 12, 31, tzinfo=UTC)
-    return pl.DataFrame(
-        {
-            "order_id": [f"o{i}" for i in range(len(times))],
-            "customer_id": [f"c{i % customers}" for i in range(len(times))],
-            "ordered_at": pl.Series(times, dtype=TIMESTAMP),
-            "amount": pl.Series([Decimal(5)] * len(times), dtype=MONEY),
-            "currency": ["EUR"] * len(times),
-        }
-    )
 
 
 @pytest.mark.parametrize("kernel", ORDER_KERNELS)

@@ -21,6 +21,7 @@ from retainlib.tables import MONEY, TIMESTAMP
 
 sys.path.insert(0, str(Path(__file__).parent))
 import reference as ref
+from frames import subscriptions as _subs
 
 UTC = dt.UTC
 MOVES = ["new", "reactivation", "expansion", "contraction", "churn"]
@@ -125,20 +126,6 @@ def test_by_equals_filter_and_lazy_equals_eager(segments: list[ref.Segment]) -> 
                 kernel(df.filter(pick)) if kernel is not rl.revenue_retention else kernel(df.filter(pick), horizon=2)
             )
             assert grouped.filter(pick).drop("plan").equals(alone), (kernel.__name__, plan)
-
-
-def _subs(*rows: tuple[str, str, str | None, str]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "subscription_id": [f"s{i}" for i in range(len(rows))],
-            "customer_id": [r[0] for r in rows],
-            "started_at": [r[1] for r in rows],
-            "ended_at": [r[2] for r in rows],
-            "mrr": [r[3] for r in rows],
-            "currency": ["USD"] * len(rows),
-        },
-        schema_overrides={"ended_at": pl.String},
-    )
 
 
 EXAMPLE = _subs(

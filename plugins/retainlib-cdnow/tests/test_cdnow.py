@@ -264,6 +264,17 @@ def test_clvtools_layout(tmp_path: Path) -> None:
     ]
 
 
+def test_a_customer_in_several_files_is_created_at_the_first_day_of_any(tmp_path: Path) -> None:
+    """Customers are listed as they first appear, file after file, each created at its first day in any file."""
+    first = _write(tmp_path / "a.txt", b" 7 19970105 1 1.00\r\n 3 19970106 1 1.00\r\n")
+    second = _write(tmp_path / "b.txt", b" 9 19970101 1 1.00\r\n 7 19970102 1 1.00\r\n 3 19970107 1 1.00\r\n")
+    _, customers = _frames(rl.read("cdnow", first, second))
+    assert_frame_equal(
+        customers,
+        _customers([("7", _utc(1997, 1, 2)), ("3", _utc(1997, 1, 6)), ("9", _utc(1997, 1, 1))]),
+    )
+
+
 def test_several_files_make_one_dataset_and_report_progress(tmp_path: Path) -> None:
     sample = _write(tmp_path / "sample.txt", SAMPLE)
     clv = _write(tmp_path / "clv.csv", CLVTOOLS)

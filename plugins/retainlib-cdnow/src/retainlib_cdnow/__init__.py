@@ -105,14 +105,17 @@ _ALIASES = {
     "dollars": _AMOUNT,
 }
 
-# One set of patterns for sniffing (Python re) and reading (polars); [0-9], not \d, which is Unicode-wide.
-_WHOLE = r"^[0-9]+$"
-_INTEGER = r"^[+-]?[0-9]+$"
-_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+# One set of patterns for sniffing (Python re) and reading (polars); [0-9], not \d, which is Unicode-wide.  The
+# shapes bare (placed in a line's pattern), then anchored (a whole field).
+_DIGITS = "[0-9]+"
+_SIGNED = "[+-]?[0-9]+"
+_DECIMAL = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+_COMPACT = "[0-9]{8}"
+_ISO = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_WHOLE, _INTEGER, _NUMBER = f"^{_DIGITS}$", f"^{_SIGNED}$", f"^{_DECIMAL}$"
+_COMPACT_DATE, _ISO_DATE = f"^{_COMPACT}$", f"^{_ISO}$"
 _TOO_PRECISE = r"\.[0-9]{5,}$"
 _FLOAT_NOISE = 1e-9  # relative
-_COMPACT_DATE = r"^[0-9]{8}$"
-_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _FIELD_PATTERNS = {
     _CUSTOMER: re.compile(_WHOLE),
     _SAMPLE: re.compile(_WHOLE),
@@ -338,24 +341,39 @@ def _lines(path: Path, layout: Layout) -> pl.LazyFrame:
     )
 
 
-#: The shape of each field for the quick read of a line: a subset of the field's full check.
-_PLAIN_FIELDS = {
-    _CUSTOMER: _WHOLE,
-    _SAMPLE: _WHOLE,
-    _DATE: f"{_COMPACT_DATE}|{_ISO_DATE}",
-    _QUANTITY: _INTEGER,
-    _AMOUNT: _NUMBER,
+#: The shape of each field for the quick read of a line (bare): a subset of the field's full check.
+_PLAIN_SHAPES = {
+    _CUSTOMER: _DIGITS,
+    _SAMPLE: _DIGITS,
+    _DATE: f"{_COMPACT}|{_ISO}",
+    _QUANTITY: _SIGNED,
+    _AMOUNT: _DECIMAL,
 }
+#: A field between separators, with the spaces and double quotes a CSV layout allows around it.
+_QUOTED = ' *"?{}"? *'
 
 
 def _plain_line(layout: Layout) -> str:
-    """The pattern of a plain line of ``layout``, one group per field: fields separated by spaces (or by a
-    comma, with spaces and double quotes around each field), nothing else; any other line is read with the
-    full checks.  The fields' shapes are checked apart (:data:`_PLAIN_FIELDS`): one simple pattern splits faster."""
+    """The pattern that splits a line of ``layout`` into its fields, one group per field: runs of bytes other
+    than spaces separated by spaces (or fields separated by a comma, with spaces and double quotes around each).
+
+    It splits, it does not check: a line is plain only if it also has :func:`_plain_shape` (a split field
+    holds no space, so the two patterns see the same fields).  One simple pattern splits faster than one
+    that also checks the fields' shapes, and checking them on the whole line, without groups, is quicker
+    than one check per field.
+    """
     if layout.separator is None:
-        return "^ *" + " +".join(r"(\S+)" for _ in layout.fields) + " *$"
-    quoted = ' *"?([^ ,"]+)"? *'
-    return "^" + re.escape(layout.separator).join(quoted for _ in layout.fields) + "$"
+        return "^ *" + " +".join("([^ ]+)" for _ in layout.fields) + " *$"
+    return "^" + re.escape(layout.separator).join(_QUOTED.format('([^ ,"]+)') for _ in layout.fields) + "$"
+
+
+def _plain_shape(layout: Layout) -> str:
+    """The pattern of a plain line of ``layout``: its fields split as :func:`_plain_line` splits them, each with
+    its shape (:data:`_PLAIN_SHAPES`), nothing else; any other line is read with the full checks."""
+    shapes = [f"(?:{_PLAIN_SHAPES[role]})" for role in layout.fields]
+    if layout.separator is None:
+        return "^ *" + " +".join(shapes) + " *$"
+    return "^" + re.escape(layout.separator).join(_QUOTED.format(s) for s in shapes) + "$"
 
 
 def _quick(lines: pl.LazyFrame, layout: Layout, tz: str) -> pl.LazyFrame:
@@ -381,7 +399,7 @@ def _quick(lines: pl.LazyFrame, layout: Layout, tz: str) -> pl.LazyFrame:
         value.alias(_AMOUNT_VALUE),
     ]
     checks = [
-        *(~pl.col(role).str.contains(_PLAIN_FIELDS[role]).fill_null(False) for role in roles),
+        ~pl.col(_TEXT).str.contains(_plain_shape(layout)).fill_null(False),
         pl.col(_DAY).is_null(),
         ~short,
         ~(value.abs() < _money_limit()).fill_null(False),
@@ -475,9 +493,9 @@ def _separator_line(path: Path) -> str:
     return ""
 
 
-def _read_file(path: Path, *, tz: str, currency: str) -> tuple[pl.DataFrame, FileLoad]:
-    """One file's orders and load: one pass reads every line the quick way (:func:`_quick`), then the suspect
-    lines alone go through the full checks (:func:`_full`)."""
+def _read_file(path: Path, *, tz: str, currency: str) -> tuple[pl.DataFrame, pl.DataFrame, FileLoad]:
+    """One file's orders, customers (with their first day) and load: one pass reads every line the quick way
+    (:func:`_quick`), then the suspect lines alone go through the full checks (:func:`_full`)."""
     layout = _layout_of(path)
     try:
         rows = _quick(_lines(path, layout), layout, tz).collect()
@@ -520,24 +538,33 @@ def _read_file(path: Path, *, tz: str, currency: str) -> tuple[pl.DataFrame, Fil
     else:
         rows = rows.drop(_SUSPECT, _TEXT).with_columns(reason, column)
     rows = rows.with_columns(_nth(rows))
-    # Each part selects its columns before filtering: nothing else is copied.
+    # Each part selects its columns before filtering: nothing else is copied.  The three are worked out
+    # side by side (polars runs them at once).
     bad = pl.col(_REASON).is_not_null()
-    orders = rows.lazy().filter(~bad).select(_output(layout, currency)).collect()
-    rejects = (
-        rows.lazy()
-        .filter(bad)
-        .select(
-            pl.lit(str(path)).alias("file"),
-            pl.col(_LINE).alias("line"),
-            pl.lit("orders").alias("table"),
-            pl.col(_COLUMN).alias("column"),
-            pl.col(_REASON).alias("reason"),
-        )
-        .collect()
+    good = rows.lazy().filter(~bad)
+    orders, rejects, customers = pl.collect_all(
+        [
+            good.select(_output(layout, currency)),
+            rows.lazy()
+            .filter(bad)
+            .select(
+                pl.lit(str(path)).alias("file"),
+                pl.col(_LINE).alias("line"),
+                pl.lit("orders").alias("table"),
+                pl.col(_COLUMN).alias("column"),
+                pl.col(_REASON).alias("reason"),
+            ),
+            _first_days(good.select(pl.col(_VALUE_CUSTOMER).alias(_CUSTOMER), pl.col(_DATE_VALUE).alias(_DATE))),
+        ]
     )
     load = FileLoad(file=str(path), table="orders", rows_read=rows.height, rows_loaded=orders.height, rejected=rejects)
     progress(path, load.rows_read)
-    return orders, load
+    return orders, customers, load
+
+
+def _first_days(orders: pl.LazyFrame) -> pl.LazyFrame:
+    """The customers of ``orders`` in the order they first appear, each created at its first order."""
+    return orders.group_by(_CUSTOMER, maintain_order=True).agg(pl.col(_DATE).min().alias("created_at"))
 
 
 def _nth(rows: pl.DataFrame) -> pl.Series:
@@ -575,16 +602,18 @@ def read(paths: Sequence[Path], *, tz: str | None = "UTC", currency: str | None 
     zone = check_tz("UTC" if tz is None else tz)
     code = _check_currency("USD" if currency is None else currency)
     parts = [_read_file(Path(p), tz=zone, currency=code) for p in paths]
-    orders = pl.concat([frame for frame, _ in parts], how="diagonal_relaxed")
+    orders = pl.concat([frame for frame, _, _ in parts], how="diagonal_relaxed")
     customers = (
-        orders.lazy().group_by(_CUSTOMER, maintain_order=True).agg(pl.col(_DATE).min().alias("created_at")).collect()
+        parts[0][1]
+        if len(parts) == 1
+        else _first_days(pl.concat([c for _, c, _ in parts]).lazy().rename({"created_at": _DATE})).collect()
     )
     # Every row was checked once, above: the tables are canonical, and a file's order ids are unique by
     # construction.  Across files an id can repeat (one transaction read from two files): the full check
     # then raises, naming the rows.
     repeated = len(parts) > 1 and bool(orders.get_column("order_id").is_duplicated().any())
     dataset = Dataset(orders=orders, customers=customers, validate="full" if repeated else "schema", source=NAME)
-    return ReadResult(dataset=dataset, report=LoadReport(source=NAME, files=tuple(load for _, load in parts)))
+    return ReadResult(dataset=dataset, report=LoadReport(source=NAME, files=tuple(load for _, _, load in parts)))
 
 
 @hookimpl

@@ -135,6 +135,8 @@ def test_repeated_keys_are_rejected_as_a_python_pass_over_the_rows_does(
         root = Path(tmp) / "out"
         report = _stream._stream(root, SOURCE, _plans(files, cuts))
         loaded = pl.scan_parquet(root / "events" / "*.parquet").collect()
+        left = sorted(p.name for p in root.iterdir())  # the keys, their hashes and the suspect rows are removed
+    assert left == ["events", "rejected", "retainlib.json"]
     customers, rejected = _reference(files, cuts)
     assert loaded.get_column("customer_id").to_list() == customers
     assert loaded.columns == ["customer_id", "occurred_at", "event"]  # the hidden columns are not written

@@ -46,6 +46,7 @@ __all__ = ["read_to_parquet"]
 REJECTED = "rejected"
 _HASH = "_retainlib_hash"
 _HASHES = "_hashes.parquet"  # the keys' hashes, while the keys are checked in slices
+_SUSPECTS = "_suspects"  # the rows whose key's hash repeats, a file a part, while their keys are compared
 _KEYS = "_keys"  # each part's loaded lines, input names and keys, while the keys are checked
 _NAME = "_name"
 #: Rows per Parquet row group of the side outputs: each sink holds one group in memory while writing.
@@ -328,12 +329,7 @@ def _repeated_keys(root: Path, items: list[tuple[int, FilePlan]], checks: list[_
         suspects = _repeated_hashes(root, files, column, total)
         if suspects.len() == 0:
             continue
-        rows = []
-        for (n, _), path in zip(items, files, strict=True):
-            scan = pl.scan_parquet(path).select("line", _NAME, column).with_row_index("position")
-            hit = scan.filter(pl.col(column).is_not_null() & pl.col(column).hash().is_in(suspects.implode()))
-            rows.append(hit.with_columns(pl.lit(n, pl.Int64).alias("part")).collect())
-        every = pl.concat(rows).sort("part", "position")
+        every = _suspect_rows(root, items, files, column, suspects).sort("part", "position")
         if found:  # rows an earlier key rejected are not loaded: they hold no key
             every = every.join(pl.concat(found).select("part", "position"), on=["part", "position"], how="anti")
         first = pl.col("part").first().over(column) == pl.col("part")
@@ -346,6 +342,30 @@ def _repeated_keys(root: Path, items: list[tuple[int, FilePlan]], checks: list[_
         return {}
     every = pl.concat(found).sort("part", "position")
     return {int(n): frame.drop("part") for (n,), frame in every.group_by("part", maintain_order=True)}
+
+
+def _suspect_rows(
+    root: Path, items: list[tuple[int, FilePlan]], files: list[Path], column: str, suspects: pl.Series
+) -> pl.DataFrame:
+    """The rows of every part whose key's hash is among ``suspects``: part, ``position``, line, name, key.
+
+    Each part's are written to a small Parquet file in a streaming pass of its own, then all are read back.
+    A frame filtered from a scan keeps the text buffers of the rows it was filtered from (polars' strings are
+    views into shared buffers): holding one filtered frame per part held every part's keys and names, 75 MiB
+    a part of 2 million rows; one pass over all the parts at once peaked as high.
+    """
+    found = root / _SUSPECTS
+    found.mkdir(exist_ok=True)
+    written = []
+    try:
+        for (n, _), path in zip(items, files, strict=True):
+            hit = pl.scan_parquet(path).select("line", _NAME, column).with_row_index("position")
+            hit = hit.filter(pl.col(column).is_not_null() & pl.col(column).hash().is_in(suspects.implode()))
+            written.append(found / f"part-{n:05d}.parquet")
+            hit.with_columns(pl.lit(n, pl.Int64).alias("part")).sink_parquet(written[-1], row_group_size=_SMALL_GROUPS)
+        return pl.read_parquet(written)
+    finally:
+        shutil.rmtree(found, ignore_errors=True)
 
 
 def _repeated_hashes(root: Path, files: list[Path], column: str, total: int) -> pl.Series:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from polars.testing import assert_frame_equal
 
 _SRC = Path(__file__).resolve().parents[1] / "src"
 if str(_SRC) not in sys.path:  # before `uv sync` installs the plugin
@@ -54,3 +55,33 @@ def read() -> Callable[..., rl.Dataset]:
         return HOST.read(HOST.sources[source], list(paths), options)
 
     return reader
+
+
+#: The columns of the load report's rejects, compared between an in-memory and a streamed read.
+REJECT_COLUMNS = ["file", "line", "table", "column", "reason"]
+
+
+def _same_as_read(source: str, paths: list[Path], out: Path, **options: Any) -> rl.Dataset:
+    """Read ``paths`` in memory and streamed to ``out``; assert the tables, the counts, the rejects and the files'
+    loads are equal; the streamed dataset."""
+    eager = rl.read(source, *paths, **options)
+    streamed = rl.read_to_parquet(source, *paths, out=out, **options)
+    assert sorted(streamed.tables) == sorted(eager.tables)
+    for table in eager.tables:
+        assert_frame_equal(streamed.require(table).collect(), eager.require(table).collect())  # type: ignore[arg-type]
+    a, b = eager.report, streamed.report
+    assert a is not None and b is not None
+    assert (b.rows_read, b.rows_loaded, b.rows_rejected) == (a.rows_read, a.rows_loaded, a.rows_rejected)
+    assert b.rows_read == b.rows_loaded + b.rows_rejected
+    assert_frame_equal(
+        b.rejects.select(REJECT_COLUMNS).sort(REJECT_COLUMNS), a.rejects.select(REJECT_COLUMNS).sort(REJECT_COLUMNS)
+    )
+    assert [f.file for f in b.files] == [f.file for f in a.files]  # one load a file, however many slices
+    return streamed
+
+
+@pytest.fixture(scope="session")
+def same_as_read() -> Callable[..., rl.Dataset]:
+    """``same_as_read(source, paths, out, **options)``: the files read in memory and streamed, found equal
+    (:func:`_same_as_read`); the streamed dataset."""
+    return _same_as_read

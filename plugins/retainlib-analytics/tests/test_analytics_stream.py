@@ -7,7 +7,7 @@ import gzip
 import json
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,28 +27,11 @@ from retainlib_analytics._jsonl import LINE, PROBLEM
 REJECT_COLUMNS = ["file", "line", "table", "column", "reason"]
 
 
-def _same(source: str, paths: list[Path], out: Path, **options: Any) -> rl.Dataset:
-    """Read ``paths`` in memory and streamed; assert the tables, the counts and the rejects are equal."""
-    eager = rl.read(source, *paths, **options)
-    streamed = rl.read_to_parquet(source, *paths, out=out, **options)
-    assert sorted(streamed.tables) == sorted(eager.tables)
-    for table in eager.tables:
-        assert_frame_equal(streamed.require(table).collect(), eager.require(table).collect())  # type: ignore[arg-type]
-    a, b = eager.report, streamed.report
-    assert a is not None and b is not None
-    assert (b.rows_read, b.rows_loaded, b.rows_rejected) == (a.rows_read, a.rows_loaded, a.rows_rejected)
-    assert b.rows_read == b.rows_loaded + b.rows_rejected
-    assert_frame_equal(
-        b.rejects.select(REJECT_COLUMNS).sort(REJECT_COLUMNS), a.rejects.select(REJECT_COLUMNS).sort(REJECT_COLUMNS)
-    )
-    return streamed
-
-
 def _mixpanel_line(name: str, time: int, user: str, insert: str) -> str:
     return json.dumps({"event": name, "properties": {"time": time, "distinct_id": user, "$insert_id": insert}})
 
 
-def test_mixpanel_duplicates_across_files_stream(tmp_path: Path) -> None:
+def test_mixpanel_duplicates_across_files_stream(tmp_path: Path, same_as_read: Callable[..., rl.Dataset]) -> None:
     first = tmp_path / "day1.jsonl"
     second = tmp_path / "day2.jsonl"
     first.write_text(
@@ -69,7 +52,7 @@ def test_mixpanel_duplicates_across_files_stream(tmp_path: Path) -> None:
         + _mixpanel_line("view", 1_709_290_000_000, "u3", "c")
         + "\n"
     )
-    ds = _same("mixpanel", [first, second], tmp_path / "out")
+    ds = same_as_read("mixpanel", [first, second], tmp_path / "out")
     assert ds.report is not None
     rejects = ds.report.rejects.sort("file", "line")
     assert rejects.select("file", "line").rows() == [(str(first), 2), (str(first), 3), (str(second), 1)]
@@ -77,19 +60,21 @@ def test_mixpanel_duplicates_across_files_stream(tmp_path: Path) -> None:
     assert ds.require("events").collect()["customer_id"].to_list() == ["u1", "u2", "u3"]
 
 
-def test_keys_checked_in_slices_of_the_hash_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keys_checked_in_slices_of_the_hash_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, same_as_read: Callable[..., rl.Dataset]
+) -> None:
     """With at most 3 keys a pass, the duplicates found are the same (every slice looked at)."""
     monkeypatch.setattr(_stream, "KEYS_PER_PASS", 3)
     path = tmp_path / "export.jsonl"
     lines = [_mixpanel_line("view", 1_709_287_200 + i % 7, f"u{i % 5}", f"i{i % 11}") for i in range(60)]
     path.write_text("\n".join(lines) + "\n")
-    ds = _same("mixpanel", [path], tmp_path / "out")
+    ds = same_as_read("mixpanel", [path], tmp_path / "out")
     assert ds.report is not None
     # (name, user, second, insert id) repeats every lcm(7, 5, 11) = 385 lines: all 60 are distinct but for
     # the pairs of lines sharing i % 7, i % 5 and i % 11, which none do below 385
     assert ds.report.rows_rejected == 0
     path.write_text("\n".join(lines + lines[:10]) + "\n")
-    ds = _same("mixpanel", [path], tmp_path / "out")
+    ds = same_as_read("mixpanel", [path], tmp_path / "out")
     assert ds.report is not None
     assert ds.report.rows_rejected == 10
     assert ds.report.rejects["line"].to_list() == list(range(61, 71))
@@ -122,7 +107,9 @@ def _lines(events: list[dict[str, Any]]) -> bytes:
 
 
 @pytest.mark.parametrize("chunk", [1, 1 << 20])
-def test_amplitude_members_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+def test_amplitude_members_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, same_as_read: Callable[..., rl.Dataset]
+) -> None:
     """uuid then $insert_id duplicates across members; rejects named by member and line, members read together
     (``chunk`` bytes a pass: every member alone, or all at once)."""
     monkeypatch.setattr(_amplitude, "CHUNK_BYTES", chunk)
@@ -138,7 +125,7 @@ def test_amplitude_members_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         "187520/187520_2024-03-01_11#1.json.gz": b"\n" + _lines(hour11) + b"{oops\n",
     }
     path = _archive(tmp_path / "export.zip", members)
-    ds = _same("amplitude", [path], tmp_path / "out")
+    ds = same_as_read("amplitude", [path], tmp_path / "out")
     assert ds.report is not None
     member = f"{path}!187520/187520_2024-03-01_11#1.json.gz"
     found = ds.report.rejects.sort("line").select("file", "line", "column").rows()
@@ -179,12 +166,12 @@ def test_an_archive_input_is_decoded_once(tmp_path: Path, monkeypatch: pytest.Mo
     assert len(set(seen)) == inputs
 
 
-def test_ga4_events_and_orders_stream(fixtures: Path, tmp_path: Path) -> None:
+def test_ga4_events_and_orders_stream(fixtures: Path, tmp_path: Path, same_as_read: Callable[..., rl.Dataset]) -> None:
     """A GA4 export (the fixture) given twice: every event and purchase of the second copy a duplicate."""
     path = fixtures / "ga4_events_20240304.jsonl"
     copy = tmp_path / "copy.jsonl"
     copy.write_bytes(path.read_bytes())
-    ds = _same("ga4", [path, copy], tmp_path / "out", currency="EUR")
+    ds = same_as_read("ga4", [path, copy], tmp_path / "out", currency="EUR")
     assert ds.report is not None
     loads = {(f.file, f.table): f for f in ds.report.files}
     for table in ("events", "orders"):
@@ -200,7 +187,7 @@ def _param(key: str, text: str | None = None, number: int | None = None) -> dict
     return {"key": key, "value": {"string_value": text, "int_value": number, "float_value": None, "double_value": None}}
 
 
-def test_ga4_parquet_streams(tmp_path: Path) -> None:
+def test_ga4_parquet_streams(tmp_path: Path, same_as_read: Callable[..., rl.Dataset]) -> None:
     """A Parquet export typed as BigQuery types it: a repeated row, a purchase, a row without a customer."""
     us = 1_709_546_400_000_000  # 2024-03-04 10:00 UTC
     page = [_param("page_location", "https://example.com/"), _param("ga_session_id", number=17)]
@@ -226,7 +213,7 @@ def test_ga4_parquet_streams(tmp_path: Path) -> None:
     )
     path = tmp_path / "events.parquet"
     frame.write_parquet(path)
-    ds = _same("ga4", [path], tmp_path / "out", currency="EUR", params="page_location")
+    ds = same_as_read("ga4", [path], tmp_path / "out", currency="EUR", params="page_location")
     assert ds.report is not None
     assert ds.report.rejects.sort("table", "line").select("table", "line").rows() == [
         ("events", 2),
@@ -258,7 +245,9 @@ def test_nothing_is_staged_and_the_keys_are_removed(tmp_path: Path, monkeypatch:
     ),
     st.integers(0, 25),
 )
-def test_streaming_equals_reading(rows: list[tuple[str, int, str, int]], cut: int) -> None:
+def test_streaming_equals_reading(
+    same_as_read: Callable[..., rl.Dataset], rows: list[tuple[str, int, str, int]], cut: int
+) -> None:
     """Any export (empty names rejected, repeats rejected), split in two files anywhere: streamed = read."""
     lines = [_mixpanel_line(n, 1_709_287_200 + t, u, f"i{i}") for n, t, u, i in rows]
     with tempfile.TemporaryDirectory() as tmp:
@@ -266,7 +255,7 @@ def test_streaming_equals_reading(rows: list[tuple[str, int, str, int]], cut: in
         a, b = folder / "a.jsonl", folder / "b.jsonl"
         a.write_text("".join(f"{line}\n" for line in lines[:cut]))
         b.write_text("".join(f"{line}\n" for line in lines[cut:]))
-        _same("mixpanel", [a, b], folder / "out")
+        same_as_read("mixpanel", [a, b], folder / "out")
 
 
 @contextmanager
@@ -285,7 +274,9 @@ def _set(module: Any, name: str, value: int) -> Iterator[None]:
     st.integers(0, 30),
     st.integers(1, 7),
 )
-def test_files_planned_in_slices_stream_as_they_read(rows: list[tuple[int, str, int]], cut: int, size: int) -> None:
+def test_files_planned_in_slices_stream_as_they_read(
+    same_as_read: Callable[..., rl.Dataset], rows: list[tuple[int, str, int]], cut: int, size: int
+) -> None:
     """Mixpanel files cut in slices of ``size`` rows (several plans a file): repeats within a slice, across
     slices and across files rejected as ``rl.read`` rejects them; one load per file."""
     lines = [_mixpanel_line("view", 1_709_287_200 + t, u, f"i{i}") for t, u, i in rows]
@@ -294,14 +285,16 @@ def test_files_planned_in_slices_stream_as_they_read(rows: list[tuple[int, str, 
         a, b = folder / "a.jsonl", folder / "b.jsonl"
         a.write_text("".join(f"{line}\n" for line in lines[:cut]) + "{broken\n")
         b.write_text("".join(f"{line}\n" for line in lines[cut:]))
-        ds = _same("mixpanel", [a, b], folder / "out")
+        ds = same_as_read("mixpanel", [a, b], folder / "out")
         assert ds.report is not None
         assert [f.file for f in ds.report.files] == [str(a), str(b)]
 
 
 @settings(max_examples=5, deadline=None)  # each example streams and reads an archive (about 0.5 s)
 @given(st.lists(st.integers(0, 6), min_size=1, max_size=12), st.integers(1, 4))
-def test_archives_planned_in_groups_of_members_stream_as_they_read(uuids: list[int], members: int) -> None:
+def test_archives_planned_in_groups_of_members_stream_as_they_read(
+    same_as_read: Callable[..., rl.Dataset], uuids: list[int], members: int
+) -> None:
     """An Amplitude archive read in groups of one member (several plans an archive): a uuid repeated in
     another group is rejected, named by its member and line."""
     events = [_amplitude_event(n, uuid=f"uuid-{u}") for n, u in enumerate(uuids)]
@@ -310,7 +303,7 @@ def test_archives_planned_in_groups_of_members_stream_as_they_read(uuids: list[i
         folder = Path(tmp)
         chunks = {f"p/p_2024-03-01_{h}#1.json.gz": _lines(events[h * size : (h + 1) * size]) for h in range(members)}
         path = _archive(folder / "export.zip", {k: v for k, v in chunks.items() if v != b"\n"})
-        _same("amplitude", [path], folder / "out")
+        same_as_read("amplitude", [path], folder / "out")
 
 
 @settings(max_examples=25, deadline=None)
@@ -356,7 +349,7 @@ def test_conforming_a_part_without_unreadable_records_takes_no_copy_and_gives_th
     st.integers(0, 14),
 )
 def test_the_ga4_key_digest_finds_the_duplicates_its_fields_find(
-    rows: list[tuple[str, int, str, str | None, int | None]], cut: int
+    same_as_read: Callable[..., rl.Dataset], rows: list[tuple[str, int, str, str | None, int | None]], cut: int
 ) -> None:
     """GA4 events compared through their key's 128-bit digest (the default) or through the key's fields: the
     same events and orders loaded, the same rows rejected, in memory and streamed, within and across files."""
@@ -379,10 +372,10 @@ def test_the_ga4_key_digest_finds_the_duplicates_its_fields_find(
         a, b = folder / "a.parquet", folder / "b.parquet"
         frame.slice(0, cut).write_parquet(a)
         frame.slice(cut).write_parquet(b)
-        digest = _same("ga4", [a, b], folder / "digest")
+        digest = same_as_read("ga4", [a, b], folder / "digest")
         eager = rl.read("ga4", a, b)
         with _set(_ga4, "DIGEST", 0):
-            fields = _same("ga4", [a, b], folder / "fields")
+            fields = same_as_read("ga4", [a, b], folder / "fields")
             plain = rl.read("ga4", a, b)
         for table in plain.tables:
             assert_frame_equal(eager.require(table).collect(), plain.require(table).collect())  # type: ignore[arg-type]

@@ -73,7 +73,7 @@ def _files(source: str, paths: Sequence[Path]) -> tuple[list[Path], list[bytes]]
 def _plan_files(
     source: str,
     paths: Sequence[Path],
-    make_parts: Callable[[list[Path], list[bytes]], Iterator[Part]],
+    make_parts: Callable[[list[Path], list[bytes], int | None], Iterator[Part]],
     plans: Sequence[TablePlan],
     groups: Callable[[Path], list[Callable[[], Iterator[Part]]]] | None = None,
     empty: Callable[[Path], Part] | None = None,
@@ -86,12 +86,12 @@ def _plan_files(
 def _read(
     source: str,
     paths: Sequence[Path],
-    make_parts: Callable[[list[Path], list[bytes]], Iterator[Part]],
+    make_parts: Callable[[list[Path], list[bytes], int | None], Iterator[Part]],
     plans: Sequence[TablePlan],
 ) -> ReadResult:
     """Read every file into the plans' tables; one account per file and table; progress per file."""
     files, heads = _files(source, paths)
-    accounts = read_all(make_parts(files, heads), [str(p) for p in files], plans, source)
+    accounts = read_all(make_parts(files, heads, None), [str(p) for p in files], plans, source)
     loads = merge_loads(*accounts)
     for load in accounts[0].loads:
         progress(Path(load.file), load.rows_read)
@@ -120,7 +120,7 @@ def read_ga4(
     return _read(
         _ga4.NAME,
         paths,
-        lambda files, heads: _ga4.parts(files, heads, options),
+        lambda files, heads, rows: _ga4.parts(files, heads, options, rows),
         _ga4.plans(options),
     )
 
@@ -139,7 +139,7 @@ def read_mixpanel(
     return _read(
         _mixpanel.NAME,
         paths,
-        lambda files, heads: _mixpanel.parts(files, heads, options),
+        lambda files, heads, rows: _mixpanel.parts(files, heads, options, rows),
         _mixpanel.plans(options),
     )
 
@@ -158,7 +158,7 @@ def read_amplitude(
     return _read(
         _amplitude.NAME,
         paths,
-        lambda files, heads: _amplitude.parts(files, heads, options),
+        lambda files, heads, rows: _amplitude.parts(files, heads, options, rows),
         _amplitude.plans(options),
     )
 
@@ -173,7 +173,9 @@ def plan_ga4(
 ) -> list[FilePlan]:
     """Streaming plans of GA4 exports for ``rl.read_to_parquet`` (same options, same rows as :func:`read_ga4`)."""
     options = Ga4Options.of(identity=identity, params=params, revenue=revenue, currency=currency)
-    return _plan_files(_ga4.NAME, paths, lambda files, heads: _ga4.parts(files, heads, options), _ga4.plans(options))
+    return _plan_files(
+        _ga4.NAME, paths, lambda files, heads, rows: _ga4.parts(files, heads, options, rows), _ga4.plans(options)
+    )
 
 
 def plan_mixpanel(
@@ -185,7 +187,10 @@ def plan_mixpanel(
     """Streaming plans of Mixpanel exports for ``rl.read_to_parquet`` (same rows as :func:`read_mixpanel`)."""
     options = MixpanelOptions.of(time_unit=time_unit, properties=properties)
     return _plan_files(
-        _mixpanel.NAME, paths, lambda files, heads: _mixpanel.parts(files, heads, options), _mixpanel.plans(options)
+        _mixpanel.NAME,
+        paths,
+        lambda files, heads, rows: _mixpanel.parts(files, heads, options, rows),
+        _mixpanel.plans(options),
     )
 
 
@@ -200,7 +205,7 @@ def plan_amplitude(
     return _plan_files(
         _amplitude.NAME,
         paths,
-        lambda files, heads: _amplitude.parts(files, heads, options),
+        lambda files, heads, rows: _amplitude.parts(files, heads, options, rows),
         _amplitude.plans(options),
         groups=lambda path: _amplitude.member_groups(path, options),
         empty=lambda path: _amplitude.empty_input(path, options),

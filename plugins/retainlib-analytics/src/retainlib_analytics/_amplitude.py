@@ -33,8 +33,17 @@ import polars as pl
 
 from retainlib.tables import EVENTS, TIMESTAMP
 from retainlib_analytics._events import Members, Part, TablePlan
-from retainlib_analytics._files import Text, damage_record, head_text, is_zip, text_of, zip_members, zip_sizes
-from retainlib_analytics._jsonl import LINE, PROBLEM, TEXT, decode, lines, path_match
+from retainlib_analytics._files import (
+    Text,
+    damage_record,
+    head_text,
+    is_zip,
+    slices,
+    text_of,
+    zip_members,
+    zip_sizes,
+)
+from retainlib_analytics._jsonl import LINE, PROBLEM, TEXT, Span, decode, lines, path_match
 from retainlib_analytics._options import AmplitudeOptions
 
 __all__ = ["CHUNK_BYTES", "NAME", "NOT_EVENTS", "SHAPE", "detect", "empty_input", "member_groups", "parts", "plans"]
@@ -167,27 +176,32 @@ def plans(options: AmplitudeOptions) -> list[TablePlan]:
     ]
 
 
-def _frame(source: Path | bytes, *, fast: bool = False) -> pl.LazyFrame:
-    return lines(source).with_columns(decode(pl.col(TEXT), SHAPE, fast=fast).alias("_d")).unnest("_d")
+def _frame(source: Path | bytes, span: Span | None = None, *, fast: bool = False) -> pl.LazyFrame:
+    return lines(source, span).with_columns(decode(pl.col(TEXT), SHAPE, fast=fast).alias("_d")).unnest("_d")
 
 
-def parts(paths: list[Path], heads: list[bytes], options: AmplitudeOptions) -> Iterator[Part]:
-    """One part per archive member (or per file of JSON lines), decoded lazily, in order."""
+def parts(
+    paths: list[Path], heads: list[bytes], options: AmplitudeOptions, slice_rows: int | None = None
+) -> Iterator[Part]:
+    """One part per archive member (or per file of JSON lines), decoded lazily, in order (``slice_rows``: a
+    file of JSON lines in parts of that many lines; an archive is streamed in groups of members instead)."""
     what = "an Amplitude export (a zip archive of gzipped JSON lines, one such member, or JSON lines)"
     for path, first in zip(paths, heads, strict=True):
         if is_zip(first):
             yield from _archive(path, options)
             continue
-        text = text_of(path, first, NAME, what)
-        damaged = damage_record(str(path), text)
-        yield Part(
-            name=str(path),
-            file=str(path),
-            records=_candidates(_frame(text.source, fast=True), options),
-            careful=_candidates(_frame(text.source), options),
-            extra_rejects=damaged,
-            extra_read=damaged.height,
-        )
+        whole = text_of(path, first, NAME, what)
+        for text in slices(whole, slice_rows):
+            damaged = damage_record(str(path), text)
+            yield Part(
+                name=str(path),
+                file=str(path),
+                records=_candidates(_frame(text.source, text.span, fast=True), options),
+                careful=_candidates(_frame(text.source, text.span), options),
+                extra_rejects=damaged,
+                extra_read=damaged.height,
+                span=text.span,
+            )
 
 
 #: A streamed archive is planned in groups of members holding about this many stored (compressed) bytes: one

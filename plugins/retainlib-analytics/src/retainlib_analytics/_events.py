@@ -30,7 +30,7 @@ from retainlib import _conform
 from retainlib.errors import SourceError
 from retainlib.load_report import REJECTS_SCHEMA, FileLoad
 from retainlib.tables import TableSpec
-from retainlib_analytics._jsonl import LINE, PROBLEM
+from retainlib_analytics._jsonl import LINE, PROBLEM, Span
 
 __all__ = [
     "KEY",
@@ -76,6 +76,8 @@ class Part:
         careful: the same candidates decoded line by line when polars refuses a line (see
             :func:`retainlib_analytics._jsonl.decode`); ``records`` then decodes whole batches, fast,
             and fails on such a line.  ``None``: ``records`` never fails on a line.
+        span: the lines of the file the part holds, when a streamed read cut a file of JSON lines in
+            slices (``None``: the whole input).
     """
 
     name: str
@@ -85,6 +87,7 @@ class Part:
     extra_read: int = 0
     members: Members | None = None
     careful: pl.LazyFrame | None = None
+    span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ import polars as pl
 
 from retainlib.errors import SourceError
 from retainlib.load_report import REJECTS_SCHEMA
-from retainlib_analytics._jsonl import Unpacked, gunzip, is_gzip
+from retainlib_analytics._jsonl import Span, Unpacked, gunzip, is_gzip, spans
 
 __all__ = [
     "HEAD_BYTES",
@@ -30,6 +30,7 @@ __all__ = [
     "head",
     "head_text",
     "is_zip",
+    "slices",
     "text_of",
     "zip_members",
     "zip_sizes",
@@ -68,11 +69,27 @@ def head_text(first: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Text:
-    """JSON lines to read: a path (scanned lazily) or bytes (decompressed), and the damage of a gzip stream."""
+    """JSON lines to read: a path (scanned lazily) or bytes (decompressed), and the damage of a gzip stream.
+
+    ``span``: only these lines of it (a slice of a streamed read; ``None``: all).
+    """
 
     source: Path | bytes
     damage: str | None = None
     damage_line: int = 0
+    span: Span | None = None
+
+
+def slices(text: Text, rows: int | None) -> list[Text]:
+    """The text cut in slices of ``rows`` lines (:func:`~retainlib_analytics._jsonl.spans`: one pass over
+    its bytes looking for newlines), the damage of a gzip stream with the last; ``None``: the text whole."""
+    if rows is None:
+        return [text]
+    cut = spans(text.source, rows)
+    return [
+        Text(text.source, text.damage, text.damage_line, span) if n == len(cut) - 1 else Text(text.source, span=span)
+        for n, span in enumerate(cut)
+    ]
 
 
 def _complete_lines(unpacked: Unpacked) -> Text:

@@ -34,7 +34,7 @@ from retainlib import _conform
 from retainlib.errors import SourceError
 from retainlib.tables import EVENTS, ORDERS, TIMESTAMP
 from retainlib_analytics._events import KEY, Part, TablePlan
-from retainlib_analytics._files import damage_record, head_text, text_of
+from retainlib_analytics._files import Text, damage_record, head_text, slices, text_of
 from retainlib_analytics._jsonl import LINE, PROBLEM, TEXT, decode, lines
 from retainlib_analytics._options import Ga4Options
 
@@ -182,9 +182,9 @@ def _parquet(path: Path) -> tuple[pl.LazyFrame, pl.Schema]:
     return rows, typed
 
 
-def _json(source: Path | bytes, *, fast: bool = False) -> pl.LazyFrame:
+def _json(text: Text, *, fast: bool = False) -> pl.LazyFrame:
     """A GA4 JSON lines export's rows as :data:`SHAPE`'s fields, with ``PROBLEM`` for unreadable lines."""
-    return lines(source).select(LINE, decode(pl.col(TEXT), SHAPE, fast=fast).alias("_d")).unnest("_d")
+    return lines(text.source, text.span).select(LINE, decode(pl.col(TEXT), SHAPE, fast=fast).alias("_d")).unnest("_d")
 
 
 def _params_hash(typed: bool) -> pl.Expr:
@@ -413,20 +413,23 @@ def plans(options: Ga4Options) -> list[TablePlan]:
     ]
 
 
-def parts(paths: list[Path], heads: list[bytes], options: Ga4Options) -> Iterator[Part]:
-    """One part per file: Parquet scanned, JSON lines (plain or gzipped) decoded, each lazily."""
+def parts(paths: list[Path], heads: list[bytes], options: Ga4Options, slice_rows: int | None = None) -> Iterator[Part]:
+    """One part per file: Parquet scanned, JSON lines (plain or gzipped) decoded, each lazily (``slice_rows``:
+    a file of JSON lines in parts of that many lines)."""
     for path, first in zip(paths, heads, strict=True):
         if first.startswith(b"PAR1"):
             rows, typed = _parquet(path)
             yield Part(name=str(path), file=str(path), records=_candidates(rows, options, typed=typed))
             continue
-        text = text_of(path, first, NAME, "a GA4 BigQuery export (JSON lines)")
-        damaged = damage_record(str(path), text)
-        yield Part(
-            name=str(path),
-            file=str(path),
-            records=_candidates(_json(text.source, fast=True), options),
-            careful=_candidates(_json(text.source), options),
-            extra_rejects=damaged,
-            extra_read=damaged.height,
-        )
+        whole = text_of(path, first, NAME, "a GA4 BigQuery export (JSON lines)")
+        for text in slices(whole, slice_rows):
+            damaged = damage_record(str(path), text)
+            yield Part(
+                name=str(path),
+                file=str(path),
+                records=_candidates(_json(text, fast=True), options),
+                careful=_candidates(_json(text), options),
+                extra_rejects=damaged,
+                extra_read=damaged.height,
+                span=text.span,
+            )

@@ -29,7 +29,7 @@ import polars as pl
 
 from retainlib.tables import EVENTS, TIMESTAMP
 from retainlib_analytics._events import KEY, Part, TablePlan
-from retainlib_analytics._files import damage_record, head_text, text_of
+from retainlib_analytics._files import damage_record, head_text, slices, text_of
 from retainlib_analytics._jsonl import LINE, PROBLEM, TEXT, decode, lines, path_match
 from retainlib_analytics._options import MixpanelOptions
 
@@ -141,20 +141,24 @@ def plans(options: MixpanelOptions) -> list[TablePlan]:
     ]
 
 
-def parts(paths: list[Path], heads: list[bytes], options: MixpanelOptions) -> Iterator[Part]:
-    """One part per file, decoded lazily."""
+def parts(
+    paths: list[Path], heads: list[bytes], options: MixpanelOptions, slice_rows: int | None = None
+) -> Iterator[Part]:
+    """One part per file, decoded lazily (``slice_rows``: one per slice of that many lines of a file)."""
     for path, first in zip(paths, heads, strict=True):
-        text = text_of(path, first, NAME, "a Mixpanel raw export (JSON lines)")
-        frames = [
-            lines(text.source).with_columns(decode(pl.col(TEXT), SHAPE, fast=f).alias("_d")).unnest("_d")
-            for f in (True, False)
-        ]
-        damaged = damage_record(str(path), text)
-        yield Part(
-            name=str(path),
-            file=str(path),
-            records=_candidates(frames[0], options),
-            careful=_candidates(frames[1], options),
-            extra_rejects=damaged,
-            extra_read=damaged.height,
-        )
+        whole = text_of(path, first, NAME, "a Mixpanel raw export (JSON lines)")
+        for text in slices(whole, slice_rows):
+            frames = [
+                lines(text.source, text.span).with_columns(decode(pl.col(TEXT), SHAPE, fast=f).alias("_d")).unnest("_d")
+                for f in (True, False)
+            ]
+            damaged = damage_record(str(path), text)
+            yield Part(
+                name=str(path),
+                file=str(path),
+                records=_candidates(frames[0], options),
+                careful=_candidates(frames[1], options),
+                extra_rejects=damaged,
+                extra_read=damaged.height,
+                span=text.span,
+            )

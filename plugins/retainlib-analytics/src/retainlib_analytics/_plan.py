@@ -6,10 +6,14 @@ decoded record.  A streamed read returns one
 nothing has run yet; the host runs each in one streaming pass, writing rows as
 they are decoded and conformed:
 
-* a file of JSON lines (plain, or gzipped: decompressed in memory first) or a
-  Parquet table is scanned lazily, in slices of :data:`SLICE_ROWS` rows (a
-  plan each: one pass feeding several outputs holds what the slower one has
-  not taken, so a pass's rows are bounded).  Its JSON is decoded a batch of
+* a file of JSON lines (plain, or gzipped: decompressed in memory first) is
+  cut in slices of :data:`SLICE_ROWS` lines by one pass over its bytes that
+  looks for newlines (:func:`retainlib_analytics._jsonl.spans`), a Parquet
+  table in slices of as many rows; a plan each (one pass feeding several
+  outputs holds what the slower one has not taken, so a pass's rows are
+  bounded).  A slice of JSON lines is read on its own, a few MiB at a time,
+  its lines numbered from its first line's number: no slice reads the lines
+  before it.  Its JSON is decoded a batch of
   lines at a time, by polars; a batch polars refuses is halved until its
   refused lines stand alone and Python's :mod:`json` says what is wrong with
   them (the ``careful`` plan of :class:`~retainlib_analytics._events.Part`),
@@ -36,7 +40,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
-from polars.io.plugins import register_io_source
 
 from retainlib import _conform
 from retainlib.load_report import REJECTS_SCHEMA
@@ -44,7 +47,7 @@ from retainlib.plugins import FilePlan
 from retainlib.tables import TableSpec
 from retainlib_analytics._events import Part, TablePlan, localise, rejects
 from retainlib_analytics._files import is_zip
-from retainlib_analytics._jsonl import LINE, PROBLEM
+from retainlib_analytics._jsonl import LINE, PROBLEM, io_source
 
 __all__ = ["conform_lazy", "plan"]
 
@@ -87,24 +90,32 @@ def _keys(p: TablePlan) -> list[str]:
     return [key for key, _ in p.keys]
 
 
-#: Input rows one plan covers at most.  One streaming pass feeds several outputs (the table, the rejected rows,
-#: the keys), and polars holds the rows the slower output has not taken yet: bounded by the pass's size.
+#: Input lines (rows of a Parquet table) one plan covers at most.  One streaming pass feeds several outputs (the
+#: table, the rejected rows, the keys), and polars holds the rows the slower output has not taken yet: bounded by
+#: the pass's size.
 SLICE_ROWS = 2_000_000
 
 
 def _plain(part: Part, plans: Sequence[TablePlan]) -> list[FilePlan]:
-    """The plans of a file read as one input: scanned and decoded lazily, a batch at a time, in slices of
-    :data:`SLICE_ROWS` rows (the lines are counted first: the JSON is not decoded for that)."""
+    """The plans of a part read as one input: a slice of a file of JSON lines (:attr:`Part.span`, cut by the
+    source), or a Parquet table scanned in slices of :data:`SLICE_ROWS` rows (its rows counted first).
+
+    The records are decoded lazily, a batch at a time (line by line where polars refuses a line).
+    """
     every = part.careful if part.careful is not None else part.records
-    rows = int(every.select(pl.len()).collect(engine="streaming").item())
+    if part.span is not None:
+        pieces = [every]
+    else:
+        rows = int(every.select(pl.len()).collect(engine="streaming").item())
+        pieces = [every] if rows <= SLICE_ROWS else [every.slice(s, SLICE_ROWS) for s in range(0, rows, SLICE_ROWS)]
     out = []
-    for start in range(0, max(rows, 1), SLICE_ROWS):
+    for number, piece in enumerate(pieces):
         # the decoded records feed every output of the pass (loaded, rejected, the keys): decoded once
-        records = (every if rows <= SLICE_ROWS else every.slice(start, SLICE_ROWS)).cache()
+        records = piece.cache()
         for p in plans:
             chosen = records if p.select is None else p.select(records)
             loaded, rejected = conform_lazy(part, chosen, p.spec, columns=p.columns, keys=_keys(p))
-            if p.spec.name == "events" and part.extra_read and start + SLICE_ROWS >= rows:  # a damaged gzip tail
+            if p.spec.name == "events" and part.extra_read and number == len(pieces) - 1:  # a damaged gzip tail
                 rejected = pl.concat([rejected, part.extra_rejects.lazy()])
             out.append(
                 FilePlan(
@@ -162,29 +173,11 @@ def _chunked(
     input without lines, whose plans give the stream's columns.
     """
     schema = pl.concat(_outputs(empty, empty.records, plans), how="diagonal_relaxed").collect_schema()
-
-    def stream(
-        with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
-    ) -> Iterator[pl.DataFrame]:
-        del batch_size  # an input is as large as it is (about CHUNK_BYTES of text)
-        left = n_rows
-        for part in inputs():
-            frame = _collect_input(part, plans, schema)
-            if predicate is not None:
-                frame = frame.filter(predicate)
-            if with_columns is not None:
-                frame = frame.select(with_columns)
-            if left is not None:
-                frame = frame.head(left)
-                left -= frame.height
-            yield frame
-            if left is not None and left <= 0:
-                return
-
+    # An input is as large as it is (about CHUNK_BYTES of text).
+    source = io_source(lambda: (_collect_input(part, plans, schema) for part in inputs()), schema)
     # One pass over the archive feeds every output of a plan (the loaded rows, the rejected ones, the keys).  The
     # stream is cached behind a barrier that no filter or projection crosses: polars would otherwise push each
     # output's own filter through the cache into the source and run the source, decoding everything, per output.
-    source = register_io_source(stream, schema=schema)
     rows = source.map_batches(_same, schema=schema, streamable=True).cache()
     out = []
     for p in plans:
@@ -220,14 +213,15 @@ def _columns(p: TablePlan, schema: pl.Schema) -> list[str]:
 def plan(
     files: Sequence[Path],
     heads: Sequence[bytes],
-    make_parts: Callable[[list[Path], list[bytes]], Iterator[Part]],
+    make_parts: Callable[[list[Path], list[bytes], int | None], Iterator[Part]],
     plans: Sequence[TablePlan],
     *,
     groups: Callable[[Path], list[Callable[[], Iterator[Part]]]] | None = None,
     empty: Callable[[Path], Part] | None = None,
 ) -> list[FilePlan]:
     """The plans of the files, in order, for each table: a zip archive in ``groups`` of members, each through an
-    IO source (``empty`` gives its columns), another file in slices of :data:`SLICE_ROWS` rows.
+    IO source (``empty`` gives its columns), another file in slices of :data:`SLICE_ROWS` lines or rows
+    (``make_parts(files, heads, SLICE_ROWS)`` gives a file of JSON lines in slices already).
 
     A table other than ``events`` is optional (:attr:`FilePlan.optional`): GA4 orders come from purchases, and
     the reader gives a load only to the files holding some.
@@ -238,6 +232,6 @@ def plan(
             for inputs in groups(path):
                 out += _chunked(path, inputs, empty(path), plans)
             continue
-        for part in make_parts([path], [first]):
+        for part in make_parts([path], [first], SLICE_ROWS):
             out += _plain(part, plans)
     return out

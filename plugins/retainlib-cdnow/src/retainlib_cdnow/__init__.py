@@ -335,19 +335,20 @@ def _lines(path: Path, layout: Layout) -> pl.LazyFrame:
         encoding="utf8-lossy",  # a stray byte makes a rejected line, not a failed file
     )
     return (
-        lines.with_row_index(_LINE, offset=1)
-        .with_columns(pl.col(_LINE).cast(pl.Int64))
-        .filter(pl.col(_LINE) > layout.header_line)
+        lines.with_row_index(_LINE, offset=1).slice(layout.header_line)  # the lines after the header, if any
     )
 
 
+#: An amount retainlib's money holds as written: at most ``MONEY_DIGITS`` digits before the point (below
+#: ``MONEY_LIMIT``) and ``MONEY.scale`` after it.
+_PLAIN_AMOUNT = rf"[+-]?([0-9]{{1,{MONEY_DIGITS}}}(\.[0-9]{{0,{MONEY.scale}}})?|\.[0-9]{{1,{MONEY.scale}}})"
 #: The shape of each field for the quick read of a line (bare): a subset of the field's full check.
 _PLAIN_SHAPES = {
     _CUSTOMER: _DIGITS,
     _SAMPLE: _DIGITS,
     _DATE: f"{_COMPACT}|{_ISO}",
     _QUANTITY: _SIGNED,
-    _AMOUNT: _DECIMAL,
+    _AMOUNT: _PLAIN_AMOUNT,
 }
 #: A field between separators, with the spaces and double quotes a CSV layout allows around it.
 _QUOTED = ' *"?{}"? *'
@@ -379,19 +380,15 @@ def _plain_shape(layout: Layout) -> str:
 def _quick(lines: pl.LazyFrame, layout: Layout, tz: str) -> pl.LazyFrame:
     """Every line read the quick way: values, and ``_SUSPECT`` where the full checks must decide.
 
-    A plain line (:func:`_plain_line`) whose fields have their shapes, whose date is a calendar day of ``tz``
-    and whose amount has at most 4 places and fits retainlib's money passes every full check, with the same
-    values; any other line (blank, malformed, with tabs, float noise...) is suspect and keeps its text for
-    the full checks.
+    A plain line (:func:`_plain_shape`: the amount's shape has at most 4 places and fits retainlib's money)
+    whose date is a calendar day of ``tz`` passes every full check, with the same values; any other line
+    (blank, malformed, with tabs, float noise...) is suspect and keeps its text for the full checks.
     """
     roles = list(layout.fields)
     fields = pl.col(_TEXT).str.extract_groups(_plain_line(layout)).struct.rename_fields(roles)
     compact = pl.col(_DATE).str.to_date("%Y%m%d", strict=False)
     iso = pl.when(compact.is_null()).then(pl.col(_DATE)).str.to_date("%Y-%m-%d", strict=False)
-    amount = pl.col(_AMOUNT)
-    dot = amount.str.find(".", literal=True).cast(pl.Int64)
-    short = (amount.str.len_bytes().cast(pl.Int64) - dot - 1).fill_null(0) <= MONEY.scale
-    value = amount.cast(MONEY, strict=False)
+    value = pl.col(_AMOUNT).cast(MONEY, strict=False)
     customer = pl.col(_CUSTOMER).str.strip_chars_start("0")  # digits only here: "000" is "0"
     values = [
         pl.when(customer == "").then(pl.lit("0")).otherwise(customer).alias(_VALUE_CUSTOMER),
@@ -401,8 +398,6 @@ def _quick(lines: pl.LazyFrame, layout: Layout, tz: str) -> pl.LazyFrame:
     checks = [
         ~pl.col(_TEXT).str.contains(_plain_shape(layout)).fill_null(False),
         pl.col(_DAY).is_null(),
-        ~short,
-        ~(value.abs() < _money_limit()).fill_null(False),
     ]
     if _QUANTITY in roles:
         values.append(pl.col(_QUANTITY).cast(pl.Int64, strict=False).alias(_QUANTITY_VALUE))
@@ -549,7 +544,7 @@ def _read_file(path: Path, *, tz: str, currency: str) -> tuple[pl.DataFrame, pl.
             .filter(bad)
             .select(
                 pl.lit(str(path)).alias("file"),
-                pl.col(_LINE).alias("line"),
+                pl.col(_LINE).cast(pl.Int64).alias("line"),
                 pl.lit("orders").alias("table"),
                 pl.col(_COLUMN).alias("column"),
                 pl.col(_REASON).alias("reason"),

@@ -334,9 +334,8 @@ def _lines(path: Path, layout: Layout) -> pl.LazyFrame:
         new_columns=[_TEXT],
         encoding="utf8-lossy",  # a stray byte makes a rejected line, not a failed file
     )
-    return (
-        lines.with_row_index(_LINE, offset=1).slice(layout.header_line)  # the lines after the header, if any
-    )
+    numbered = lines.with_row_index(_LINE, offset=1)
+    return numbered.filter(pl.col(_LINE) > layout.header_line) if layout.header_line else numbered
 
 
 #: An amount retainlib's money holds as written: at most ``MONEY_DIGITS`` digits before the point (below

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import mmap
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,28 @@ def test_a_json_file_of_white_space_is_empty(tmp_path: Path, content: bytes) -> 
     path.write_bytes(content)
     with pytest.raises(rl.SourceError, match="the file is empty"):
         rl.read("json", path)
+
+
+@pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="no /dev/fd to name a pipe by")
+@pytest.mark.parametrize("content", [b"", b"  \n"], ids=["empty", "blank"])
+def test_json_lines_from_a_pipe(content: bytes) -> None:
+    """A pipe (a shell's process substitution) cannot be mapped or read twice: its bytes are read once."""
+    record = (
+        b'{"order_id":"o1","customer_id":"c1","ordered_at":"2024-01-05T10:00:00Z","amount":"1.00","currency":"EUR"}'
+    )
+    for data, rows in ((record + b"\n" + record.replace(b"o1", b"o2") + b"\n", 2), (content, None)):
+        read, write = os.pipe()
+        os.write(write, data)
+        os.close(write)
+        try:
+            if rows is None:
+                with pytest.raises(rl.SourceError, match="the file is empty"):
+                    rl.read("json", f"/dev/fd/{read}", table="orders")
+            else:
+                ds = rl.read("json", f"/dev/fd/{read}", table="orders")
+                assert ds.require("orders").collect()["order_id"].to_list() == ["o1", "o2"]
+        finally:
+            os.close(read)
 
 
 def _lines(*rows: str) -> bytes:

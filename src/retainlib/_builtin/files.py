@@ -30,7 +30,9 @@ import datetime as dt
 import io
 import json
 import mmap
+import os
 import re
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -828,21 +830,24 @@ def _scan_json(path: Path) -> tuple[pl.LazyFrame, _Prerejected]:
     file itself.  (A copy of a large file costs more in fresh memory than the
     counts cost.)
     """
-    if path.stat().st_size == 0:
-        raise SourceError("the file is empty", file=path)
-    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
-        return _json_records(path, raw)
+    with path.open("rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # a pipe or a device: its bytes, read once
+            return _json_records(path, f.read())
+        if os.fstat(f.fileno()).st_size == 0:
+            raise SourceError("the file is empty", file=path)
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+            return _json_records(path, raw)
 
 
 def _json_records(path: Path, raw: _Bytes) -> tuple[pl.LazyFrame, _Prerejected]:
-    """:func:`_scan_json` of the file's bytes ``raw``."""
+    """:func:`_scan_json` of the file's bytes ``raw`` (polars reads the file again only when they are mapped)."""
     start = _LEADING_SPACE.match(raw)
     first = start.end() if start else 0
     if _ALL_SPACE.fullmatch(raw, first):
         raise SourceError("the file is empty", file=path)
     # JSON lines go to polars first, before any decoding (a file polars cannot take is decoded and read below).
     if raw[first : first + 1] != b"[":
-        read_by_polars = _polars_json_lines(raw, path)
+        read_by_polars = _polars_json_lines(raw, path if isinstance(raw, mmap.mmap) else None)
         if read_by_polars is not None:
             return read_by_polars, []
     try:

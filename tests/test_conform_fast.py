@@ -149,6 +149,19 @@ def test_json_lines_from_a_pipe(content: bytes) -> None:
             os.close(read)
 
 
+@pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="no /dev/fd to name a pipe by")
+def test_csv_from_a_pipe_is_refused_by_name() -> None:
+    """A CSV read by polars is looked at first (its header, its encoding): a pipe cannot be read twice."""
+    read, write = os.pipe()
+    os.write(write, b"order_id,customer_id,ordered_at,amount,currency\n")
+    os.close(write)
+    try:
+        with pytest.raises(rl.SourceError, match="not a regular file"):
+            rl.read("csv", f"/dev/fd/{read}", table="orders")
+    finally:
+        os.close(read)
+
+
 def _lines(*rows: str) -> bytes:
     return "".join(r + "\n" for r in rows).encode()
 

@@ -545,7 +545,10 @@ def _polars_can_read(head: bytes, separator: str) -> bool:
 
 def _for_polars(path: Path, codec: str, separator: str) -> bool:
     """Whether polars can read the CSV file as it stands (UTF-8, a plain header); an empty file is an error."""
-    if path.stat().st_size == 0:
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):  # its first bytes, once read to look at it, would be gone
+        raise SourceError("not a regular file (a pipe or a device?): save the CSV data to a file first", file=path)
+    if info.st_size == 0:
         raise SourceError("the file is empty (not even a header line)", file=path)
     if _csv_encoding(path, codec) != "utf-8":
         return False

@@ -162,3 +162,17 @@ def test_read_benchmark_vendor_cases(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "orders_export_1.csv",
         "unified_payments.csv",
     ]
+
+
+@pytest.mark.bench
+def test_support_benchmark_quick_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bench_support.py on the smallest store: the kernel timed, its result saved, then found equal to itself."""
+    module = _load("bench_support", monkeypatch)
+    saved = tmp_path / "support.parquet"
+    assert module.main(["--size", "20K", "--data", str(tmp_path), "--save", str(saved)]) == 0
+    assert module.main(["--size", "20K", "--data", str(tmp_path), "--compare", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "support_retention 20K (customer order)" in out and f"identical to {saved}" in out
+    assert pl.read_parquet(saved).height > 0

@@ -12,9 +12,11 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from retainlib import DataError, Dataset, OptionError, SchemaError
 from retainlib.calendar import Period, PeriodName
+from retainlib.metrics import _common
 from retainlib.metrics._common import as_of_instant
 from retainlib.metrics.support import DEFAULT_RESOLUTION_BUCKETS, support_retention
 from retainlib.tables import TABLES
@@ -520,6 +522,39 @@ def test_frames_equal_the_dataset(case: dict[str, Any], lazy: bool) -> None:
         assert got.collect().equals(want)
     else:
         assert support_retention(case["tickets"], orders=case["activity"], **options).equals(want)
+
+
+@given(cases("orders"), st.integers(min_value=5, max_value=15), st.sampled_from([None, "tier"]), st.booleans())
+def test_customer_partitions_change_nothing(
+    case: dict[str, Any], rows_per_part: int, by: str | None, lazy: bool
+) -> None:
+    """Above ``PARTITION_ROWS`` orders the customers run in hash partitions, one collect each: the same rows."""
+    options: dict[str, Any] = {
+        "window": case["window"],
+        "period": case["period"],
+        "tz": case["tz"],
+        "as_of": case["as_of"],
+        "by": by,
+    }
+    tier = pl.col("customer_id").replace_strict({"c1": "a", "c2": "a", "c3": "b", "c4": None}, default="c")
+    tickets, orders = (frame.with_columns(tier=tier) for frame in (case["tickets"], case["activity"]))
+
+    def run() -> pl.DataFrame:
+        if lazy:
+            result: pl.DataFrame | pl.LazyFrame = support_retention(tickets.lazy(), orders=orders.lazy(), **options)
+        else:
+            result = support_retention(tickets, orders=orders, **options)
+        assert isinstance(result, pl.LazyFrame) == lazy
+        return result.collect() if isinstance(result, pl.LazyFrame) else result
+
+    whole = run()
+    saved = _common.PARTITION_ROWS
+    try:
+        _common.PARTITION_ROWS = rows_per_part  # up to 8 partitions of a few customers
+        parts = run()
+    finally:
+        _common.PARTITION_ROWS = saved
+    assert_frame_equal(parts, whole, check_exact=True)
 
 
 def test_frames_with_subscriptions_and_segments() -> None:

@@ -16,16 +16,26 @@ Within the supported group the customers are also broken down by the
 satisfaction and the resolution time (``solved_at - opened_at``) of their last
 ticket solved in ``p``.
 
-The kernel is lazy and never joins every period with every order.  One sort
-of the activity rows by (segment, customer, time) numbers each (segment,
-customer) with an integer code and gives the active cells as the ends of runs;
-the tickets are sorted the same way and the last row of each (customer,
-period) run is the customer's last ticket.  The retention test is then an
-as-of join on one Int128 key ``code * 2^64 + time`` (the first order after
+The kernel is lazy and never joins every period with every order.  Each
+(segment, customer) of the activity gets an integer code, in (segment,
+customer) order.  The orders are numbered by one pass over their distinct
+customers (the ids are sorted once per customer, not once per order) and
+sorted by one Int128 key ``code * 2^64 + time`` that carries no id; the
+subscriptions, far fewer rows, are sorted by (segment, customer, time) and
+numbered as they come.  The active cells are the ends of runs of (code,
+period); the tickets are sorted by (segment, customer, period, time) and the
+last row of each (customer, period) run is the customer's last ticket.  The
+retention test is then an as-of join on the Int128 key (the first order after
 ``end(p)``, or the furthest end of the segments started by ``end(p) + W``):
 no ``by=`` (which polars hashes row by row) and no string comparison.  The
 baseline is counted as the active cells less the supported ones that are
 active.
+
+Above :data:`~retainlib.metrics._common.PARTITION_ROWS` orders, the customers
+are split in hash partitions and the steps above run on one partition at a
+time, each its own collect; the counts per (segment, period) add up.  At 100M
+orders (three partitions) this keeps the peak near 3 GiB, against about 8 GiB
+for the orders sorted whole.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, Literal, Unpack, overload
 
 import attrs
@@ -49,6 +59,7 @@ from retainlib.metrics._common import (
     Data,
     Engine,
     Prepared,
+    customer_parts,
     guard_window,
     last_instant,
     prepare,
@@ -289,6 +300,100 @@ def _coded(frame: pl.LazyFrame, keys: list[str], time: str, columns: Sequence[st
     )
 
 
+def _order_codes(frame: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
+    """The codes of the orders' customers: ``keys`` but the stand-in segment, ``_code``, and ``_n`` orders each.
+
+    The codes of :func:`_coded` (the row numbers of the sorted distinct
+    ``keys``), but the customer ids are sorted once per customer, not once per
+    order.
+    """
+    varying = [k for k in keys if k != _SEG]
+    return (
+        frame.group_by(varying)
+        .agg(pl.len().alias("_n"))
+        .sort(varying, nulls_last=True)
+        .with_row_index("_code")
+        .with_columns(pl.col("_code").cast(pl.Int64))
+    )
+
+
+def _sorted_orders(frame: pl.LazyFrame, codes: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
+    """The orders of the customers of ``codes``: the ``by`` columns and ``_rk``, sorted by ``_rk``.
+
+    ``_rk`` is :func:`_key` of (``_code``, ``ordered_at``); :func:`_decoded`
+    gives back the code and the time.  The sorted orders carry no customer
+    id, only one Int128 per order, which is also the right side of the as-of
+    joins as it is.
+    """
+    varying = [k for k in keys if k != _SEG]
+    carried = [k for k in keys if k not in (_SEG, "customer_id")]  # the by columns
+    rows = (
+        _join(frame.select(*varying, "ordered_at"), codes.select(*varying, "_code"), varying, "inner")
+        .select(*carried, _key("_code", "ordered_at").alias("_rk"))
+        .sort("_rk")
+    )
+    if _SEG in keys:
+        rows = rows.with_columns(pl.lit(0, dtype=pl.Int8).alias(_SEG))
+    return rows.cache()  # read three times: the active cells, the as-of joins, the end of observation
+
+
+def _count_columns(labels: Sequence[tuple[str, str]]) -> list[str]:
+    """The count columns of the partial counts: active, supported and active, and each group's but baseline."""
+    return ["_an", "_ar", "_sn", "_sr", *(f"_{x}{i}" for i in range(len(labels)) if i != 1 for x in "nr")]
+
+
+def _by_parts(
+    act: Prepared,
+    tickets: pl.LazyFrame,
+    keys: list[str],
+    part: Callable[[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame], pl.LazyFrame],
+    period_keys: list[str],
+    labels: Sequence[tuple[str, str]],
+) -> pl.LazyFrame:
+    """``part(orders, tickets, codes)``, the counts per (segment, period) and ``_end``, by customer partitions.
+
+    The codes (:func:`_order_codes`) are collected first: one read of the
+    orders, which also counts them.  Above
+    :data:`~retainlib.metrics._common.PARTITION_ROWS` orders the customers
+    are split in hash partitions (as :func:`~retainlib.metrics._common.by_customer_parts`
+    does) and ``part`` runs on each in turn, its own collect: the sorted
+    orders and the as-of joins of one partition at a time.  The counts add up
+    and the ends take their maximum.  Deferred to the collect of the result.
+    """
+    varying = [k for k in keys if k != _SEG]
+    count_columns = _count_columns(labels)
+
+    def codes_of(codes: pl.LazyFrame) -> pl.LazyFrame:
+        codes = codes.select(*varying, "_code")
+        return codes.with_columns(pl.lit(0, dtype=pl.Int8).alias(_SEG)) if _SEG in keys else codes
+
+    schema = part(act.frame, tickets, codes_of(_order_codes(act.frame, keys).clear())).collect_schema()
+
+    def run() -> pl.DataFrame:
+        codes = _order_codes(act.frame, keys).collect(engine=act.engine)
+        parts = customer_parts(int(codes.get_column("_n").sum()))
+        if parts <= 1:
+            return part(act.frame, tickets, codes_of(codes.lazy())).collect(engine=act.engine)
+        bucket = pl.col("customer_id").hash(seed=0) % parts
+        results = [
+            part(
+                act.frame.filter(bucket == i), tickets.filter(bucket == i), codes_of(codes.filter(bucket == i).lazy())
+            ).collect(engine=act.engine)
+            for i in range(parts)
+        ]
+        summed = pl.concat(results).group_by(period_keys).agg(pl.col(count_columns).sum(), pl.col("_end").max())
+        return summed.with_columns(pl.col(count_columns).cast(pl.UInt32)).select(schema.names())
+
+    return pl.defer(run, schema=schema)
+
+
+def _decoded(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """``rows`` of :func:`_sorted_orders` with ``_code`` and ``ordered_at`` taken back from ``_rk``."""
+    code = (pl.col("_rk") + pl.lit(2**63, dtype=pl.Int128)) // pl.lit(_CODE_SHIFT, dtype=pl.Int128)
+    time = pl.col("_rk") - code * pl.lit(_CODE_SHIFT, dtype=pl.Int128)
+    return rows.with_columns(_code=code.cast(pl.Int64), ordered_at=time.cast(pl.Int64).cast(TIMESTAMP))
+
+
 def _codes(rows: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
     """``(keys, _code)``, one row per code, from a frame of :func:`_coded`."""
     first = (pl.col("_code") != pl.col("_code").shift(1)).fill_null(True)
@@ -318,24 +423,27 @@ def _with_period_end(cal: Calendar, cells: pl.LazyFrame) -> pl.LazyFrame:
 def _retained_orders(cal: Calendar, cells: pl.LazyFrame, orders: pl.LazyFrame, window: dt.timedelta) -> pl.LazyFrame:
     """``cells`` (sorted by ``_code``, ``_period``) plus ``_retained``: an order in ``(end(p), end(p) + W]``.
 
-    The first order strictly after ``end(p)`` (``orders`` of :func:`_coded`),
-    found by one forward as-of join on :func:`_key`, falls by ``end(p) + W``.
-    Compared as a difference, so a window of any length cannot overflow.
+    The first order strictly after ``end(p)`` (``_rk`` of ``orders`` of
+    :func:`_sorted_orders`), found by one forward as-of join on
+    :func:`_key`, falls by ``end(p) + W``.  With ``_lk`` the key of
+    (code, ``end(p)``), the found key ``_rk`` is an order of the same code
+    exactly when ``_rk - _lk < 2^63 - end(p)`` (below the next code's keys),
+    and then ``_rk - _lk`` is the time from ``end(p)`` to the order: compared
+    in Int128, so neither a window of any length nor a far date overflows.
     """
     left = _with_period_end(cal, cells).with_columns(_lk=_key("_code", "_a"))
-    right = orders.select(_rk=_key("_code", "ordered_at"), _rcode=pl.col("_code"), _next=pl.col("ordered_at"))
     joined = left.join_asof(
-        right,
+        orders.select("_rk"),
         left_on="_lk",
         right_on="_rk",
         strategy="forward",
         allow_exact_matches=False,
         check_sortedness=False,
     )
-    retained = (pl.col("_rcode") == pl.col("_code")) & (pl.col("_next") - pl.col("_a") <= pl.lit(window))
-    return joined.with_columns(_retained=retained.fill_null(False)).drop(
-        "_a", "_lk", "_rk", "_rcode", "_next", strict=False
-    )
+    after = pl.col("_rk") - pl.col("_lk")
+    same_code = after < pl.lit(2**63, dtype=pl.Int128) - pl.col("_a").to_physical().cast(pl.Int128)
+    within = after <= pl.lit(window // dt.timedelta(microseconds=1), dtype=pl.Int128)
+    return joined.with_columns(_retained=(same_code & within).fill_null(False)).drop("_a", "_lk", "_rk")
 
 
 def _retained_subscriptions(
@@ -381,13 +489,10 @@ def _retained_subscriptions(
 def _is_active(supported: pl.LazyFrame, active: pl.LazyFrame) -> pl.LazyFrame:
     """``supported`` (sorted by ``_code``, ``_period``) plus ``_active``: the cell is also in ``active``."""
     cell = _key("_code", PERIOD_INDEX)
-    right = active.select(_rk=cell, _hit=cell)
     joined = supported.with_columns(_lk=cell).join_asof(
-        right, left_on="_lk", right_on="_rk", strategy="backward", check_sortedness=False
+        active.select(_rk=cell), left_on="_lk", right_on="_rk", strategy="backward", check_sortedness=False
     )
-    return joined.with_columns(_active=(pl.col("_hit") == pl.col("_lk")).fill_null(False)).drop(
-        "_lk", "_rk", "_hit", strict=False
-    )
+    return joined.with_columns(_active=(pl.col("_rk") == pl.col("_lk")).fill_null(False)).drop("_lk", "_rk")
 
 
 class SupportOptions(KernelOptions, total=False):
@@ -546,91 +651,104 @@ def support_retention(
     keys = [*seg, "customer_id"]
     cell = [*keys, PERIOD_INDEX]
 
+    varying = [k for k in keys if k != _SEG]
+    period_keys = [*seg, PERIOD_INDEX]
+    labels = _label_rows(buckets)
+    retained = _retained_orders if act.table == "orders" else _retained_subscriptions
+
+    def counted(
+        tickets_frame: pl.LazyFrame, rows: pl.LazyFrame, codes: pl.LazyFrame, active: pl.LazyFrame
+    ) -> pl.LazyFrame:
+        """The counts per (segment, period) of the customers of ``tickets_frame`` and ``rows``, and ``_end``."""
+        # Supported cells with the last ticket's satisfaction and resolution: the tickets sorted by segment,
+        # customer, period of solved_at and the order that makes a ticket the last (solved_at, opened_at,
+        # ticket_id); the last row of each (segment, customer, period) run.
+        last = ["solved_at", "opened_at", "ticket_id"]
+        supported = (
+            tickets_frame.filter(pl.col("solved_at").is_not_null())
+            .select(*keys, *last, "satisfaction", cal.timestamp_index("solved_at").alias(PERIOD_INDEX))
+            .sort([*varying, PERIOD_INDEX, *last], nulls_last=True)
+            .filter(_ends(*varying, PERIOD_INDEX))
+            .select(
+                *cell,
+                ("satisfaction: " + pl.col("satisfaction").cast(pl.String).fill_null("unrated")).alias("_sat"),
+                _bucket(pl.col("solved_at") - pl.col("opened_at"), buckets).alias("_res"),
+            )
+        )
+        # A supported customer without activity has no code of its own (never active, never retained).
+        supported = (
+            _join(supported, codes, keys, "left")
+            .with_columns(pl.col("_code").fill_null(_NO_CODE))
+            .drop("customer_id")
+            .sort("_code", PERIOD_INDEX)
+        )
+        checked_active = retained(cal, active, rows, span_width)
+        checked_supported = retained(cal, _is_active(supported, active), rows, span_width)
+        # An active customer counts once in the active counts; a supported one in ``supported``, one
+        # satisfaction and one resolution group; baseline = active - (supported and active), later.
+        source_column = {"satisfaction": "_sat", "resolution": "_res"}
+        kept = pl.col("_retained")
+        counts = [pl.len().cast(pl.UInt32).alias("_n0"), kept.sum().cast(pl.UInt32).alias("_r0")]
+        counts += [
+            pl.col("_active").sum().cast(pl.UInt32).alias("_sn"),
+            (pl.col("_active") & kept).sum().cast(pl.UInt32).alias("_sr"),
+        ]
+        for i, (breakdown, group) in enumerate(labels):
+            if breakdown == "group":
+                continue
+            member = pl.col(source_column[breakdown]) == group
+            counts.append(member.sum().cast(pl.UInt32).alias(f"_n{i}"))
+            counts.append((member & kept).sum().cast(pl.UInt32).alias(f"_r{i}"))
+        per_supported = checked_supported.group_by(period_keys).agg(counts)
+        per_active = checked_active.group_by(period_keys).agg(
+            pl.len().cast(pl.UInt32).alias("_an"), kept.sum().cast(pl.UInt32).alias("_ar")
+        )
+        both = per_active.join(per_supported, on=period_keys, how="full", coalesce=True, nulls_equal=True)
+        both = both.with_columns(pl.col(_count_columns(labels)).fill_null(0))
+        if act.as_of is not None:
+            return both.with_columns(_end=pl.lit(act.as_of, dtype=TIMESTAMP))
+        observed = _decoded(rows) if act.table == "orders" else rows
+        return _join(both, observed.group_by(*seg).agg(last_instant(act).alias("_end")), seg, "left")
+
     # The activity rows sorted by (segment, customer, time), each (segment, customer) numbered by ``_code``,
     # and the active cells (segment, code, period) in (code, period) order.
     if act.table == "orders":
-        rows = _coded(act.frame, keys, "ordered_at")
-        active = (  # the last order of each run of (code, period)
-            rows.with_columns(cal.timestamp_index("ordered_at").alias(PERIOD_INDEX))
-            .filter(_ends("_code", PERIOD_INDEX))
-            .select(*seg, "_code", PERIOD_INDEX)
-            .cache()  # read twice: retained, and whether a supported customer is active
-        )
+
+        def orders_part(orders_frame: pl.LazyFrame, tickets_frame: pl.LazyFrame, codes: pl.LazyFrame) -> pl.LazyFrame:
+            rows = _sorted_orders(orders_frame, codes, keys)
+            active = (  # the last order of each run of (code, period)
+                _decoded(rows)
+                .with_columns(cal.timestamp_index("ordered_at").alias(PERIOD_INDEX))
+                .filter(_ends("_code", PERIOD_INDEX))
+                .select(*seg, "_code", PERIOD_INDEX)
+                .cache()  # read twice: retained, and whether a supported customer is active
+            )
+            return counted(tickets_frame, rows, codes, active)
+
+        merged = _by_parts(act, tix.frame, keys, orders_part, period_keys, labels)
     else:
         rows = _coded(act.frame, keys, "started_at", ["ended_at"])
+        codes = _codes(rows, keys)
         active = (
-            _join(_common.activity(act).select(cell), _codes(rows, keys), keys, "inner")
+            _join(_common.activity(act).select(cell), codes, keys, "inner")
             .select(*seg, "_code", PERIOD_INDEX)
             .sort("_code", PERIOD_INDEX)
             .cache()
         )
-
-    # Supported cells with the last ticket's satisfaction and resolution: the tickets sorted by segment,
-    # customer, period of solved_at and the order that makes a ticket the last (solved_at, opened_at,
-    # ticket_id); the last row of each (segment, customer, period) run.
-    varying = [k for k in keys if k != _SEG]
-    last = ["solved_at", "opened_at", "ticket_id"]
-    supported = (
-        tix.frame.filter(pl.col("solved_at").is_not_null())
-        .select(*keys, *last, "satisfaction", cal.timestamp_index("solved_at").alias(PERIOD_INDEX))
-        .sort([*varying, PERIOD_INDEX, *last], nulls_last=True)
-        .filter(_ends(*varying, PERIOD_INDEX))
-        .select(
-            *cell,
-            ("satisfaction: " + pl.col("satisfaction").cast(pl.String).fill_null("unrated")).alias("_sat"),
-            _bucket(pl.col("solved_at") - pl.col("opened_at"), buckets).alias("_res"),
-        )
-    )
-    # A supported customer without activity has no code of its own (never active, never retained).
-    supported = (
-        _join(supported, _codes(rows, keys), keys, "left")
-        .with_columns(pl.col("_code").fill_null(_NO_CODE))
-        .drop("customer_id")
-        .sort("_code", PERIOD_INDEX)
-    )
-    retained = _retained_orders if act.table == "orders" else _retained_subscriptions
-    checked_active = retained(cal, active, rows, span_width)
-    checked_supported = retained(cal, _is_active(supported, active), rows, span_width)
-
-    # Counts per (segment, period).  An active customer counts once in the active counts; a supported one in
-    # ``supported``, one satisfaction and one resolution group; baseline = active - (supported and active).
-    labels = _label_rows(buckets)
-    source_column = {"satisfaction": "_sat", "resolution": "_res"}
-    kept = pl.col("_retained")
-    counts = [pl.len().cast(pl.UInt32).alias("_n0"), kept.sum().cast(pl.UInt32).alias("_r0")]
-    counts += [
-        pl.col("_active").sum().cast(pl.UInt32).alias("_sn"),
-        (pl.col("_active") & kept).sum().cast(pl.UInt32).alias("_sr"),
-    ]
-    for i, (breakdown, group) in enumerate(labels):
-        if breakdown == "group":
-            continue
-        member = pl.col(source_column[breakdown]) == group
-        counts.append(member.sum().cast(pl.UInt32).alias(f"_n{i}"))
-        counts.append((member & kept).sum().cast(pl.UInt32).alias(f"_r{i}"))
-    period_keys = [*seg, PERIOD_INDEX]
-    per_supported = checked_supported.group_by(period_keys).agg(counts)
-    per_active = checked_active.group_by(period_keys).agg(
-        pl.len().cast(pl.UInt32).alias("_an"), kept.sum().cast(pl.UInt32).alias("_ar")
-    )
+        merged = counted(tix.frame, rows, codes, active)
+    merged = merged.cache()  # read twice: the periods and their counts
 
     # Periods per segment: from the first ticket solved or activity to the last p with end(p) + W <= as_of.
-    firsts = pl.concat([per_supported.select(period_keys), per_active.select(period_keys)])
-    span = firsts.group_by(*seg).agg(pl.col(PERIOD_INDEX).min().alias("_first"))
-    if act.as_of is not None:
-        span = span.with_columns(_end=pl.lit(act.as_of, dtype=TIMESTAMP))
-    else:  # from the observed rows, read once
-        span = _join(span, rows.group_by(*seg).agg(last_instant(act).alias("_end")), seg, "left")
+    span = merged.group_by(*seg).agg(pl.col(PERIOD_INDEX).min().alias("_first"), pl.col("_end").max())
     span = span.with_columns(
         _last=cal.timestamp_index(pl.col("_end") - pl.lit(span_width)) - 1,
     ).filter(pl.col("_first") <= pl.col("_last"))
     span = guard_window(act, span)  # a placeholder date (9999-12-31) must not lay out millions of periods
 
     grid = span.select(*seg, pl.int_ranges("_first", pl.col("_last") + 1).alias(PERIOD_INDEX)).explode(PERIOD_INDEX)
-    zeros = ["_an", "_ar", "_sn", "_sr", *(f"_{x}{i}" for i in range(len(labels)) if i != 1 for x in "nr")]
     per_period = (
-        _join(_join(grid, per_active, period_keys, "left"), per_supported, period_keys, "left")
-        .with_columns(pl.col(zeros).fill_null(0))
+        _join(grid, merged.drop("_end"), period_keys, "left")
+        .with_columns(pl.col(_count_columns(labels)).fill_null(0))
         .with_columns(_n1=pl.col("_an") - pl.col("_sn"), _r1=pl.col("_ar") - pl.col("_sr"))
     )
     cells = pl.concat_list(

@@ -6,8 +6,9 @@ Run by hand (never in the timed unit tests), from the repository root::
     uv run --group bench --all-packages python benchmarks/bench_clv.py --quick   # CDNOW only, 1 repetition
 
 Cases: the CDNOW calibration summary (2,357 customers, BTYD's ``cdnowSummary_cbs.csv``,
-weeks) and 1,000,000 customers simulated once per run from the BG/NBD process
-(fixed seed, purchase times on a daily grid expressed in weeks) with Gamma-Gamma spend.
+weeks; the environment variable ``RETAINLIB_CDNOW_SUMMARY`` names the file) and
+1,000,000 customers simulated once per run from the BG/NBD process (fixed seed,
+purchase times on a daily grid expressed in weeks) with Gamma-Gamma spend.
 
 For each library, in a fresh subprocess (so peak RSS is its own):
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -51,7 +53,12 @@ else:
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-CDNOW_CBS = Path("/work/shared/data/reference/cdnow/BTYD-2.4.3/cdnowSummary_cbs.csv")
+#: BTYD's CDNOW calibration summary (``cdnowSummary_cbs.csv``): the file named by ``RETAINLIB_CDNOW_SUMMARY``,
+#: else the public reference data kept beside the repository (as the tests find it).
+CDNOW_CBS = Path(
+    os.environ.get("RETAINLIB_CDNOW_SUMMARY")
+    or ROOT.parent / "shared" / "data" / "reference" / "cdnow" / "BTYD-2.4.3" / "cdnowSummary_cbs.csv"
+)
 
 LIBRARIES = ("retainlib", "lifetimes", "pymc-marketing")
 HORIZON_WEEKS = 39.0  # CDNOW's holdout length
@@ -106,6 +113,11 @@ def cdnow() -> dict[str, np.ndarray]:
     """BTYD's CDNOW calibration summary (weeks): x, t.x, T.cal, m.x."""
     import polars as pl
 
+    if not CDNOW_CBS.is_file():
+        raise SystemExit(
+            f"BTYD's CDNOW summary (cdnowSummary_cbs.csv) not found at {CDNOW_CBS}: "
+            "name it with the environment variable RETAINLIB_CDNOW_SUMMARY"
+        )
     cbs = pl.read_csv(CDNOW_CBS)
     return {
         "customer_id": cbs["cust"].to_numpy().astype(np.int64),

@@ -16,6 +16,8 @@ import json
 import mmap
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,39 +129,41 @@ def test_a_json_file_of_white_space_is_empty(tmp_path: Path, content: bytes) -> 
         rl.read("json", path)
 
 
-@pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="no /dev/fd to name a pipe by")
+@contextmanager
+def _pipe(data: bytes) -> Iterator[str]:
+    """The name of a pipe holding ``data`` (as a shell's process substitution gives one)."""
+    read, write = os.pipe()
+    os.write(write, data)
+    os.close(write)
+    try:
+        yield f"/dev/fd/{read}"
+    finally:
+        os.close(read)
+
+
+NO_DEV_FD = pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="no /dev/fd to name a pipe by")
+
+
+@NO_DEV_FD
 @pytest.mark.parametrize("content", [b"", b"  \n"], ids=["empty", "blank"])
 def test_json_lines_from_a_pipe(content: bytes) -> None:
     """A pipe (a shell's process substitution) cannot be mapped or read twice: its bytes are read once."""
     record = (
         b'{"order_id":"o1","customer_id":"c1","ordered_at":"2024-01-05T10:00:00Z","amount":"1.00","currency":"EUR"}'
     )
-    for data, rows in ((record + b"\n" + record.replace(b"o1", b"o2") + b"\n", 2), (content, None)):
-        read, write = os.pipe()
-        os.write(write, data)
-        os.close(write)
-        try:
-            if rows is None:
-                with pytest.raises(rl.SourceError, match="the file is empty"):
-                    rl.read("json", f"/dev/fd/{read}", table="orders")
-            else:
-                ds = rl.read("json", f"/dev/fd/{read}", table="orders")
-                assert ds.require("orders").collect()["order_id"].to_list() == ["o1", "o2"]
-        finally:
-            os.close(read)
+    with _pipe(record + b"\n" + record.replace(b"o1", b"o2") + b"\n") as name:
+        ds = rl.read("json", name, table="orders")
+        assert ds.require("orders").collect()["order_id"].to_list() == ["o1", "o2"]
+    with _pipe(content) as name, pytest.raises(rl.SourceError, match="the file is empty"):
+        rl.read("json", name, table="orders")
 
 
-@pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="no /dev/fd to name a pipe by")
+@NO_DEV_FD
 def test_csv_from_a_pipe_is_refused_by_name() -> None:
     """A CSV read by polars is looked at first (its header, its encoding): a pipe cannot be read twice."""
-    read, write = os.pipe()
-    os.write(write, b"order_id,customer_id,ordered_at,amount,currency\n")
-    os.close(write)
-    try:
-        with pytest.raises(rl.SourceError, match="not a regular file"):
-            rl.read("csv", f"/dev/fd/{read}", table="orders")
-    finally:
-        os.close(read)
+    header = b"order_id,customer_id,ordered_at,amount,currency\n"
+    with _pipe(header) as name, pytest.raises(rl.SourceError, match="not a regular file"):
+        rl.read("csv", name, table="orders")
 
 
 def _lines(*rows: str) -> bytes:

@@ -834,9 +834,10 @@ def _scan_json(path: Path) -> tuple[pl.LazyFrame, _Prerejected]:
     counts cost.)
     """
     with path.open("rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # a pipe or a device: its bytes, read once
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):  # a pipe or a device: its bytes, read once
             return _json_records(path, f.read())
-        if os.fstat(f.fileno()).st_size == 0:
+        if info.st_size == 0:
             raise SourceError("the file is empty", file=path)
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
             return _json_records(path, raw)
